@@ -1,0 +1,124 @@
+/**
+ * The method registry: stable names → functions (classifier, input batch, targets, options) →
+ * attribution. `explain` wraps every method the same way (input validation, target resolution,
+ * timing, provenance), so the CLI, report, benchmarks and tests reach all methods alike.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Classifier } from './classifier.js';
+import { disposeExplanation, type Explanation } from './explanation.js';
+import { OptionError, UnknownMethodError } from './errors.js';
+import { resolveTargets, type TargetSpec } from './target.js';
+
+export type MethodFamily = 'attribution' | 'propagation' | 'counterfactual' | 'interpretation' | 'robustness';
+
+/** What a method computes; `explain` turns it into an Explanation. */
+export interface MethodResult {
+  attribution: tf.Tensor4D;
+  extras?: Record<string, unknown>;
+  logitsAfter?: tf.Tensor2D;
+}
+
+export interface MethodContext {
+  /** Report progress of long work as a fraction in [0, 1]. */
+  progress?: (fraction: number, label?: string) => void;
+}
+
+export interface MethodDefinition<O extends object = Record<string, unknown>> {
+  name: string;
+  family: MethodFamily;
+  /** One line for `glasswing methods`. */
+  description: string;
+  /** Whether the attribution is signed (diverging colour map) or a magnitude. */
+  signed: boolean;
+  /** Default options; the user's options are merged over them. */
+  defaults: O;
+  /** Return why the method cannot run on this classifier, or undefined when it can. */
+  requires?: (classifier: Classifier) => string | undefined;
+  run(classifier: Classifier, x: tf.Tensor4D, targets: number[], options: O, context: MethodContext): MethodResult | Promise<MethodResult>;
+}
+
+const methods = new Map<string, MethodDefinition<any>>();
+
+export function registerMethod<O extends object>(def: MethodDefinition<O>): void {
+  if (methods.has(def.name)) throw new Error(`method "${def.name}" is already registered`);
+  methods.set(def.name, def);
+}
+
+export function getMethod(name: string): MethodDefinition<any> {
+  const m = methods.get(name);
+  if (!m) {
+    throw new UnknownMethodError(`expected one of the registered methods (${[...methods.keys()].sort().join(', ')}); got "${name}"`);
+  }
+  return m;
+}
+
+export function listMethods(): MethodDefinition<any>[] {
+  return [...methods.values()].sort((a, b) => a.family.localeCompare(b.family) || a.name.localeCompare(b.name));
+}
+
+/** Whether `method` can run on this classifier. */
+export function methodSupports(name: string, classifier: Classifier): boolean {
+  return getMethod(name).requires?.(classifier) === undefined;
+}
+
+export interface ExplainOptions {
+  target?: TargetSpec;
+  /** Method options, merged over the method's defaults. */
+  options?: Record<string, unknown>;
+  context?: MethodContext;
+  /** Skip the input range check (e.g. for adversarial inputs slightly outside). Default false. */
+  skipRangeCheck?: boolean;
+}
+
+/**
+ * Run a registered method on a batch.
+ *
+ * @example
+ * const e = await explain('gradient', classifier, images, { target: 'predicted' });
+ * console.log(e.attribution.shape, e.timeMs); e.dispose();
+ */
+export async function explain(name: string, classifier: Classifier, x: tf.Tensor4D, opts: ExplainOptions = {}): Promise<Explanation> {
+  const def = getMethod(name);
+  const why = def.requires?.(classifier);
+  if (why) throw new OptionError(`method "${name}" cannot run on classifier "${classifier.name}": ${why}`);
+  classifier.validateInput(x, { checkRange: !opts.skipRangeCheck });
+  const options = { ...def.defaults, ...(opts.options ?? {}) };
+  for (const key of Object.keys(opts.options ?? {})) {
+    if (!(key in def.defaults)) {
+      throw new OptionError(`method "${name}" has options ${Object.keys(def.defaults).join(', ') || '(none)'}; got unknown option "${key}"`);
+    }
+  }
+  const logitsT = classifier.logits(x);
+  const logitsFlat = (await logitsT.data()) as Float32Array;
+  logitsT.dispose();
+  const n = x.shape[0];
+  const k = classifier.numClasses;
+  const targets = resolveTargets(opts.target ?? 'predicted', logitsFlat, n, k);
+  const logits = Array.from({ length: n }, (_, i) => Array.from(logitsFlat.slice(i * k, (i + 1) * k)));
+
+  const start = performance.now();
+  const result = await def.run(classifier, x, targets, options, opts.context ?? {});
+  // Reading one value waits for the backend so the time covers the computation, not just its dispatch.
+  await result.attribution.data();
+  const timeMs = performance.now() - start;
+
+  let logitsAfter: number[][] | undefined;
+  if (result.logitsAfter) {
+    logitsAfter = (await result.logitsAfter.array()) as number[][];
+    result.logitsAfter.dispose();
+  }
+  const explanation: Explanation = {
+    method: name,
+    attribution: result.attribution,
+    options,
+    target: targets,
+    logits,
+    logitsAfter,
+    timeMs,
+    extras: result.extras ?? {},
+    dispose() {
+      disposeExplanation(this);
+    },
+  };
+  return explanation;
+}
