@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { createRequire } from 'node:module';
+import { installWasmKernels, stockKernelsRequested } from './wasm-kernels/index.js';
 
 export type BackendName = 'node' | 'wasm' | 'cpu';
 
@@ -71,6 +72,11 @@ export async function initBackend(requested?: BackendName): Promise<BackendName>
   pending = select(requested).then((name) => (chosen = name));
   return pending;
 }
+
+// Replacement wasm kernels (missing, wrong or slow gradients in stock tfjs 4.22); GLASSWING_STOCK_KERNELS=1 skips them.
+onBackendReady((name) => {
+  if (name === 'wasm' && !stockKernelsRequested()) installWasmKernels();
+});
 
 export function currentBackend(): BackendName | undefined {
   return chosen;

@@ -1,0 +1,54 @@
+/**
+ * Replacement kernels for tfjs-backend-wasm 4.22: gradients that are missing (Conv2DBackpropFilter,
+ * depthwise backprops, UnsortedSegmentSum), wrong (MaxPoolGrad) or slow (Conv2DBackpropInput,
+ * BatchMatMul with transposes, Tile, Identity). Installed by initBackend() when the backend is wasm,
+ * unless GLASSWING_STOCK_KERNELS=1. See docs/engine.md.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { saveStock, stockKernels, type WasmKernelFunc } from './common.js';
+import { conv2DBackpropFilter } from './conv.js';
+
+const replacements: Array<[string, WasmKernelFunc]> = [
+  ['Conv2DBackpropFilter', conv2DBackpropFilter],
+];
+
+let installed = false;
+
+/** True when GLASSWING_STOCK_KERNELS asks for the stock tfjs kernels (for before/after comparisons). */
+export function stockKernelsRequested(): boolean {
+  const v = typeof process !== 'undefined' ? process.env.GLASSWING_STOCK_KERNELS : undefined;
+  return v != null && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
+}
+
+/** Names of the kernels Glasswing replaces or adds on wasm. */
+export function replacedKernelNames(): string[] {
+  return replacements.map(([name]) => name);
+}
+
+export function wasmKernelsInstalled(): boolean {
+  return installed;
+}
+
+/** Register the replacement kernels on the wasm backend (idempotent). */
+export function installWasmKernels(): void {
+  if (installed) return;
+  for (const [name] of replacements) saveStock(name);
+  for (const name of ['Conv2D', 'Transpose', 'Slice', 'BatchMatMul', 'Multiply', 'Identity', 'MaxPoolGrad']) saveStock(name);
+  for (const [name, fn] of replacements) {
+    if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: fn as unknown as tf.KernelFunc });
+  }
+  installed = true;
+}
+
+/** Put the stock kernels back (kernels that did not exist in stock tfjs are removed). */
+export function uninstallWasmKernels(): void {
+  if (!installed) return;
+  const stock = stockKernels();
+  for (const [name] of replacements) {
+    if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
+    const k = stock.get(name);
+    if (k) tf.registerKernel(k);
+  }
+  installed = false;
+}
