@@ -1,0 +1,23 @@
+import { DataError } from '../../core/errors.js';
+import { runConformance } from '../../conformance/index.js';
+import { formatTable } from '../../tasks/registry.js';
+import { flag, num } from '../args.js';
+import type { Command } from './index.js';
+
+export const conformanceCommand: Command = {
+  name: 'conformance',
+  summary: 'check Glasswing against reference attributions (Captum/Zennit fixture folder)',
+  usage: 'glasswing conformance DIR [--tolerance 1e-4] [--json]\n\nDIR holds weights/, input/ and attributions/ bundles (format: xai-anchors-tensors v1).',
+  async run(args) {
+    const dir = args.positional[0];
+    if (!dir) throw new DataError('expected a fixture folder with weights/, input/ and attributions/; got none');
+    const tolerance = num(args, 'tolerance', 1e-4);
+    const report = await runConformance(dir, { tolerance });
+    process.stdout.write(`${formatTable(report.rows)}\n`);
+    if (report.skipped.length) process.stdout.write(`\nnot checked (no Glasswing counterpart): ${report.skipped.join(', ')}\n`);
+    const failed = report.rows.filter((r) => r.pass !== 'pass');
+    process.stdout.write(`\n${report.rows.length - failed.length} passed, ${failed.length} failed (tolerance ${tolerance} relative L2)\n`);
+    if (flag(args, 'json')) process.stdout.write(JSON.stringify({ conformance: dir, tolerance, rows: report.rows, skipped: report.skipped }) + '\n');
+    if (failed.length) process.exitCode = 1;
+  },
+};

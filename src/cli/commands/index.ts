@@ -1,0 +1,34 @@
+import type { ParsedArgs } from '../args.js';
+import { methodsCommand } from './methods.js';
+import { explainCommand } from './explain.js';
+import { trainCommand } from './train.js';
+import { evaluateCommand } from './evaluate.js';
+import { benchCommand, experimentCommand } from './tasks.js';
+import { demoCommand } from './demo.js';
+import { conformanceCommand } from './conformance.js';
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  run(args: ParsedArgs): Promise<void>;
+}
+
+const list: Command[] = [
+  demoCommand, explainCommand, methodsCommand, trainCommand, evaluateCommand, benchCommand, experimentCommand, conformanceCommand,
+];
+export const commands = new Map(list.map((c) => [c.name, c]));
+
+export function usage(): string {
+  const width = Math.max(...list.map((c) => c.name.length));
+  return [
+    'glasswing — explain image classifiers (TensorFlow.js)',
+    '',
+    'usage: glasswing COMMAND [options]     (glasswing COMMAND --help for its options)',
+    '',
+    ...list.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'GLASSWING_BACKEND=wasm|cpu|node selects the backend (default: node if installed, else wasm).',
+    '',
+  ].join('\n');
+}
