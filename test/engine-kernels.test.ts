@@ -111,3 +111,17 @@ describe('training on wasm', () => {
     expect(tf.memory().numTensors).toBeLessThanOrEqual(before + 1);
   });
 });
+
+describe('Identity shares buffers', () => {
+  it('clone shares data, disposal keeps the other alive', async () => {
+    await tf.setBackend('wasm');
+    const before = tf.memory().numTensors;
+    const a = tf.tensor([1, 2, 3]);
+    const b = tf.clone(a);
+    expect(b.dataId).toBe(a.dataId);
+    a.dispose();
+    expect(Array.from(b.dataSync())).toEqual([1, 2, 3]);
+    b.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});

@@ -64,3 +64,106 @@ function filterGradient(backend: WasmBackend, x: tf.TensorInfo, dy: tf.TensorInf
   free(backend, cropped);
   return out;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Input gradient
+
+/** Flipped, transposed filters keyed by the source buffer's dataId; released with the source. */
+const flippedCache = new Map<object, tf.TensorInfo>();
+const patchedBackends = new WeakSet<object>();
+
+/** Make backend.disposeData also release cached derived buffers of a disposed source buffer. */
+function watchDisposal(backend: WasmBackend): void {
+  if (patchedBackends.has(backend)) return;
+  patchedBackends.add(backend);
+  const original = backend.disposeData.bind(backend);
+  backend.disposeData = (dataId: object, force?: boolean): boolean => {
+    const released = original(dataId, force);
+    if (released && flippedCache.size > 0) {
+      const derived = flippedCache.get(dataId);
+      if (derived && !backend.dataIdMap.has(dataId)) {
+        flippedCache.delete(dataId);
+        original(derived.dataId, true);
+      }
+    }
+    return released;
+  };
+}
+
+/** Number of cached flipped filters (for tests). */
+export function flippedFilterCacheSize(): number {
+  return flippedCache.size;
+}
+
+/** W [fh,fw,Ci,Co] -> Wf [fh,fw,Co,Ci] with Wf[i,j,o,c] = W[fh-1-i, fw-1-j, c, o]. Cached per source buffer. */
+function flippedFilter(backend: WasmBackend, filter: tf.TensorInfo): tf.TensorInfo {
+  watchDisposal(backend);
+  const hit = flippedCache.get(filter.dataId);
+  if (hit && hit.shape.join() === [filter.shape[0], filter.shape[1], filter.shape[3], filter.shape[2]].join()) return hit;
+  const [fh, fw, ci, co] = filter.shape;
+  const out = backend.makeOutput([fh, fw, co, ci], 'float32');
+  const src = f32(backend, filter);
+  const dst = f32(backend, out);
+  for (let i = 0; i < fh; i++) {
+    for (let j = 0; j < fw; j++) {
+      const s0 = ((fh - 1 - i) * fw + (fw - 1 - j)) * ci * co;
+      const d0 = (i * fw + j) * co * ci;
+      for (let c = 0; c < ci; c++) {
+        const sRow = s0 + c * co;
+        for (let o = 0; o < co; o++) dst[d0 + o * ci + c] = src[sRow + o];
+      }
+    }
+  }
+  if (hit) backend.disposeData(hit.dataId, true);
+  flippedCache.set(filter.dataId, out);
+  return out;
+}
+
+/**
+ * dy [N,Ho,Wo,C] placed at rows pt + oh·sh, columns pl + ow·sw of a zero [N,Hd,Wd,C] buffer
+ * (positions outside are dropped).
+ */
+function dilatePad(backend: WasmBackend, dy: tf.TensorInfo, sh: number, sw: number, pt: number, pl: number, hd: number, wd: number): tf.TensorInfo {
+  const [n, ho, wo, c] = dy.shape;
+  const out = backend.makeOutput([n, hd, wd, c], 'float32');
+  const src = f32(backend, dy);
+  const dst = f32(backend, out);
+  dst.fill(0);
+  for (let b = 0; b < n; b++) {
+    for (let oh = 0; oh < ho; oh++) {
+      const p = pt + oh * sh;
+      if (p < 0 || p >= hd) continue;
+      for (let ow = 0; ow < wo; ow++) {
+        const q = pl + ow * sw;
+        if (q < 0 || q >= wd) continue;
+        const s = ((b * ho + oh) * wo + ow) * c;
+        dst.set(src.subarray(s, s + c), ((b * hd + p) * wd + q) * c);
+      }
+    }
+  }
+  return out;
+}
+
+export function conv2DBackpropInput({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { dy, filter } = inputs;
+  const info = convInfo(attrs.inputShape as number[], filter.shape, { ...attrs, dilations: 1 });
+  return inputGradient(backend, dy, flippedFilter(backend, filter), info);
+}
+
+function inputGradient(backend: WasmBackend, dy: tf.TensorInfo, flipped: tf.TensorInfo, info: Conv2DInfo): tf.TensorInfo {
+  const { inHeight: h, inWidth: w, outHeight: ho, outWidth: wo, filterHeight: fh, filterWidth: fw } = info;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  const pt = (fh - 1) * dh - info.padInfo.top;
+  const pl = (fw - 1) * dw - info.padInfo.left;
+  const hd = h + (fh - 1) * dh;
+  const wd = w + (fw - 1) * dw;
+  const pb = hd - pt - ((ho - 1) * sh + 1);
+  const pr = wd - pl - ((wo - 1) * sw + 1);
+  if (sh === 1 && sw === 1 && pt >= 0 && pl >= 0 && pb >= 0 && pr >= 0) {
+    return conv(backend, dy, flipped, [1, 1], [dh, dw], [pt, pb, pl, pr]);
+  }
+  const padded = dilatePad(backend, dy, sh, sw, pt, pl, hd, wd);
+  const out = conv(backend, padded, flipped, [1, 1], [dh, dw], [0, 0, 0, 0]);
+  free(backend, padded);
+  return out;
+}

@@ -6,10 +6,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { saveStock, stockKernels, type WasmKernelFunc } from './common.js';
-import { conv2DBackpropFilter } from './conv.js';
+import { conv2DBackpropFilter, conv2DBackpropInput } from './conv.js';
+import { identity } from './misc.js';
 
 const replacements: Array<[string, WasmKernelFunc]> = [
   ['Conv2DBackpropFilter', conv2DBackpropFilter],
+  ['Conv2DBackpropInput', conv2DBackpropInput],
+  ['Identity', identity],
 ];
 
 let installed = false;
