@@ -1,2 +1,4 @@
 // Importing a file here registers it. One line per file.
 export {};
+export * from './local-linear.js';
+import './weight-saliency.js';
