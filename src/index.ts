@@ -6,3 +6,4 @@ export * from './tasks/registry.js';
 import './attribution/index.js';
 import './counterfactual/index.js';
 import './robustness/index.js';
+export * from './models/index.js';

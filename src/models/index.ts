@@ -1,0 +1,5 @@
+export * from './architectures.js';
+export * from './train.js';
+export * from './evaluate.js';
+export * from './io.js';
+export * from './resnet.js';
