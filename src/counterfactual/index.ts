@@ -2,3 +2,4 @@
 export {};
 export * from './local-linear.js';
 import './weight-saliency.js';
+export * from './deepfool.js';
