@@ -1,0 +1,83 @@
+/**
+ * `grad-cam` (Selvaraju et al. 2017; seed 004) on any layer with a spatial output:
+ * α_c = mean_{h,w} ∂y/∂A_{hwc}, cam = relu(Σ_c α_c A_c) (relu optional), upsampled to the input size
+ * bilinearly with half-pixel centres (PyTorch align_corners=False, Captum LayerGradCam +
+ * LayerAttribution.interpolate). Default layer: the output of the last convolution layer
+ * (post-activation, Keras' view of the layer); 'NAME/preact' gives the pre-activation variant.
+ * Works on functional models with skip connections: the network is split at the layer and the rest
+ * is run from the activation (paths bypassing it are computed from x and held constant).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { registerMethod } from '../core/registry.js';
+import type { Classifier } from '../core/classifier.js';
+import { OptionError } from '../core/errors.js';
+import { targetMask } from '../core/target.js';
+import { chunks, oneOf, positiveInt, toChannels, upsampleBilinear, upsampleNearest } from './math.js';
+
+export interface GradCamOptions {
+  /** Node name (see classifier.layers()); default: the last convolution layer's output. */
+  layer: string | null;
+  /** Apply relu to the weighted sum (Grad-CAM's definition). */
+  relu: boolean;
+  upsample: 'bilinear' | 'nearest';
+  batchSize: number;
+}
+
+export function defaultCamLayer(classifier: Classifier): string {
+  const convs = classifier.convLayers();
+  if (convs.length === 0) throw new OptionError(`Grad-CAM needs a convolution layer; model "${classifier.name}" has none (pass option layer)`);
+  return convs[convs.length - 1];
+}
+
+/** Low-resolution cam [N,h,w,1] and the map upsampled to the input size [N,H,W,1]. */
+export function gradCam(
+  classifier: Classifier,
+  x: tf.Tensor4D,
+  targets: number[],
+  opts: { layer?: string | null; relu?: boolean; upsample?: 'bilinear' | 'nearest'; batchSize?: number },
+): { raw: tf.Tensor4D; map: tf.Tensor4D; layer: string } {
+  const layer = opts.layer ?? defaultCamLayer(classifier);
+  const node = classifier.node(layer);
+  if (node.shape.length !== 3) {
+    throw new OptionError(`expected option layer to name a layer with a spatial output [h, w, channels]; "${layer}" has shape [${node.shape.join(', ')}]`);
+  }
+  const split = classifier.split(layer);
+  const [, H, W] = x.shape;
+  const raws: tf.Tensor4D[] = [];
+  for (const [s, c] of chunks(x.shape[0], opts.batchSize ?? 64)) {
+    raws.push(
+      tf.tidy(() => {
+        const xs = c === x.shape[0] ? x : tf.slice(x, [s, 0, 0, 0], [c, -1, -1, -1]);
+        const a = split.head(xs) as tf.Tensor4D;
+        const mask = targetMask(targets.slice(s, s + c), classifier.numClasses);
+        const grad = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(split.tail(v, split.isCut ? undefined : xs), mask)))(a);
+        const alpha = tf.mean(grad, [1, 2], true);
+        let cam = tf.sum(tf.mul(alpha, a), 3, true) as tf.Tensor4D;
+        if (opts.relu !== false) cam = tf.relu(cam);
+        return cam;
+      }),
+    );
+  }
+  const raw = raws.length === 1 ? raws[0] : tf.concat(raws, 0);
+  if (raws.length > 1) tf.dispose(raws);
+  const map = opts.upsample === 'nearest' ? upsampleNearest(raw, [H, W]) : upsampleBilinear(raw, [H, W]);
+  return { raw, map, layer };
+}
+
+registerMethod<GradCamOptions>({
+  name: 'grad-cam',
+  family: 'attribution',
+  description: 'Grad-CAM: gradient-weighted class activation map of a conv layer, upsampled (Selvaraju et al. 2017)',
+  signed: true,
+  defaults: { layer: null, relu: true, upsample: 'bilinear', batchSize: 64 },
+  requires: (c) => (c.graph ? undefined : 'needs a layered model with a convolution layer'),
+  run(classifier, x, targets, options) {
+    const upsample = oneOf('upsample', options.upsample, ['bilinear', 'nearest'] as const);
+    const { raw, map, layer } = gradCam(classifier, x, targets, {
+      layer: options.layer, relu: options.relu, upsample, batchSize: positiveInt('batchSize', options.batchSize),
+    });
+    const attribution = toChannels(map, x.shape[3]);
+    if (attribution !== map) map.dispose();
+    return { attribution, extras: { raw, layer } };
+  },
+});

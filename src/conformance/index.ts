@@ -1,0 +1,4 @@
+export * from './bundle.js';
+export * from './models.js';
+export * from './references.js';
+export * from './run.js';
