@@ -1,0 +1,215 @@
+/**
+ * Train the shipped default models and save them to models/NAME/ (model.json + weights.bin, with
+ * the test accuracy, parameter count, epochs, training time and recipe in the model's metadata).
+ *
+ *   npm run build && node dist/scripts/train-defaults.js [--only NAME[,NAME…]] [--quick] [--out DIR]
+ *
+ * --quick trains for one short epoch on a subset (a smoke check of the pipeline; the models do not
+ * reach their accuracy bars) and writes to a temporary folder unless --out is given, so it never
+ * replaces the shipped models. Models are trained one after another (the CPU is shared).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { initBackend, currentBackend } from '../src/engine/backend.js';
+import { Classifier } from '../src/core/classifier.js';
+import { loadMnist, loadFashionMnist, biasedMnist, addSquare, makeDataset, type Dataset } from '../src/data/index.js';
+import { buildCnn, buildMlp, countParams } from '../src/models/architectures.js';
+import { trainModel, type TrainOptions } from '../src/models/train.js';
+import { evaluate } from '../src/models/evaluate.js';
+import { saveModel, DEFAULT_MODELS, defaultModelsDir, type DefaultModelName } from '../src/models/io.js';
+
+/** Data split seed: the shipped models are evaluated on loadMnist/loadFashionMnist({split: 'test'}) (seed 0). */
+const SPLIT_SEED = 0;
+
+interface Recipe {
+  dataset: 'mnist' | 'fashion';
+  biased?: boolean;
+  build: () => tfl.LayersModel;
+  train: TrainOptions;
+  /** Use only the first N training images (the split is already shuffled). */
+  trainLimit?: number;
+  architecture: string;
+}
+
+const CNN_SHAPE = {
+  convs: [
+    { filters: 16, kernelSize: 5, pool: 2 },
+    { filters: 32, kernelSize: 5, pool: 2 },
+  ],
+  dense: [128],
+};
+const CNN_TEXT = 'conv1 5×5×16 (same, ReLU) → pool1 2×2 → conv2 5×5×32 (same, ReLU) → pool2 2×2 → flatten 1568 → fc1 128 (ReLU) → fc2 10 (logits)';
+
+const MNIST_TRAIN: TrainOptions = {
+  optimizer: 'adam', learningRate: 2e-3, lrDecay: 0.85, batchSize: 64, epochs: 14, seed: 1, augment: { shift: 2 },
+};
+
+export const RECIPES: Record<DefaultModelName, Recipe> = {
+  'mnist-cnn': {
+    dataset: 'mnist',
+    build: () => buildCnn({ ...CNN_SHAPE, seed: 1, name: 'mnist_cnn' }),
+    train: MNIST_TRAIN,
+    architecture: CNN_TEXT,
+  },
+  'mnist-mlp': {
+    dataset: 'mnist',
+    build: () => buildMlp({ hidden: [256, 128], seed: 2, name: 'mnist_mlp' }),
+    train: { optimizer: 'adam', learningRate: 1e-3, lrDecay: 0.88, batchSize: 64, epochs: 24, seed: 2, augment: { shift: 1 } },
+    architecture: 'flatten 784 → fc1 256 (ReLU) → fc2 128 (ReLU) → fc3 10 (logits)',
+  },
+  'mnist-cnn-nobias': {
+    dataset: 'mnist',
+    build: () => buildCnn({ ...CNN_SHAPE, bias: false, transform: { offset: -0.5 }, seed: 3, name: 'mnist_cnn_nobias' }),
+    train: { ...MNIST_TRAIN, seed: 3 },
+    architecture: `input_transform (x − 0.5) → ${CNN_TEXT}; no biases`,
+  },
+  'fashion-cnn': {
+    dataset: 'fashion',
+    build: () => buildCnn({ ...CNN_SHAPE, seed: 4, name: 'fashion_cnn' }),
+    train: { optimizer: 'adam', learningRate: 2e-3, lrDecay: 0.7, batchSize: 64, epochs: 4, seed: 4, augment: { shift: 1 } },
+    trainLimit: 30_000,
+    architecture: CNN_TEXT,
+  },
+  'mnist-cnn-biased': {
+    dataset: 'mnist',
+    biased: true,
+    build: () => buildCnn({ ...CNN_SHAPE, seed: 5, name: 'mnist_cnn_biased' }),
+    train: { ...MNIST_TRAIN, epochs: 8, seed: 5 },
+    architecture: CNN_TEXT,
+  },
+};
+
+function parseArgs(argv: string[]): { only?: string[]; quick: boolean; out?: string } {
+  const r: { only?: string[]; quick: boolean; out?: string } = { quick: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--quick') r.quick = true;
+    else if (a === '--only') r.only = (argv[++i] ?? '').split(',').filter(Boolean);
+    else if (a.startsWith('--only=')) r.only = a.slice(7).split(',').filter(Boolean);
+    else if (a === '--out') r.out = argv[++i];
+    else if (a.startsWith('--out=')) r.out = a.slice(6);
+    else if (a === '--help' || a === '-h') {
+      console.log('usage: node dist/scripts/train-defaults.js [--only NAME[,NAME…]] [--quick] [--out DIR]');
+      console.log(`models: ${DEFAULT_MODELS.map((m) => m.name).join(', ')}`);
+      process.exit(0);
+    } else {
+      console.error(`unknown argument "${a}" (expected --only NAME, --quick, --out DIR)`);
+      process.exit(2);
+    }
+  }
+  for (const n of r.only ?? []) {
+    if (!(n in RECIPES)) {
+      console.error(`unknown model "${n}" (expected one of ${Object.keys(RECIPES).join(', ')})`);
+      process.exit(2);
+    }
+  }
+  return r;
+}
+
+async function loadSplit(dataset: 'mnist' | 'fashion', split: 'train' | 'test', limit?: number): Promise<Dataset> {
+  return dataset === 'mnist' ? loadMnist({ split, seed: SPLIT_SEED, limit }) : loadFashionMnist({ split, seed: SPLIT_SEED, limit });
+}
+
+async function trainOne(name: DefaultModelName, quick: boolean, outDir: string): Promise<Record<string, unknown>> {
+  const recipe = RECIPES[name];
+  const info = DEFAULT_MODELS.find((m) => m.name === name)!;
+  const limit = quick ? 2000 : recipe.trainLimit;
+  let train = await loadSplit(recipe.dataset, 'train', limit);
+  let test = await loadSplit(recipe.dataset, 'test', quick ? 1000 : undefined);
+  let cleanTest: Dataset | undefined;
+  if (recipe.biased) {
+    const bt = biasedMnist(train);
+    train.dispose();
+    train = bt;
+    cleanTest = test;
+    test = biasedMnist(cleanTest);
+  }
+  const opts: TrainOptions = { ...recipe.train, ...(quick ? { epochs: 1 } : {}), label: `train ${name}` };
+  tf.engine().startScope();
+  const model = recipe.build();
+  console.log(`${name}: ${countParams(model)} parameters, ${train.labels.length} training images (${train.name}), ${opts.epochs} epochs`);
+  const history = await trainModel(model, train, {
+    ...opts,
+    onEpoch: (s) => console.log(`  epoch ${s.epoch}: loss ${s.loss.toFixed(4)}, train accuracy ${(s.accuracy * 100).toFixed(2)} %, lr ${s.learningRate.toExponential(2)}, ${(s.timeMs / 1000).toFixed(1)} s`),
+  });
+  const classifier = Classifier.fromModel(model, { name, classNames: info.classNames });
+  const ev = await evaluate(classifier, test);
+  const metadata: Record<string, unknown> = {
+    name,
+    description: info.description,
+    architecture: recipe.architecture,
+    dataset: recipe.dataset,
+    trainSet: train.name,
+    trainImages: train.labels.length,
+    testSet: test.name,
+    testImages: ev.count,
+    splitSeed: SPLIT_SEED,
+    testAccuracy: ev.accuracy,
+    accuracyBar: info.accuracyBar,
+    perClassAccuracy: ev.perClassAccuracy,
+    params: countParams(model),
+    epochs: history.epochs,
+    trainTimeMs: history.timeMs,
+    finalTrainLoss: history.loss[history.loss.length - 1],
+    recipe: { ...opts, label: undefined, onEpoch: undefined },
+    classNames: info.classNames,
+    inputRange: [0, 1],
+    backend: currentBackend(),
+    tfjs: tf.version_core,
+    trainedAt: new Date().toISOString(),
+    quick,
+  };
+  if (cleanTest) {
+    const clean = await evaluate(classifier, cleanTest);
+    metadata.cleanTestAccuracy = clean.accuracy;
+    metadata.cleanPerClassAccuracy = clean.perClassAccuracy;
+    // How much the square alone drives the decision: clean test images of other classes with the
+    // square added, and the fraction of them now called an 8.
+    const squaredImages = addSquare(cleanTest.images);
+    const squared = makeDataset(`${cleanTest.name}+square-all`, squaredImages, cleanTest.labels.slice(), cleanTest.classNames);
+    const sq = await evaluate(classifier, squared);
+    const others = cleanTest.labels.reduce((s, l) => s + (l === 8 ? 0 : 1), 0);
+    metadata.squareFlipsTo8 = sq.errors.filter((e) => e.predicted === 8 && e.label !== 8).length / others;
+    squared.dispose();
+  }
+  const saved = await saveModel(model, path.join(outDir, name), { metadata });
+  console.log(`${name}: test accuracy ${(ev.accuracy * 100).toFixed(2)} % (bar ${(info.accuracyBar * 100).toFixed(1)} %)` +
+    (cleanTest ? `, clean test ${((metadata.cleanTestAccuracy as number) * 100).toFixed(2)} %, square turns ${((metadata.squareFlipsTo8 as number) * 100).toFixed(1)} % of other digits into 8` : '') +
+    `, ${(history.timeMs / 1000).toFixed(0)} s, ${(saved.weightBytes / 1024).toFixed(0)} KB → ${saved.dir}`);
+  model.dispose();
+  tf.engine().endScope();
+  train.dispose();
+  test.dispose();
+  cleanTest?.dispose();
+  return metadata;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const backend = await initBackend();
+  const outDir = args.out ? path.resolve(args.out) : args.quick ? path.join(os.tmpdir(), 'glasswing-models-quick') : defaultModelsDir();
+  fs.mkdirSync(outDir, { recursive: true });
+  const names = (args.only ?? DEFAULT_MODELS.map((m) => m.name)) as DefaultModelName[];
+  console.log(`training ${names.join(', ')} on ${backend}${args.quick ? ' (quick)' : ''} → ${outDir}`);
+  const summary: Record<string, unknown>[] = [];
+  const t0 = Date.now();
+  for (const name of names) summary.push(await trainOne(name, args.quick, outDir));
+  console.log(`\n| model | test accuracy | bar | parameters | epochs | training time |\n|---|---|---|---|---|---|`);
+  for (const m of summary) {
+    console.log(`| ${m.name} | ${((m.testAccuracy as number) * 100).toFixed(2)} % | ${((m.accuracyBar as number) * 100).toFixed(1)} % | ${m.params} | ${m.epochs} | ${((m.trainTimeMs as number) / 1000).toFixed(0)} s |`);
+  }
+  console.log(`total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  const failed = summary.filter((m) => !args.quick && (m.testAccuracy as number) < (m.accuracyBar as number));
+  if (failed.length) {
+    console.error(`below the accuracy bar: ${failed.map((m) => m.name).join(', ')}`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? `${e.name}: ${e.message}` : e);
+  process.exit(1);
+});
