@@ -3,3 +3,4 @@ export {};
 export * from './local-linear.js';
 import './weight-saliency.js';
 export * from './deepfool.js';
+export * from './geosal.js';
