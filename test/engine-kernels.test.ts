@@ -125,3 +125,169 @@ describe('Identity shares buffers', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 });
+
+/** Small integers in [lo, hi]: many ties. */
+function ints(shape: number[], seed: number, lo: number, hi: number): tf.Tensor {
+  const v = values(shape.reduce((a, b) => a * b, 1), seed);
+  return tf.tensor(Array.from(v, (z) => Math.min(hi, Math.max(lo, Math.round(z * (hi - lo) / 3 + (lo + hi) / 2)))), shape);
+}
+
+describe('wasm MaxPoolGrad: first maximum in row-major window order, any sign', () => {
+  const cases: Array<{ x: number[]; f: number | [number, number]; s: number | [number, number]; p: 'same' | 'valid'; lo: number; hi: number }> = [
+    { x: [2, 8, 8, 3], f: 2, s: 2, p: 'valid', lo: -3, hi: 3 },
+    { x: [2, 9, 7, 2], f: 3, s: 2, p: 'same', lo: -2, hi: 2 },
+    { x: [1, 9, 9, 4], f: 3, s: 1, p: 'valid', lo: -5, hi: -1 },
+    { x: [3, 7, 10, 1], f: [2, 3], s: [1, 2], p: 'same', lo: -1, hi: 1 },
+  ];
+  for (const c of cases) {
+    it(`matches cpu ${JSON.stringify(c)}`, async () => {
+      const before = tf.memory().numTensors;
+      const [a, b] = await onBoth(() => {
+        const x = ints(c.x, 11, c.lo, c.hi);
+        const y = tf.maxPool(x as tf.Tensor4D, c.f, c.s, c.p);
+        const dy = rand(y.shape, 12);
+        return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, c.f, c.s, c.p), dy)))(x);
+      });
+      expectClose(a, b, 1e-6); // overlapping windows sum in a different order
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  it('hand-computed: ties and negative windows', async () => {
+    await tf.setBackend('wasm');
+    // one 2×4 image, 2×2 windows: [[-1,-1 | 0, 5], [-1,-2 | 5, 5]]
+    const x = tf.tensor4d([-1, -1, 0, 5, -1, -2, 5, 5], [1, 2, 4, 1]);
+    const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, 2, 2, 'valid'), tf.tensor4d([10, 20], [1, 1, 2, 1]))))(x);
+    expect(Array.from(g.dataSync())).toEqual([10, 0, 0, 20, 0, 0, 0, 0]);
+    tf.dispose([x, g]);
+  });
+});
+
+describe('wasm depthwise conv gradients match cpu', () => {
+  const cases: Array<{ x: number[]; f: number[]; s: number; p: 'same' | 'valid'; d: number }> = [
+    { x: [2, 9, 8, 3], f: [3, 3, 3, 1], s: 1, p: 'same', d: 1 },
+    { x: [2, 9, 8, 3], f: [3, 3, 3, 2], s: 2, p: 'same', d: 1 },
+    { x: [3, 7, 7, 4], f: [5, 5, 4, 1], s: 2, p: 'valid', d: 1 },
+  ];
+  for (const c of cases) {
+    it(`input and filter gradient ${JSON.stringify(c)}`, async () => {
+      const before = tf.memory().numTensors;
+      const [a, b] = await onBoth(() => {
+        const x = rand(c.x, 21) as tf.Tensor4D;
+        const w = rand(c.f, 22) as tf.Tensor4D;
+        const f = (xx: tf.Tensor, ww: tf.Tensor) => tf.depthwiseConv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, c.s, c.p, 'NHWC', c.d);
+        const dy = rand(f(x, w).shape, 23);
+        return tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(f(xx, ww), dy)))([x, w]);
+      });
+      expectClose(a, b);
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+});
+
+describe('depthwise kernels with dilation (tfjs has no gradient for it; kernels called directly)', () => {
+  it('dilation 2 equals dilation 1 with the zero-expanded filter (cpu reference)', async () => {
+    // a dilated filter [3,2] with dilation 2 is the filter [5,3] with zeros between the taps
+    const x = values(1 * 11 * 10 * 2, 24);
+    const w = values(3 * 2 * 2 * 2, 25);
+    const dy = values(1 * 7 * 8 * 4, 26);
+    const wide = new Float32Array(5 * 3 * 2 * 2);
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 2; j++) for (let k = 0; k < 4; k++) wide[((2 * i) * 3 + 2 * j) * 4 + k] = w[(i * 2 + j) * 4 + k];
+    await tf.setBackend('cpu');
+    const [rx, rwWide] = tf.tidy(() => tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(tf.depthwiseConv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, 1, 'valid'), tf.tensor(dy, [1, 7, 8, 4]))))([tf.tensor(x, [1, 11, 10, 2]), tf.tensor(wide, [5, 3, 2, 2])]));
+    const refX = rx.dataSync() as Float32Array;
+    const wideGrad = rwWide.dataSync() as Float32Array;
+    tf.dispose([rx, rwWide]);
+    const refW = new Float32Array(w.length);
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 2; j++) for (let k = 0; k < 4; k++) refW[(i * 2 + j) * 4 + k] = wideGrad[((2 * i) * 3 + 2 * j) * 4 + k];
+    await tf.setBackend('wasm');
+    const attrs = { strides: [1, 1], dilations: [2, 2], pad: 'valid', dimRoundingMode: undefined };
+    const out = tf.tidy(() => {
+      const eng = tf.engine();
+      const dyT = tf.tensor(dy, [1, 7, 8, 4]);
+      return [
+        eng.runKernel('DepthwiseConv2dNativeBackpropInput', { dy: dyT, filter: tf.tensor(w, [3, 2, 2, 2]) }, { ...attrs, inputShape: [1, 11, 10, 2] } as never) as tf.Tensor,
+        eng.runKernel('DepthwiseConv2dNativeBackpropFilter', { x: tf.tensor(x, [1, 11, 10, 2]), dy: dyT }, { ...attrs, filterShape: [3, 2, 2, 2] } as never) as tf.Tensor,
+      ];
+    });
+    expectClose([refX, refW], out.map((t) => t.dataSync() as Float32Array));
+    tf.dispose(out);
+  });
+});
+
+describe('other replaced wasm kernels match cpu', () => {
+  it('gather gradient (UnsortedSegmentSum), repeated and unused indices', async () => {
+    const [a, b] = await onBoth(() => {
+      const x = rand([5, 3], 31);
+      const idx = tf.tensor1d([4, 0, 4, 2, 4], 'int32');
+      const dy = rand([5, 3], 32);
+      return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.gather(v, idx), dy)))(x);
+    });
+    expectClose(a, b);
+    const [c, d] = await onBoth(() => tf.unsortedSegmentSum(rand([6, 2, 3], 33), tf.tensor1d([1, 1, 0, 3, 3, 3], 'int32'), 4));
+    expectClose(c, d);
+  });
+
+  it('matMul with transposeA/transposeB, batched and broadcast, and the Dense backward', async () => {
+    const shapes: Array<[number[], number[], boolean, boolean]> = [
+      [[5, 7], [7, 4], false, false],
+      [[7, 5], [7, 4], true, false],
+      [[5, 7], [4, 7], false, true],
+      [[7, 5], [4, 7], true, true],
+      [[3, 7, 5], [3, 4, 7], true, true],
+      [[2, 5, 6], [6, 3], false, false],
+      [[1, 6], [4, 6], false, true],
+      [[6, 1], [6, 4], true, false],
+    ];
+    for (const [sa, sb, ta, tb] of shapes) {
+      const [a, b] = await onBoth(() => tf.matMul(rand(sa, 41), rand(sb, 42), ta, tb));
+      expectClose(a, b);
+    }
+    // the same weight twice (cached transpose), then a new weight of the same shape
+    const [c, d] = await onBoth(() => {
+      const w = rand([6, 4], 43);
+      const w2 = rand([6, 4], 44);
+      const dy = rand([3, 4], 45);
+      return [tf.matMul(dy, w, false, true), tf.matMul(dy, w, false, true), tf.matMul(dy, w2, false, true)];
+    });
+    expectClose(c, d);
+  });
+
+  it('tile, and the BatchNorm gradient that uses it', async () => {
+    const [a, b] = await onBoth(() => [
+      tf.tile(rand([1, 1, 1, 3], 51), [2, 3, 4, 1]),
+      tf.tile(rand([2, 3], 52), [3, 2]),
+      tf.tile(rand([4], 53), [3]),
+    ]);
+    expectClose(a, b, 0);
+    const [c, d] = await onBoth(() => {
+      const x = rand([2, 5, 4, 3], 54);
+      const mean = rand([3], 55);
+      const variance = tf.abs(rand([3], 56));
+      const gamma = rand([3], 57);
+      const beta = rand([3], 58);
+      const dy = rand([2, 5, 4, 3], 59);
+      return tf.grads((xx: tf.Tensor, g: tf.Tensor) => tf.sum(tf.mul(tf.batchNorm(xx, mean, variance, beta, g, 1e-3), dy)))([x, gamma]);
+    });
+    expectClose(c, d);
+  });
+});
+
+describe('derived-buffer caches', () => {
+  it('flipped filters and transposed weights are released with their source', async () => {
+    await tf.setBackend('wasm');
+    const { derivedCacheSize } = await import('../src/engine/wasm-kernels/common.js');
+    const start = derivedCacheSize();
+    const w = tf.tidy(() => tf.variable(rand([3, 3, 2, 4], 61) as tf.Tensor4D));
+    const m = tf.tidy(() => tf.variable(rand([5, 4], 62)));
+    const x = rand([1, 6, 6, 2], 63) as tf.Tensor4D;
+    const g1 = tf.grad((v: tf.Tensor) => tf.sum(tf.conv2d(v as tf.Tensor4D, w, 1, 'same')))(x);
+    const v2 = rand([2, 5], 64);
+    const g2 = tf.grad((v: tf.Tensor) => tf.sum(tf.matMul(v, m)))(v2);
+    expect(derivedCacheSize()).toBe(start + 2);
+    tf.dispose([g1, g2, x, v2]);
+    w.dispose();
+    m.dispose();
+    expect(derivedCacheSize()).toBe(start);
+  });
+});

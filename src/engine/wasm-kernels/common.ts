@@ -64,3 +64,55 @@ export function size(shape: number[]): number {
   for (const d of shape) s *= d;
   return s;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Buffers derived from a source buffer (flipped filters, transposed weights), cached per source
+// dataId and released when the source buffer is released. Weights keep their dataId across calls
+// (Identity shares buffers), so each is flipped/transposed once and XNNPACK's packed-weight cache,
+// keyed by buffer id, keeps working.
+
+const derivedCache = new Map<object, Map<string, tf.TensorInfo>>();
+const patchedBackends = new WeakSet<object>();
+
+function watchDisposal(backend: WasmBackend): void {
+  if (patchedBackends.has(backend)) return;
+  patchedBackends.add(backend);
+  const original = backend.disposeData.bind(backend);
+  backend.disposeData = (dataId: object, force?: boolean): boolean => {
+    const released = original(dataId, force);
+    if (released && derivedCache.size > 0) {
+      const derived = derivedCache.get(dataId);
+      if (derived && !backend.dataIdMap.has(dataId)) {
+        derivedCache.delete(dataId);
+        for (const d of derived.values()) original(d.dataId, true);
+      }
+    }
+    return released;
+  };
+}
+
+export function cachedDerived(backend: WasmBackend, src: tf.TensorInfo, tag: string, make: () => tf.TensorInfo): tf.TensorInfo {
+  watchDisposal(backend);
+  const key = `${tag}:${src.shape.join('x')}`;
+  let entries = derivedCache.get(src.dataId);
+  const hit = entries?.get(key);
+  if (hit) return hit;
+  const value = make();
+  if (!entries) {
+    entries = new Map();
+    derivedCache.set(src.dataId, entries);
+  }
+  entries.set(key, value);
+  return value;
+}
+
+/** Number of source buffers with cached derived buffers (tests). */
+export function derivedCacheSize(): number {
+  return derivedCache.size;
+}
+
+/** Release every cached derived buffer (e.g. when the replacement kernels are uninstalled). */
+export function clearDerivedCache(backend?: WasmBackend): void {
+  if (backend) for (const m of derivedCache.values()) for (const d of m.values()) backend.disposeData(d.dataId, true);
+  derivedCache.clear();
+}

@@ -9,7 +9,7 @@
  *   source buffer (and released with it), so XNNPACK's packed-weight cache keeps working.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { callStock, f32, free, transpose, view, type KernelArgs, type WasmBackend } from './common.js';
+import { cachedDerived, callStock, f32, free, transpose, view, type KernelArgs, type WasmBackend } from './common.js';
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
 
@@ -68,38 +68,12 @@ function filterGradient(backend: WasmBackend, x: tf.TensorInfo, dy: tf.TensorInf
 // ---------------------------------------------------------------------------------------------
 // Input gradient
 
-/** Flipped, transposed filters keyed by the source buffer's dataId; released with the source. */
-const flippedCache = new Map<object, tf.TensorInfo>();
-const patchedBackends = new WeakSet<object>();
-
-/** Make backend.disposeData also release cached derived buffers of a disposed source buffer. */
-function watchDisposal(backend: WasmBackend): void {
-  if (patchedBackends.has(backend)) return;
-  patchedBackends.add(backend);
-  const original = backend.disposeData.bind(backend);
-  backend.disposeData = (dataId: object, force?: boolean): boolean => {
-    const released = original(dataId, force);
-    if (released && flippedCache.size > 0) {
-      const derived = flippedCache.get(dataId);
-      if (derived && !backend.dataIdMap.has(dataId)) {
-        flippedCache.delete(dataId);
-        original(derived.dataId, true);
-      }
-    }
-    return released;
-  };
-}
-
-/** Number of cached flipped filters (for tests). */
-export function flippedFilterCacheSize(): number {
-  return flippedCache.size;
-}
-
 /** W [fh,fw,Ci,Co] -> Wf [fh,fw,Co,Ci] with Wf[i,j,o,c] = W[fh-1-i, fw-1-j, c, o]. Cached per source buffer. */
 function flippedFilter(backend: WasmBackend, filter: tf.TensorInfo): tf.TensorInfo {
-  watchDisposal(backend);
-  const hit = flippedCache.get(filter.dataId);
-  if (hit && hit.shape.join() === [filter.shape[0], filter.shape[1], filter.shape[3], filter.shape[2]].join()) return hit;
+  return cachedDerived(backend, filter, 'flip', () => flip(backend, filter));
+}
+
+function flip(backend: WasmBackend, filter: tf.TensorInfo): tf.TensorInfo {
   const [fh, fw, ci, co] = filter.shape;
   const out = backend.makeOutput([fh, fw, co, ci], 'float32');
   const src = f32(backend, filter);
@@ -114,8 +88,6 @@ function flippedFilter(backend: WasmBackend, filter: tf.TensorInfo): tf.TensorIn
       }
     }
   }
-  if (hit) backend.disposeData(hit.dataId, true);
-  flippedCache.set(filter.dataId, out);
   return out;
 }
 
@@ -165,5 +137,83 @@ function inputGradient(backend: WasmBackend, dy: tf.TensorInfo, flipped: tf.Tens
   const padded = dilatePad(backend, dy, sh, sw, pt, pl, hd, wd);
   const out = conv(backend, padded, flipped, [1, 1], [dh, dw], [0, 0, 0, 0]);
   free(backend, padded);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Depthwise convolution gradients (missing on stock wasm): direct loops on the wasm heap.
+// Filter [fh,fw,C,M]; output channel c·M + m.
+
+export function depthwiseBackpropInput({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { dy, filter } = inputs;
+  const info = convInfo(attrs.inputShape as number[], filter.shape, attrs, true);
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: ho, outWidth: wo, filterHeight: fh, filterWidth: fw } = info;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  const m = filter.shape[3];
+  const cm = c * m;
+  const out = backend.makeOutput(info.inShape, 'float32');
+  const g = f32(backend, dy);
+  const k = f32(backend, filter);
+  const dx = f32(backend, out);
+  dx.fill(0);
+  for (let b = 0; b < n; b++) {
+    for (let oh = 0; oh < ho; oh++) {
+      for (let ow = 0; ow < wo; ow++) {
+        const yOff = ((b * ho + oh) * wo + ow) * cm;
+        for (let i = 0; i < fh; i++) {
+          const hh = oh * sh + i * dh - info.padInfo.top;
+          if (hh < 0 || hh >= h) continue;
+          for (let j = 0; j < fw; j++) {
+            const ww = ow * sw + j * dw - info.padInfo.left;
+            if (ww < 0 || ww >= w) continue;
+            const xOff = ((b * h + hh) * w + ww) * c;
+            const kOff = (i * fw + j) * cm;
+            for (let ch = 0; ch < c; ch++) {
+              let s = 0;
+              for (let q = 0; q < m; q++) s += g[yOff + ch * m + q] * k[kOff + ch * m + q];
+              dx[xOff + ch] += s;
+            }
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+export function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { x, dy } = inputs;
+  const filterShape = attrs.filterShape as number[];
+  const info = convInfo(x.shape, filterShape, attrs, true);
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: ho, outWidth: wo, filterHeight: fh, filterWidth: fw } = info;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  const m = filterShape[3];
+  const cm = c * m;
+  const out = backend.makeOutput(filterShape, 'float32');
+  const xs = f32(backend, x);
+  const g = f32(backend, dy);
+  const dk = f32(backend, out);
+  dk.fill(0);
+  for (let b = 0; b < n; b++) {
+    for (let oh = 0; oh < ho; oh++) {
+      for (let ow = 0; ow < wo; ow++) {
+        const yOff = ((b * ho + oh) * wo + ow) * cm;
+        for (let i = 0; i < fh; i++) {
+          const hh = oh * sh + i * dh - info.padInfo.top;
+          if (hh < 0 || hh >= h) continue;
+          for (let j = 0; j < fw; j++) {
+            const ww = ow * sw + j * dw - info.padInfo.left;
+            if (ww < 0 || ww >= w) continue;
+            const xOff = ((b * h + hh) * w + ww) * c;
+            const kOff = (i * fw + j) * cm;
+            for (let ch = 0; ch < c; ch++) {
+              const xv = xs[xOff + ch];
+              for (let q = 0; q < m; q++) dk[kOff + ch * m + q] += xv * g[yOff + ch * m + q];
+            }
+          }
+        }
+      }
+    }
+  }
   return out;
 }

@@ -5,14 +5,21 @@
  * unless GLASSWING_STOCK_KERNELS=1. See docs/engine.md.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { saveStock, stockKernels, type WasmKernelFunc } from './common.js';
-import { conv2DBackpropFilter, conv2DBackpropInput } from './conv.js';
-import { identity } from './misc.js';
+import { clearDerivedCache, saveStock, stockKernels, type WasmBackend, type WasmKernelFunc } from './common.js';
+import { conv2DBackpropFilter, conv2DBackpropInput, depthwiseBackpropFilter, depthwiseBackpropInput } from './conv.js';
+import { batchMatMul, identity, tile, unsortedSegmentSum } from './misc.js';
+import { maxPoolGrad } from './pool.js';
 
 const replacements: Array<[string, WasmKernelFunc]> = [
   ['Conv2DBackpropFilter', conv2DBackpropFilter],
   ['Conv2DBackpropInput', conv2DBackpropInput],
   ['Identity', identity],
+  ['DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput],
+  ['DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilter],
+  ['UnsortedSegmentSum', unsortedSegmentSum],
+  ['MaxPoolGrad', maxPoolGrad],
+  ['BatchMatMul', batchMatMul],
+  ['Tile', tile],
 ];
 
 let installed = false;
@@ -36,7 +43,7 @@ export function wasmKernelsInstalled(): boolean {
 export function installWasmKernels(): void {
   if (installed) return;
   for (const [name] of replacements) saveStock(name);
-  for (const name of ['Conv2D', 'Transpose', 'Slice', 'BatchMatMul', 'Multiply', 'Identity', 'MaxPoolGrad']) saveStock(name);
+  for (const name of ['Conv2D', 'Transpose', 'Slice', 'Multiply']) saveStock(name);
   for (const [name, fn] of replacements) {
     if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
     tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: fn as unknown as tf.KernelFunc });
@@ -53,5 +60,6 @@ export function uninstallWasmKernels(): void {
     const k = stock.get(name);
     if (k) tf.registerKernel(k);
   }
+  clearDerivedCache(tf.findBackend('wasm') as unknown as WasmBackend | undefined);
   installed = false;
 }

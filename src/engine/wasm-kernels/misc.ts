@@ -3,7 +3,7 @@
  * with explicit transposes, UnsortedSegmentSum.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { callStock, type KernelArgs } from './common.js';
+import { cachedDerived, callStock, f32, free, size, transpose, view, type KernelArgs } from './common.js';
 
 /**
  * Identity shares the input buffer and takes a reference (as the cpu backend does). Stock wasm copies,
@@ -15,4 +15,113 @@ export function identity({ inputs, backend }: KernelArgs): tf.TensorInfo {
   if (x.dtype === 'string') return callStock('Identity', backend, { x });
   backend.incRef(x.dataId);
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+/**
+ * BatchMatMul with transposeA/B: stock wasm falls off XNNPACK for transposed operands (a scalar
+ * loop, ~10× slower). Transpose explicitly, then the fast path. A transposed B (the Dense backward
+ * dy·Wᵀ) is cached per source buffer, so the weight is transposed once and XNNPACK keeps its packing.
+ */
+export function batchMatMul({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { a, b } = inputs;
+  const transposeA = Boolean(attrs.transposeA);
+  const transposeB = Boolean(attrs.transposeB);
+  if ((!transposeA && !transposeB) || a.dtype !== 'float32' || b.dtype !== 'float32') {
+    return callStock('BatchMatMul', backend, { a, b }, attrs);
+  }
+  const swapLast = (t: tf.TensorInfo) => {
+    const r = t.shape.length;
+    const perm = t.shape.map((_, i) => i);
+    perm[r - 2] = r - 1;
+    perm[r - 1] = r - 2;
+    return perm;
+  };
+  let at = a;
+  let bt = b;
+  if (transposeA) at = isVectorLike(a) ? swapView(a) : transpose(backend, a, swapLast(a));
+  if (transposeB) bt = isVectorLike(b) ? swapView(b) : cachedDerived(backend, b, 'T', () => transpose(backend, b, swapLast(b)));
+  const out = callStock('BatchMatMul', backend, { a: at, b: bt }, { ...attrs, transposeA: false, transposeB: false });
+  if (at !== a && at.dataId !== a.dataId) free(backend, at);
+  return out;
+}
+
+/** A matrix whose last two dims include a 1 transposes by reshaping. */
+function isVectorLike(t: tf.TensorInfo): boolean {
+  const r = t.shape.length;
+  return t.shape[r - 1] === 1 || t.shape[r - 2] === 1;
+}
+
+function swapView(t: tf.TensorInfo): tf.TensorInfo {
+  const r = t.shape.length;
+  const s = t.shape.slice();
+  [s[r - 2], s[r - 1]] = [s[r - 1], s[r - 2]];
+  return view(t, s);
+}
+
+/**
+ * Tile by block copies on the wasm heap: the innermost row is copied once, then each axis' block is
+ * replicated with copyWithin in doubling steps (stock wasm Tile is a per-element index loop;
+ * BatchNorm's gradient tiles the per-channel scale to the size of the activation).
+ */
+export function tile({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { x } = inputs;
+  const reps = attrs.reps as number[];
+  if (x.dtype === 'string' || reps.length !== x.shape.length || x.shape.length === 0) return callStock('Tile', backend, { x }, attrs);
+  const shape = x.shape;
+  const r = shape.length;
+  const outShape = shape.map((d, i) => d * reps[i]);
+  const out = backend.makeOutput(outShape, x.dtype);
+  if (size(outShape) === 0) return out;
+  const src = backend.typedArrayFromHeap(x);
+  const dst = backend.typedArrayFromHeap(out);
+  const srcStride = new Array<number>(r);
+  const dstBlock = new Array<number>(r); // size of one output block after axis i
+  srcStride[r - 1] = 1;
+  dstBlock[r - 1] = 1;
+  for (let i = r - 2; i >= 0; i--) {
+    srcStride[i] = srcStride[i + 1] * shape[i + 1];
+    dstBlock[i] = dstBlock[i + 1] * outShape[i + 1];
+  }
+  const replicate = (start: number, len: number, times: number) => {
+    const total = len * times;
+    let filled = len;
+    while (filled < total) {
+      const n = Math.min(filled, total - filled);
+      dst.copyWithin(start + filled, start, start + n);
+      filled += n;
+    }
+  };
+  const fill = (axis: number, srcOff: number, dstOff: number) => {
+    const d = shape[axis];
+    if (axis === r - 1) {
+      for (let j = 0; j < d; j++) dst[dstOff + j] = src[srcOff + j];
+    } else {
+      for (let j = 0; j < d; j++) fill(axis + 1, srcOff + j * srcStride[axis], dstOff + j * dstBlock[axis]);
+    }
+    if (reps[axis] > 1) replicate(dstOff, d * dstBlock[axis], reps[axis]);
+  };
+  fill(0, 0, 0);
+  return out;
+}
+
+/** UnsortedSegmentSum (the gradient of gather), missing on stock wasm. Negative ids are dropped. */
+export function unsortedSegmentSum({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { x, segmentIds } = inputs;
+  const numSegments = Number(attrs.numSegments);
+  const ids = backend.typedArrayFromHeap(segmentIds);
+  const nIds = size(segmentIds.shape);
+  const inner = size(x.shape) / Math.max(nIds, 1);
+  const outShape = [numSegments, ...x.shape.slice(segmentIds.shape.length)];
+  const out = backend.makeOutput(outShape, x.dtype);
+  const src = backend.typedArrayFromHeap(x);
+  const dst = backend.typedArrayFromHeap(out);
+  dst.fill(0);
+  for (let i = 0; i < nIds; i++) {
+    const s = ids[i];
+    if (s < 0 || s >= numSegments) continue;
+    const o = s * inner;
+    const p = i * inner;
+    for (let k = 0; k < inner; k++) dst[o + k] += src[p + k];
+  }
+  return out;
 }

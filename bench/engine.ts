@@ -1,0 +1,140 @@
+/**
+ * `glasswing bench engine`: ms per image of forward passes, input gradients and a training step on
+ * the current backend, with Glasswing's replacement wasm kernels (default) or the stock tfjs ones.
+ *
+ * Options: quick (fewer repeats, no ResNet-18), stock (run with the stock wasm kernels),
+ * compare (run both, stock first), resnet (false skips ResNet-18), repeats (number).
+ * GLASSWING_STOCK_KERNELS=1 also gives the stock kernels (they are then never installed).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { initBackend } from '../src/engine/backend.js';
+import { installWasmKernels, stockKernelsRequested, uninstallWasmKernels, wasmKernelsInstalled } from '../src/engine/wasm-kernels/index.js';
+import { Classifier } from '../src/core/classifier.js';
+import { inputGradient } from '../src/core/scores.js';
+import { buildResNet18 } from '../src/models/resnet.js';
+import { registerBenchmark, type TaskOptions } from '../src/tasks/registry.js';
+import { medianMs } from '../src/util/timing.js';
+
+type Row = { case: string; batch: number; backend: string; kernels: string; ms_per_image: number; note: string };
+
+/** The MNIST CNN of conformance FORMAT.md §2.1, seeded. */
+export function mnistCnn(seed = 0): tfl.Sequential {
+  const init = (k: number) => tfl.initializers.glorotUniform({ seed: seed * 10 + k });
+  return tfl.sequential({ layers: [
+    tfl.layers.conv2d({ inputShape: [28, 28, 1], filters: 32, kernelSize: 5, padding: 'same', activation: 'relu', name: 'conv1', kernelInitializer: init(1) }),
+    tfl.layers.maxPooling2d({ poolSize: 2, strides: 2, name: 'pool1' }),
+    tfl.layers.conv2d({ filters: 64, kernelSize: 5, padding: 'same', activation: 'relu', name: 'conv2', kernelInitializer: init(2) }),
+    tfl.layers.maxPooling2d({ poolSize: 2, strides: 2, name: 'pool2' }),
+    tfl.layers.flatten({ name: 'flatten' }),
+    tfl.layers.dense({ units: 128, activation: 'relu', name: 'fc1', kernelInitializer: init(3) }),
+    tfl.layers.dense({ units: 10, name: 'fc2', kernelInitializer: init(4) }),
+  ] });
+}
+
+function targetsFor(n: number, classes: number): number[] {
+  return Array.from({ length: n }, (_, i) => i % classes);
+}
+
+async function measure(kernels: string, backend: string, o: { repeats: number; resnet: boolean }): Promise<Row[]> {
+  const rows: Row[] = [];
+  const add = async (c: string, batch: number, timed: () => Promise<number>) => {
+    try {
+      rows.push({ case: c, batch, backend, kernels, ms_per_image: (await timed()) / batch, note: '' });
+    } catch (e) {
+      rows.push({ case: c, batch, backend, kernels, ms_per_image: NaN, note: `failed: ${String((e as Error).message ?? e).slice(0, 80)}` });
+    }
+  };
+  const reps = o.repeats;
+
+  const model = mnistCnn(0);
+  const clf = Classifier.fromModel(model);
+  for (const batch of [1, 32]) {
+    const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', batch);
+    await add('mnist-cnn forward', batch, () => medianMs(() => {
+      const y = clf.logits(x);
+      y.dataSync();
+      y.dispose();
+    }, reps, 2));
+    const targets = targetsFor(batch, 10);
+    await add('mnist-cnn input gradient', batch, () => medianMs(() => {
+      const { grad, scores } = inputGradient(clf, x, targets);
+      grad.dataSync();
+      tf.dispose([grad, scores]);
+    }, reps, 2));
+    x.dispose();
+  }
+  {
+    const batch = 64;
+    const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 64);
+    const y = tf.oneHot(tf.tensor1d(targetsFor(batch, 10), 'int32'), 10);
+    // fc2 gives logits: softmax cross-entropy, one Adam update of all weights per step
+    const opt = tf.train.adam(1e-3);
+    const step = () => {
+      const cost = opt.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true);
+      cost?.dataSync();
+      cost?.dispose();
+    };
+    await add('mnist-cnn Adam training step', batch, () => medianMs(step, Math.max(3, Math.ceil(reps / 2)), 1));
+    opt.dispose();
+    tf.dispose([x, y]);
+  }
+  model.dispose();
+
+  if (o.resnet) {
+    const net = buildResNet18({ seed: 0 });
+    const rc = Classifier.fromModel(net);
+    const x = tf.randomUniform([1, 224, 224, 3], 0, 1, 'float32', 224);
+    const r = Math.max(3, Math.ceil(reps / 2));
+    await add('resnet18-224 forward', 1, () => medianMs(() => {
+      const y = rc.logits(x);
+      y.dataSync();
+      y.dispose();
+    }, r, 1));
+    await add('resnet18-224 input gradient', 1, () => medianMs(() => {
+      const { grad, scores } = inputGradient(rc, x, [3]);
+      grad.dataSync();
+      tf.dispose([grad, scores]);
+    }, r, 1));
+    x.dispose();
+    net.dispose();
+  }
+  return rows;
+}
+
+export async function runEngineBenchmark(options: TaskOptions = {}): Promise<{ rows: Row[]; json: Record<string, unknown> }> {
+  const backend = await initBackend();
+  const quick = Boolean(options.quick);
+  const repeats = typeof options.repeats === 'number' ? options.repeats : quick ? 3 : 9;
+  const resnet = options.resnet === undefined ? !quick : options.resnet !== false && options.resnet !== 'false';
+  const modes: Array<'stock' | 'glasswing'> = [];
+  if (backend !== 'wasm') modes.push('glasswing');
+  else if (options.compare) modes.push('stock', 'glasswing');
+  else if (options.stock || stockKernelsRequested()) modes.push('stock');
+  else modes.push('glasswing');
+
+  const wasInstalled = wasmKernelsInstalled();
+  const rows: Row[] = [];
+  try {
+    for (const mode of modes) {
+      if (backend === 'wasm') {
+        if (mode === 'stock') uninstallWasmKernels();
+        else installWasmKernels();
+      }
+      rows.push(...(await measure(backend === 'wasm' ? mode : 'n/a', backend, { repeats, resnet })));
+    }
+  } finally {
+    if (backend === 'wasm') {
+      if (wasInstalled) installWasmKernels();
+      else uninstallWasmKernels();
+    }
+  }
+  const json: Record<string, unknown> = { backend, repeats, figures: rows.map((r) => ({ ...r })) };
+  return { rows, json };
+}
+
+registerBenchmark({
+  name: 'engine',
+  description: 'ms/image: MNIST CNN forward, input gradient (batch 1, 32), Adam step (batch 64); ResNet-18 224² forward and input gradient',
+  run: (options) => runEngineBenchmark(options),
+});

@@ -1,0 +1,63 @@
+/**
+ * MaxPoolGrad on wasm. Stock tfjs-backend-wasm 4.22 drops or misroutes the gradient whenever a
+ * window's maximum is ≤ 0 and breaks ties differently from TF/PyTorch. Here each window's gradient
+ * goes to its first maximum in row-major window order (positions in the padding are skipped), the
+ * PyTorch/TF rule. Plain JS on the wasm heap: O(outputs × window), a few ms for ResNet-18's pool.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { f32, type KernelArgs } from './common.js';
+
+export function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { dy, input } = inputs;
+  const info = tf.backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    attrs.filterSize as [number, number] | number,
+    attrs.strides as [number, number] | number,
+    1,
+    attrs.pad as 'same' | 'valid' | number,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+  );
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: ho, outWidth: wo, strideHeight: sh, strideWidth: sw } = info;
+  const fh = info.effectiveFilterHeight;
+  const fw = info.effectiveFilterWidth;
+  const dh = info.dilationHeight;
+  const dw = info.dilationWidth;
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
+  const out = backend.makeOutput(input.shape, 'float32');
+  const x = f32(backend, input);
+  const g = f32(backend, dy);
+  const dx = f32(backend, out);
+  dx.fill(0);
+  const best = new Float32Array(c);
+  const arg = new Int32Array(c);
+  for (let b = 0; b < n; b++) {
+    for (let oh = 0; oh < ho; oh++) {
+      const h0 = oh * sh - top;
+      for (let ow = 0; ow < wo; ow++) {
+        const w0 = ow * sw - left;
+        arg.fill(-1);
+        for (let i = 0; i < fh; i += dh) {
+          const hh = h0 + i;
+          if (hh < 0 || hh >= h) continue;
+          for (let j = 0; j < fw; j += dw) {
+            const ww = w0 + j;
+            if (ww < 0 || ww >= w) continue;
+            const base = ((b * h + hh) * w + ww) * c;
+            for (let k = 0; k < c; k++) {
+              const v = x[base + k];
+              // first maximum wins; NaN counts as the maximum (as in PyTorch)
+              if (arg[k] < 0 || v > best[k] || (v !== v && best[k] === best[k])) {
+                best[k] = v;
+                arg[k] = base + k;
+              }
+            }
+          }
+        }
+        const gBase = ((b * ho + oh) * wo + ow) * c;
+        for (let k = 0; k < c; k++) if (arg[k] >= 0) dx[arg[k]] += g[gBase + k];
+      }
+    }
+  }
+  return out;
+}
