@@ -287,6 +287,9 @@ export async function trainModel(model: tfl.LayersModel, train: LabelledImages, 
   } finally {
     tf.dispose(bestWeights ?? []);
     optimizer.dispose();
+    // tfjs' MomentumOptimizer.dispose forgets SGD's learning-rate scalar.
+    const c = (optimizer as unknown as { c?: tf.Tensor }).c;
+    if (c && !c.isDisposed) c.dispose();
   }
   history.timeMs = Date.now() - start;
   bar.done(`loss ${history.loss[history.loss.length - 1]?.toFixed(4)} acc ${(history.accuracy[history.accuracy.length - 1] * 100).toFixed(2)}%`);
