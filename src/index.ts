@@ -7,3 +7,4 @@ import './attribution/index.js';
 import './counterfactual/index.js';
 import './robustness/index.js';
 export * from './models/index.js';
+export * from './generative/index.js';

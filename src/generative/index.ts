@@ -1,0 +1,10 @@
+export * from './types.js';
+export { ParamStore, matMulFast, stopGradient } from './params.js';
+export * from './autoencoder.js';
+export * from './vae.js';
+export * from './gan.js';
+export * from './rbm.js';
+export * from './train.js';
+export * from './inversion.js';
+export * from './io.js';
+export * from './render.js';

@@ -1,0 +1,121 @@
+/**
+ * Save and load generators: a folder with generator.json (kind, config, weight manifest, training
+ * info) and weights.bin (float32 little-endian, weights concatenated in manifest order).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { defaultModelsDir } from '../models/io.js';
+import { ModelLoadError } from '../core/errors.js';
+import type { ParamStore } from './params.js';
+import type { Generator } from './types.js';
+import { VAE, type VaeConfig } from './vae.js';
+import { Autoencoder, type AutoencoderConfig } from './autoencoder.js';
+import { WGAN, type GanConfig } from './gan.js';
+
+export const GENERATOR_FORMAT = 'glasswing-generator';
+
+interface Manifest {
+  format: string;
+  version: 1;
+  kind: Generator['kind'];
+  name: string;
+  config: Record<string, unknown>;
+  weights: Array<{ name: string; shape: number[] }>;
+  info: Record<string, unknown>;
+}
+
+type Saveable = Generator & { params: ParamStore; config: object };
+
+async function writeParams(params: ParamStore, dir: string, header: Omit<Manifest, 'weights' | 'format' | 'version'>): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  const weights: Manifest['weights'] = [];
+  const chunks: Buffer[] = [];
+  for (const [name, v] of params.vars) {
+    weights.push({ name, shape: v.shape });
+    const data = (await v.data()) as Float32Array;
+    chunks.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  }
+  const manifest: Manifest = { format: GENERATOR_FORMAT, version: 1, ...header, weights };
+  await fs.writeFile(path.join(dir, 'weights.bin'), Buffer.concat(chunks));
+  await fs.writeFile(path.join(dir, 'generator.json'), JSON.stringify(manifest, null, 2) + '\n');
+}
+
+/** Write a VAE, autoencoder or WGAN (generator and critic) to `dir`. */
+export async function saveGenerator(gen: Saveable, dir: string): Promise<void> {
+  await writeParams(gen.params, dir, { kind: gen.kind, name: gen.name, config: { ...(gen.config as Record<string, unknown>), ...extraConfig(gen) }, info: gen.info });
+}
+
+function extraConfig(gen: Saveable): Record<string, unknown> {
+  return gen instanceof VAE ? { beta: gen.beta } : {};
+}
+
+/** Read a generator folder written by saveGenerator. Throws ModelLoadError when missing or corrupt. */
+export async function loadGenerator(dir: string): Promise<VAE | Autoencoder | WGAN> {
+  let manifest: Manifest;
+  let bin: Buffer;
+  try {
+    manifest = JSON.parse(await fs.readFile(path.join(dir, 'generator.json'), 'utf8')) as Manifest;
+    bin = await fs.readFile(path.join(dir, 'weights.bin'));
+  } catch (err) {
+    throw new ModelLoadError(`expected a generator folder with generator.json and weights.bin at "${dir}"; got ${(err as Error).message}`);
+  }
+  if (manifest.format !== GENERATOR_FORMAT) {
+    throw new ModelLoadError(`expected generator.json of format "${GENERATOR_FORMAT}" in "${dir}"; got "${manifest.format}"`);
+  }
+  let gen: VAE | Autoencoder | WGAN;
+  if (manifest.kind === 'vae') gen = new VAE(manifest.config as unknown as VaeConfig, manifest.name);
+  else if (manifest.kind === 'ae') gen = new Autoencoder(manifest.config as unknown as AutoencoderConfig, manifest.name);
+  else if (manifest.kind === 'gan') gen = new WGAN(manifest.config as unknown as GanConfig, manifest.name);
+  else throw new ModelLoadError(`expected generator kind vae, ae or gan in "${dir}"; got "${String(manifest.kind)}"`);
+  const expectedBytes = manifest.weights.reduce((s, w) => s + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+  if (bin.byteLength !== expectedBytes) {
+    gen.dispose();
+    throw new ModelLoadError(`expected ${expectedBytes} bytes in "${path.join(dir, 'weights.bin')}"; got ${bin.byteLength}`);
+  }
+  const floats = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength));
+  const values = new Map<string, tf.Tensor>();
+  let offset = 0;
+  for (const w of manifest.weights) {
+    const size = w.shape.reduce((a, b) => a * b, 1);
+    values.set(w.name, tf.tensor(floats.subarray(offset, offset + size), w.shape));
+    offset += size;
+  }
+  try {
+    gen.params.assign(values);
+  } catch (err) {
+    gen.dispose();
+    throw new ModelLoadError(`generator "${dir}" does not match its config: ${(err as Error).message}`);
+  } finally {
+    tf.dispose([...values.values()]);
+  }
+  gen.info = manifest.info ?? {};
+  return gen;
+}
+
+/** The shipped models folder (GLASSWING_MODELS_DIR, else <package root>/models), shared with src/models. */
+export function modelsDir(): string {
+  return defaultModelsDir();
+}
+
+export const DEFAULT_GENERATORS = ['mnist-vae-2d', 'mnist-vae-10d', 'mnist-gan'] as const;
+
+const cache = new Map<string, Promise<Generator>>();
+
+/**
+ * A shipped generator by name (models/NAME), loaded once per process and shared: do not dispose it.
+ * Names: mnist-vae-2d, mnist-vae-10d, mnist-gan (trained by `npm run train:defaults`).
+ */
+export function loadDefaultGenerator(name: string): Promise<Generator> {
+  let p = cache.get(name);
+  if (!p) {
+    const dir = path.isAbsolute(name) || name.includes('/') ? name : path.join(modelsDir(), name);
+    p = loadGenerator(dir).then((g) => {
+      g.name = name;
+      return g;
+    });
+    p.catch(() => cache.delete(name));
+    cache.set(name, p);
+  }
+  return p;
+}
