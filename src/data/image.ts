@@ -1,0 +1,181 @@
+/**
+ * Image files → tensors, via @napi-rs/canvas (PNG, JPEG; also WebP, GIF, BMP, AVIF where its Skia
+ * build decodes them). Decodes, composites transparency over a background, resizes to the
+ * classifier's h×w and converts to 1 channel (luminance) or 3 (RGB).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createCanvas, Image as CanvasImage, loadImage } from '@napi-rs/canvas';
+import { ImageLoadError } from '../core/errors.js';
+
+/** RGBA pixels, row-major, 4 bytes per pixel (the same shape as render's Image). */
+export interface RawImage {
+  width: number;
+  height: number;
+  data: Uint8ClampedArray;
+}
+
+export interface ReadImageOptions {
+  /** Colour behind transparent pixels (default 'black', matching MNIST's background). */
+  background?: string;
+  /** Map [0, 1] onto this value range (default [0, 1]). */
+  range?: [number, number];
+  /** Resize smoothing: 'high' (default, good for shrinking), 'low', or 'none' (nearest neighbour). */
+  smoothing?: 'high' | 'medium' | 'low' | 'none';
+}
+
+/** Rec. 601 luma weights, the usual "greyscale" conversion. */
+export const LUMA = [0.299, 0.587, 0.114] as const;
+
+function readBytes(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw ioError(file, e);
+  }
+}
+
+function ioError(file: string, e: unknown): ImageLoadError {
+  const code = (e as NodeJS.ErrnoException).code;
+  const why = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+  return new ImageLoadError(`cannot read image "${file}": ${why}`);
+}
+
+function sniff(bytes: Buffer): string {
+  if (bytes.length >= 8 && bytes.readUInt32BE(0) === 0x89504e47) return 'png';
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+  if (bytes.length >= 12 && bytes.toString('latin1', 0, 4) === 'RIFF' && bytes.toString('latin1', 8, 12) === 'WEBP') return 'webp';
+  if (bytes.length >= 6 && bytes.toString('latin1', 0, 3) === 'GIF') return 'gif';
+  if (bytes.length >= 2 && bytes.toString('latin1', 0, 2) === 'BM') return 'bmp';
+  return 'unknown';
+}
+
+/** Checks what the decoder would let through silently (a truncated PNG decodes as a partial image). */
+function checkBytes(file: string, bytes: Buffer): string {
+  if (bytes.length === 0) throw new ImageLoadError(`cannot decode image "${file}": the file is empty`);
+  const kind = sniff(bytes);
+  if (kind === 'unknown') {
+    throw new ImageLoadError(`cannot decode image "${file}": expected PNG or JPEG data; the first bytes are ${bytes.subarray(0, 8).toString('hex')}`);
+  }
+  if (kind === 'png' && bytes.lastIndexOf('IEND', undefined, 'latin1') < 0) {
+    throw new ImageLoadError(`cannot decode image "${file}": PNG data is truncated (no IEND chunk)`);
+  }
+  return kind;
+}
+
+function decodeSync(file: string, bytes: Buffer): CanvasImage {
+  const kind = checkBytes(file, bytes);
+  const img = new CanvasImage();
+  img.onerror = () => undefined; // failures are reported through width = 0 below
+  img.src = bytes;
+  if (!img.width || !img.height) throw new ImageLoadError(`cannot decode image "${file}": ${kind.toUpperCase()} data is corrupt`);
+  return img;
+}
+
+async function decodeAsync(file: string, bytes: Buffer): Promise<CanvasImage> {
+  const kind = checkBytes(file, bytes);
+  let img: CanvasImage;
+  try {
+    img = await loadImage(bytes);
+  } catch (e) {
+    throw new ImageLoadError(`cannot decode image "${file}": ${kind.toUpperCase()} data is corrupt (${(e as Error).message})`);
+  }
+  if (!img.width || !img.height) throw new ImageLoadError(`cannot decode image "${file}": ${kind.toUpperCase()} data is corrupt`);
+  return img;
+}
+
+function draw(img: CanvasImage, width: number, height: number, opts: ReadImageOptions): RawImage {
+  const canvas = createCanvas(width, height);
+  const ctx = canvas.getContext('2d');
+  ctx.fillStyle = opts.background ?? 'black';
+  ctx.fillRect(0, 0, width, height);
+  const s = opts.smoothing ?? 'high';
+  ctx.imageSmoothingEnabled = s !== 'none';
+  if (s !== 'none') ctx.imageSmoothingQuality = s;
+  ctx.drawImage(img, 0, 0, width, height);
+  const d = ctx.getImageData(0, 0, width, height);
+  return { width, height, data: new Uint8ClampedArray(d.data.buffer, d.data.byteOffset, d.data.length) };
+}
+
+function checkShape(file: string, shape: readonly number[]): [number, number, number] {
+  const [h, w, c] = shape;
+  if (shape.length !== 3 || !Number.isInteger(h) || !Number.isInteger(w) || h < 1 || w < 1 || (c !== 1 && c !== 3)) {
+    throw new ImageLoadError(`readImage("${file}"): shape must be [height, width, 1 or 3]; got [${shape.join(', ')}]`);
+  }
+  return [h, w, c];
+}
+
+/** Converts RGBA bytes to an [h, w, c] float tensor (c = 1: luminance, c = 3: RGB). */
+export function rawToTensor(raw: RawImage, channels: 1 | 3, range: [number, number] = [0, 1]): tf.Tensor3D {
+  const { width: w, height: h, data } = raw;
+  const out = new Float32Array(w * h * channels);
+  const [lo, hi] = range;
+  const k = (hi - lo) / 255;
+  for (let p = 0; p < w * h; p++) {
+    const r = data[4 * p];
+    const g = data[4 * p + 1];
+    const b = data[4 * p + 2];
+    if (channels === 1) {
+      out[p] = lo + k * (LUMA[0] * r + LUMA[1] * g + LUMA[2] * b);
+    } else {
+      out[3 * p] = lo + k * r;
+      out[3 * p + 1] = lo + k * g;
+      out[3 * p + 2] = lo + k * b;
+    }
+  }
+  return tf.tensor3d(out, [h, w, channels], 'float32');
+}
+
+/** Decodes an image file to RGBA at its own size (transparency composited over `background`). */
+export async function readImageRaw(file: string, opts: ReadImageOptions = {}): Promise<RawImage> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (e) {
+    throw ioError(file, e);
+  }
+  const img = await decodeAsync(file, bytes);
+  return draw(img, img.width, img.height, opts);
+}
+
+/** Synchronous form of readImageRaw. */
+export function readImageRawSync(file: string, opts: ReadImageOptions = {}): RawImage {
+  const img = decodeSync(file, readBytes(file));
+  return draw(img, img.width, img.height, opts);
+}
+
+/**
+ * Reads a PNG or JPEG file as an [h, w, c] float32 tensor in [0, 1] (or opts.range): decoded,
+ * resized to h×w, converted to c = 1 (luminance 0.299 R + 0.587 G + 0.114 B) or c = 3 channels.
+ * Pass a classifier's domain.shape as `shape`. Throws ImageLoadError for missing or corrupt files.
+ */
+export async function readImage(file: string, shape: readonly number[], opts: ReadImageOptions = {}): Promise<tf.Tensor3D> {
+  const [h, w, c] = checkShape(file, shape);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (e) {
+    throw ioError(file, e);
+  }
+  const img = await decodeAsync(file, bytes);
+  return rawToTensor(draw(img, w, h, opts), c as 1 | 3, opts.range);
+}
+
+/** Synchronous form of readImage. */
+export function readImageSync(file: string, shape: readonly number[], opts: ReadImageOptions = {}): tf.Tensor3D {
+  const [h, w, c] = checkShape(file, shape);
+  const img = decodeSync(file, readBytes(file));
+  return rawToTensor(draw(img, w, h, opts), c as 1 | 3, opts.range);
+}
+
+/** Reads several files into one [N, h, w, c] batch. */
+export async function readImages(files: string[], shape: readonly number[], opts: ReadImageOptions = {}): Promise<tf.Tensor4D> {
+  const parts: tf.Tensor3D[] = [];
+  try {
+    for (const f of files) parts.push(await readImage(f, shape, opts));
+    return tf.stack(parts) as tf.Tensor4D;
+  } finally {
+    tf.dispose(parts);
+  }
+}

@@ -1,0 +1,7 @@
+export * from './colormap.js';
+export * from './image.js';
+export * from './heatmap.js';
+export * from './grid.js';
+export * from './png.js';
+export * from './plots.js';
+export * from './views.js';
