@@ -1,2 +1,5 @@
 // Importing a file here registers it. One line per file.
 export {};
+export * from './fgsm.js';
+export * from './pgd.js';
+export * from './attack-runner.js';

@@ -1,0 +1,110 @@
+/**
+ * Iterative attacks: BIM / PGD (Kurakin et al. 2016, Madry et al. 2018; seed 004's iterative form
+ * x*_t = clip(x*_{t−1} − ε·sign ∇ℓ(1_{y*}, f(x*_{t−1})))).
+ *
+ * Each step moves by stepSize along sign(g) (L∞) or g/‖g‖₂ (L2) — up the loss of the label
+ * (untargeted) or down the loss of a target class (targeted) — then projects back onto the ε-ball
+ * around x and clips to the input domain. randomStart begins at a uniform point of the L∞ ball (or
+ * a random point of the L2 ball), seeded.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Classifier } from '../core/classifier.js';
+import { OptionError } from '../core/errors.js';
+import { registerMethod } from '../core/registry.js';
+import { createRng, nextSeed } from '../util/random.js';
+import { checkNorm, clipToDomain, lossGradient, stepDirection, type AttackNorm } from './fgsm.js';
+
+export interface PgdOptions {
+  /** Radius of the ball (default 0.3). */
+  epsilon?: number;
+  /** Step size (default 0.01). */
+  stepSize?: number;
+  /** Number of steps (default 40). */
+  steps?: number;
+  norm?: AttackNorm;
+  targeted?: boolean;
+  /** Start at a random point of the ball (default true: PGD; false: BIM). */
+  randomStart?: boolean;
+  seed?: number;
+  clip?: boolean;
+  /** Stop early once every image is misclassified (untargeted) / on target. Default false. */
+  earlyStop?: boolean;
+}
+
+export const PGD_DEFAULTS = { epsilon: 0.3, stepSize: 0.01, steps: 40, norm: 'linf' as AttackNorm, targeted: false, randomStart: true, seed: 0, clip: true, earlyStop: false };
+
+/** Project x* onto the ε-ball around x (per image). */
+export function projectBall(x: tf.Tensor, adv: tf.Tensor, epsilon: number, norm: AttackNorm): tf.Tensor {
+  return tf.tidy(() => {
+    const d = tf.sub(adv, x);
+    if (norm === 'linf') return tf.add(x, tf.clipByValue(d, -epsilon, epsilon));
+    const axes = d.shape.slice(1).map((_, i) => i + 1);
+    const n = tf.sqrt(tf.sum(tf.square(d), axes, true));
+    const factor = tf.minimum(1, tf.div(epsilon, tf.maximum(n, 1e-12)));
+    return tf.add(x, tf.mul(d, factor));
+  });
+}
+
+/**
+ * PGD adversarial examples.
+ *
+ * @example
+ * const xAdv = await pgd(classifier, images, labels, { epsilon: 0.3, stepSize: 0.01, steps: 40 });
+ */
+export async function pgd(classifier: Classifier, x: tf.Tensor4D, labels: number[], opts: PgdOptions = {}): Promise<tf.Tensor4D> {
+  const o = { ...PGD_DEFAULTS, ...opts };
+  checkNorm(o.norm);
+  if (!(o.epsilon >= 0) || !(o.stepSize > 0) || !(o.steps >= 0)) {
+    throw new OptionError(`expected epsilon ≥ 0, stepSize > 0, steps ≥ 0; got ${o.epsilon}, ${o.stepSize}, ${o.steps}`);
+  }
+  if (labels.length !== x.shape[0]) throw new OptionError(`expected one label per image (${x.shape[0]}); got ${labels.length}`);
+  const rng = createRng(o.seed);
+  let adv: tf.Tensor4D = tf.tidy(() => {
+    if (!o.randomStart || o.epsilon === 0) return tf.clone(x);
+    let start: tf.Tensor;
+    if (o.norm === 'linf') {
+      start = tf.add(x, tf.randomUniform(x.shape, -o.epsilon, o.epsilon, 'float32', nextSeed(rng)));
+    } else {
+      const g = tf.randomNormal(x.shape, 0, 1, 'float32', nextSeed(rng));
+      const n = tf.sqrt(tf.sum(tf.square(g), [1, 2, 3], true));
+      const r = tf.mul(tf.randomUniform([x.shape[0], 1, 1, 1], 0, 1, 'float32', nextSeed(rng)), o.epsilon);
+      start = tf.add(x, tf.mul(tf.div(g, n), r));
+    }
+    return (o.clip ? clipToDomain(classifier, start) : start) as tf.Tensor4D;
+  });
+  const sign = o.targeted ? -1 : 1;
+  const lab = tf.tensor1d(labels, 'int32');
+  for (let s = 0; s < o.steps; s++) {
+    const next = tf.tidy(() => {
+      const g = lossGradient(classifier, adv, lab);
+      const moved = tf.add(adv, tf.mul(stepDirection(g, o.norm), sign * o.stepSize));
+      const proj = projectBall(x, moved, o.epsilon, o.norm);
+      return (o.clip ? clipToDomain(classifier, proj) : proj) as tf.Tensor4D;
+    });
+    adv.dispose();
+    adv = next;
+    if (o.earlyStop) {
+      const pred = await classifier.predictClasses(adv);
+      const ok = pred.every((p, i) => (o.targeted ? p === labels[i] : p !== labels[i]));
+      if (ok) break;
+    }
+  }
+  lab.dispose();
+  return adv;
+}
+
+registerMethod({
+  name: 'pgd',
+  family: 'robustness',
+  description: 'PGD / iterative FGSM adversarial perturbation (attribution = x* − x); target = prediction → untargeted, another class → targeted',
+  signed: true,
+  defaults: { ...PGD_DEFAULTS, targeted: undefined as boolean | undefined },
+  async run(classifier, x, targets, options) {
+    const pred = await classifier.predictClasses(x);
+    const anyTargeted = options.targeted ?? targets.some((t, i) => t !== pred[i]);
+    // One mode per batch: targeted towards `targets` if any image asks for another class.
+    const adv = await pgd(classifier, x, anyTargeted ? targets : pred, { ...options, targeted: anyTargeted });
+    const out = tf.tidy(() => ({ attribution: tf.sub(adv, x) as tf.Tensor4D, logitsAfter: classifier.logits(adv) }));
+    return { ...out, extras: { adversarial: adv, targeted: anyTargeted } };
+  },
+});
