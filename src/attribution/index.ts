@@ -10,3 +10,6 @@ import './deconvnet.js';
 import './grad-cam.js';
 import './guided-grad-cam.js';
 import './occlusion.js';
+import './propagation/index.js';
+import './lime.js';
+import './prediction-difference.js';

@@ -1,0 +1,39 @@
+/**
+ * `deep-taylor` (seed 002): relevance set to the target output, redistributed with the z⁺ rule
+ * through every hidden layer and with the z^B rule at the bounded input — bounds taken from the
+ * classifier's input domain after its own offset/scale/inversion (firstLayerBounds). Biases are left
+ * out of the z⁺ denominators as in the seed, so Σ relevance = the target logit.
+ * Works on MLPs and CNNs (max pooling routes relevance to the window's winner).
+ */
+import { registerMethod } from '../../core/registry.js';
+import { OptionError } from '../../core/errors.js';
+import { defineComposite } from './composites.js';
+import { ruleByName, zPlusRule } from './rules.js';
+import { propagate } from './propagate.js';
+import { COMMON_DEFAULTS, propagationConfig, propagationExtras, requiresGraph, ruleOptions, type CommonPropagationOptions } from './options.js';
+
+export interface DeepTaylorOptions extends CommonPropagationOptions {
+  /** Rule of the first layer: 'zb' (bounded input, default), 'w2' (unbounded input), 'zplus' or 'flat'. */
+  firstRule: string;
+}
+
+registerMethod<DeepTaylorOptions>({
+  name: 'deep-taylor',
+  family: 'propagation',
+  description: 'Deep Taylor decomposition (seed 002): z⁺ rule in hidden layers, z^B at the bounded input',
+  signed: true,
+  defaults: { ...COMMON_DEFAULTS, bias: false, firstRule: 'zb' },
+  requires: requiresGraph,
+  run(classifier, x, targets, options) {
+    if (!['zb', 'w2', 'zplus', 'flat'].includes(options.firstRule)) {
+      throw new OptionError(`expected option firstRule zb, w2, zplus or flat; got "${options.firstRule}"`);
+    }
+    const ro = ruleOptions(options);
+    const composite = defineComposite('deep-taylor', [
+      { first: true, rule: ruleByName(options.firstRule, ro) },
+      { rule: zPlusRule({ stabilizer: options.stabilizer, bias: options.bias ?? false }) },
+    ]);
+    const r = propagate(classifier, x, targets, propagationConfig(composite, options));
+    return { attribution: r.relevance, extras: propagationExtras(r) };
+  },
+});

@@ -1,0 +1,23 @@
+/**
+ * Relevance propagation: LRP rules and composites, canonizers, Deep Taylor and VisualBackProp.
+ * Importing this module registers the methods `lrp`, `deep-taylor` and `visual-backprop`.
+ */
+import './lrp.js';
+import './deep-taylor.js';
+import './visual-backprop.js';
+import './references.js';
+
+export {
+  type Rule, type RuleContext, type RuleOptions, type InputModifier, type ParamModifier, type Params,
+  epsilonRule, lrp0Rule, zPlusRule, alphaBetaRule, gammaRule, zBoxRule, wSquareRule, flatRule, ruleByName, applyRule,
+  stabilize, RULE_NAMES, type RuleName,
+} from './rules.js';
+export {
+  type Composite, type CompositeEntry, type LayerContext, defineComposite, uniformComposite, withLayerRules, compositeByName, COMPOSITE_NAMES,
+} from './composites.js';
+export { canonize, batchNormAffine, type CanonizeResult } from './canonize.js';
+export { propagate, assignRules, type PropagationConfig, type PropagationResult, type MaxPoolMode } from './propagate.js';
+export { linearOpOf, convTranspose, type LinearOp } from './linear.js';
+export { visualBackProp } from './visual-backprop.js';
+export type { LrpOptions } from './lrp.js';
+export type { DeepTaylorOptions } from './deep-taylor.js';

@@ -1,0 +1,136 @@
+/**
+ * The linear operations relevance rules are applied to — Dense, Conv2D (strides, 'same'/'valid'
+ * padding, dilation) and DepthwiseConv2D (as a block-diagonal Conv2D) — each as a forward map
+ * L(x; w) + b and its transpose Lᵀ(g; w).
+ *
+ * The transposes are written with forward ops only: Lᵀ of a convolution is a forward convolution of
+ * the zero-dilated, padded g with the flipped, in/out-swapped kernel (XNNPACK-fast on wasm, unlike
+ * the stock Conv2DBackpropInput scalar loop), and Lᵀ of a Dense is an explicit transpose followed by
+ * a plain matMul (wasm's BatchMatMul with transposeB falls off XNNPACK). See ../shared/ENGINE.md.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { GraphNode } from '../../core/graph.js';
+import { UnsupportedLayerError } from '../../core/errors.js';
+
+export interface LinearOp {
+  kind: 'dense' | 'conv2d';
+  /** L(x; w) + b, b optional (broadcast over the last axis). */
+  forward(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor;
+  /** Lᵀ(g; w): maps a tensor shaped like the output back to the input's shape. */
+  transpose(g: tf.Tensor, w: tf.Tensor, xShape: number[]): tf.Tensor;
+  /** Kernel in this op's layout (a depthwise kernel is expanded to a full conv kernel). */
+  kernel(): tf.Tensor;
+  bias(): tf.Tensor | undefined;
+}
+
+export interface ConvGeometry {
+  kernel: [number, number];
+  strides: [number, number];
+  padding: 'same' | 'valid';
+  dilation: [number, number];
+}
+
+/** Top/left padding and output size of one spatial axis, TF conventions. */
+function axisGeometry(size: number, k: number, s: number, padding: 'same' | 'valid'): { before: number; out: number } {
+  if (padding === 'valid') return { before: 0, out: Math.ceil((size - k + 1) / s) };
+  const out = Math.ceil(size / s);
+  const total = Math.max((out - 1) * s + k - size, 0);
+  return { before: Math.floor(total / 2), out };
+}
+
+/** Insert (s − 1) zeros between the rows/columns of an NHWC tensor. */
+function zeroDilate(g: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
+  if (sh === 1 && sw === 1) return g;
+  const [n, h, w, c] = g.shape;
+  const e = tf.reshape(g, [n, h, 1, w, 1, c]);
+  const p = tf.pad(e, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+  const r = tf.reshape(p, [n, h * sh, w * sw, c]) as tf.Tensor4D;
+  return tf.slice(r, [0, 0, 0, 0], [n, (h - 1) * sh + 1, (w - 1) * sw + 1, c]);
+}
+
+/** Kernel with (d − 1) zeros between its taps (dilated convolution as a plain one). */
+export function dilateKernel(w: tf.Tensor4D, dh: number, dw: number): tf.Tensor4D {
+  if (dh === 1 && dw === 1) return w;
+  const [kh, kw, i, o] = w.shape;
+  const e = tf.reshape(w, [kh, 1, kw, 1, i, o]);
+  const p = tf.pad(e, [[0, 0], [0, dh - 1], [0, 0], [0, dw - 1], [0, 0], [0, 0]]);
+  const r = tf.reshape(p, [kh * dh, kw * dw, i, o]) as tf.Tensor4D;
+  return tf.slice(r, [0, 0, 0, 0], [(kh - 1) * dh + 1, (kw - 1) * dw + 1, i, o]);
+}
+
+/**
+ * Transpose of conv2d(x, w, strides, padding) (dilation folded into w beforehand), computed as a
+ * forward convolution. g: [N, Ho, Wo, out], w: [kh, kw, in, out] → [N, H, W, in].
+ */
+export function convTranspose(g: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], strides: [number, number], padding: 'same' | 'valid'): tf.Tensor4D {
+  const [kh, kw] = w.shape;
+  const [, H, W] = xShape;
+  const gh = axisGeometry(H, kh, strides[0], padding);
+  const gw = axisGeometry(W, kw, strides[1], padding);
+  const d = zeroDilate(g, strides[0], strides[1]);
+  const top = kh - 1 - gh.before;
+  const left = kw - 1 - gw.before;
+  const bottom = H + kh - 1 - top - d.shape[1];
+  const right = W + kw - 1 - left - d.shape[2];
+  let padded: tf.Tensor4D = d;
+  if (bottom < 0 || right < 0) {
+    padded = tf.slice(padded, [0, 0, 0, 0], [d.shape[0], d.shape[1] + Math.min(bottom, 0), d.shape[2] + Math.min(right, 0), d.shape[3]]);
+  }
+  padded = tf.pad(padded, [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]]);
+  const flipped = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+  return tf.conv2d(padded, flipped, 1, 'valid');
+}
+
+/** Depthwise kernel [kh, kw, C, m] as the equivalent full conv kernel [kh, kw, C, C·m]. */
+function expandDepthwise(k: tf.Tensor4D): tf.Tensor4D {
+  const [kh, kw, c, m] = k.shape;
+  const eye = tf.reshape(tf.eye(c), [1, 1, c, c, 1]);
+  return tf.reshape(tf.mul(tf.reshape(k, [kh, kw, c, 1, m]), eye), [kh, kw, c, c * m]) as tf.Tensor4D;
+}
+
+export function isLinearNode(node: GraphNode): boolean {
+  return node.kind === 'dense' || node.kind === 'conv2d' || node.kind === 'depthwise-conv2d';
+}
+
+/** The LinearOp of a dense, conv2d or depthwise-conv2d node. */
+export function linearOpOf(node: GraphNode): LinearOp {
+  const p = node.params;
+  if (node.kind === 'dense') {
+    return {
+      kind: 'dense',
+      kernel: () => p.kernel!(),
+      bias: () => p.bias?.(),
+      forward(x, w, b) {
+        const flat = x.rank === 2 ? x : tf.reshape(x, [-1, x.shape[x.rank - 1]]);
+        let y: tf.Tensor = tf.matMul(flat as tf.Tensor2D, w as tf.Tensor2D);
+        if (b) y = tf.add(y, b);
+        return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), w.shape[1] as number]);
+      },
+      transpose(g, w, xShape) {
+        const flat = g.rank === 2 ? g : tf.reshape(g, [-1, g.shape[g.rank - 1]]);
+        const y = tf.matMul(flat as tf.Tensor2D, tf.transpose(w) as tf.Tensor2D);
+        return y.shape.length === xShape.length ? y : tf.reshape(y, xShape);
+      },
+    };
+  }
+  if (node.kind === 'conv2d' || node.kind === 'depthwise-conv2d') {
+    const strides = p.strides ?? [1, 1];
+    const padding = p.padding ?? 'valid';
+    const dil = p.dilation ?? [1, 1];
+    const raw = () => p.kernel!() as tf.Tensor4D;
+    const kernel = () => dilateKernel(node.kind === 'depthwise-conv2d' ? expandDepthwise(raw()) : raw(), dil[0], dil[1]);
+    return {
+      kind: 'conv2d',
+      kernel,
+      bias: () => p.bias?.(),
+      forward(x, w, b) {
+        const y = tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, strides, padding);
+        return b ? tf.add(y, b) : y;
+      },
+      transpose(g, w, xShape) {
+        return convTranspose(g as tf.Tensor4D, w as tf.Tensor4D, xShape, strides, padding);
+      },
+    };
+  }
+  throw new UnsupportedLayerError(`node "${node.name}" (${node.layerClass}) is not a linear layer`);
+}

@@ -1,0 +1,359 @@
+/**
+ * The relevance-propagation engine: one forward pass through the classifier's graph in which every
+ * node is computed normally but carries a custom backward (tf.customGrad) that maps *relevance* at
+ * its output to relevance at its inputs — the rule of its layer for Dense/Conv2D, pass-through for
+ * activations and the input transform, proportional splits (Zennit's Norm) for Add, average
+ * pooling and global average pooling, winner-take-all (first maximum in row-major order) or
+ * proportional for max pooling. One tf.grad call then yields the relevance map at the input.
+ *
+ * Everything is scoped to the call: overrides are passed to runGraph for this run only, the
+ * canonized graph is a separate node list, no gradient is registered globally.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Classifier } from '../../core/classifier.js';
+import { runGraph, type Graph, type GraphNode, type NodeOverride } from '../../core/graph.js';
+import { firstLayerBounds } from '../../core/domain.js';
+import { UnsupportedLayerError } from '../../core/errors.js';
+import { targetMask } from '../../core/target.js';
+import { canonize as canonizeGraph, batchNormAffine } from './canonize.js';
+import { isLinearNode, linearOpOf, convTranspose } from './linear.js';
+import { applyRule, epsilonRule, stabilize, type Rule, type RuleContext } from './rules.js';
+import type { Composite, LayerContext } from './composites.js';
+
+export type MaxPoolMode = 'winner' | 'proportional';
+
+export interface PropagationConfig {
+  composite: Composite;
+  /** Rule for layers the composite leaves open; default ε(1e-6). */
+  fallback?: Rule;
+  /** Max pooling: all relevance to the window's (first) maximum, or split in proportion to the inputs. */
+  maxPool?: MaxPoolMode;
+  /** Relevance at the output: the target logit (default; Σ R ≈ f(x)) or 1. */
+  outputRelevance?: 'logit' | 'one';
+  /** Fold BatchNorm into the preceding layer first; default true. */
+  canonize?: boolean;
+  /** Stabiliser of the proportional splits (Add, pooling, unfolded BatchNorm); default 1e-6. */
+  stabilizer?: number;
+  /** Input bounds for z^B (in the first layer's input space); default from the classifier's domain. */
+  bounds?: { low: number; high: number };
+}
+
+export interface PropagationResult {
+  /** Relevance at the input, NHWC like x. */
+  relevance: tf.Tensor4D;
+  /** Target logit per image. */
+  scores: number[];
+  /** Relevance put at the output per image (the logit, or 1). */
+  start: number[];
+  /** Σ relevance per image. */
+  total: number[];
+  /** |Σ R − start| / |start| per image. */
+  conservationError: number[];
+  /** Rule name per linear layer. */
+  rules: Record<string, string>;
+  /** BatchNorm layers folded by the canonizer. */
+  folded: string[];
+}
+
+interface Analysis {
+  graph: Graph;
+  folded: string[];
+  logitNode: string;
+  linear: GraphNode[];
+  first: Set<string>;
+  last: Set<string>;
+  nonNegative: Map<string, boolean>;
+  bounds: Map<string, { low: number; high: number } | undefined>;
+}
+
+const cache = new WeakMap<Graph, { canon: Analysis; plain: Analysis }>();
+
+const NONNEG_ACTIVATIONS = new Set(['relu', 'relu6', 'sigmoid', 'softplus', 'softmax']);
+const PASS_ACTIVATIONS = new Set(['relu', 'relu6', 'linear', 'sigmoid', 'tanh', 'elu', 'selu', 'softplus', 'leakyrelu']);
+
+function analyze(graph: Graph, classifier: Classifier, folded: string[]): Analysis {
+  let logitNode = graph.output;
+  const out = graph.byName.get(logitNode)!;
+  if (out.kind === 'activation' && out.params.activation === 'softmax') logitNode = out.inputs[0];
+
+  const linear = graph.nodes.filter(isLinearNode);
+  // linear ancestors / descendants
+  const linAnc = new Map<string, boolean>();
+  for (const n of graph.nodes) linAnc.set(n.name, n.inputs.some((i) => linAnc.get(i) || isLinearNode(graph.byName.get(i)!)));
+  const linDesc = new Map<string, boolean>();
+  const consumers = new Map<string, string[]>(graph.nodes.map((n) => [n.name, []]));
+  for (const n of graph.nodes) for (const i of n.inputs) consumers.get(i)!.push(n.name);
+  for (const n of [...graph.nodes].reverse()) {
+    linDesc.set(n.name, consumers.get(n.name)!.some((c) => linDesc.get(c) || isLinearNode(graph.byName.get(c)!)));
+  }
+  const first = new Set(linear.filter((n) => !linAnc.get(n.name)).map((n) => n.name));
+  const last = new Set(linear.filter((n) => !linDesc.get(n.name)).map((n) => n.name));
+
+  const nonNegative = new Map<string, boolean>();
+  const bounds = new Map<string, { low: number; high: number } | undefined>();
+  const d = classifier.domain;
+  for (const n of graph.nodes) {
+    const ins = n.inputs.map((i) => nonNegative.get(i) ?? false);
+    const bs = n.inputs.map((i) => bounds.get(i));
+    let nn = false;
+    let b: { low: number; high: number } | undefined;
+    switch (n.kind) {
+      case 'input':
+        b = { low: d.low, high: d.high };
+        nn = d.low >= 0;
+        break;
+      case 'transform':
+        b = n.params.transform ? firstLayerBounds({ ...d, transform: n.params.transform }) : bs[0];
+        nn = b ? b.low >= 0 : false;
+        break;
+      case 'activation':
+        nn = NONNEG_ACTIVATIONS.has(n.params.activation ?? '') || (n.params.activation === 'linear' && ins[0]);
+        break;
+      case 'zeropad':
+        nn = ins[0];
+        b = bs[0] ? { low: Math.min(bs[0].low, 0), high: Math.max(bs[0].high, 0) } : undefined;
+        break;
+      case 'maxpool': case 'avgpool': case 'global-avgpool': case 'global-maxpool':
+      case 'flatten': case 'reshape': case 'identity':
+        nn = ins[0];
+        b = bs[0];
+        break;
+      case 'concat':
+        nn = ins.every(Boolean);
+        b = bs.every(Boolean) ? { low: Math.min(...bs.map((x) => x!.low)), high: Math.max(...bs.map((x) => x!.high)) } : undefined;
+        break;
+      case 'add':
+        nn = ins.every(Boolean);
+        break;
+      default:
+        nn = false;
+    }
+    nonNegative.set(n.name, nn);
+    bounds.set(n.name, b);
+  }
+  return { graph, folded, logitNode, linear, first, last, nonNegative, bounds };
+}
+
+function analysisOf(classifier: Classifier, canonize: boolean): Analysis {
+  const g = classifier.graph;
+  if (!g) {
+    throw new UnsupportedLayerError(`relevance propagation needs a layered model; classifier "${classifier.name}" wraps a plain function`);
+  }
+  let entry = cache.get(g);
+  if (!entry) {
+    const c = canonizeGraph(g);
+    entry = { canon: analyze(c.graph, classifier, c.folded.map((f) => f.batchNorm)), plain: analyze(g, classifier, []) };
+    cache.set(g, entry);
+  }
+  return canonize ? entry.canon : entry.plain;
+}
+
+/** The rule each linear layer gets from a composite (fallback where it gives none). */
+export function assignRules(classifier: Classifier, composite: Composite, opts: { canonize?: boolean; fallback?: Rule } = {}): Map<string, Rule> {
+  const an = analysisOf(classifier, opts.canonize ?? true);
+  const fallback = opts.fallback ?? epsilonRule(1e-6);
+  const rules = new Map<string, Rule>();
+  an.linear.forEach((node, index) => {
+    const ctx: LayerContext = {
+      node, kind: node.kind === 'dense' ? 'dense' : 'conv2d', isFirst: an.first.has(node.name), isLast: an.last.has(node.name), index,
+    };
+    rules.set(node.name, composite.ruleFor(ctx) ?? fallback);
+  });
+  return rules;
+}
+
+
+/**
+ * An op with a custom backward. tf.grad runs the forward pass in its own tidy, so everything the
+ * backward needs (inputs and output) is saved through customGrad's save function, never closed over.
+ */
+export function customOp(
+  inputs: tf.Tensor[],
+  forward: (xs: tf.Tensor[]) => tf.Tensor,
+  backward: (dy: tf.Tensor, xs: tf.Tensor[], y: tf.Tensor) => tf.Tensor | tf.Tensor[],
+): tf.Tensor {
+  const f = (...args: unknown[]) => {
+    const xs = args.slice(0, inputs.length) as tf.Tensor[];
+    const save = args[inputs.length] as (ts: tf.Tensor[]) => void;
+    const value = forward(xs);
+    save([...xs, value]);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => backward(dy, saved.slice(0, inputs.length), saved[inputs.length]),
+    };
+  };
+  return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0])(...inputs);
+}
+
+// ---- pooling helpers -------------------------------------------------------------------------
+
+/** [N,H,W,C] → [N·C,H,W,1] so a 1-channel conv acts on every channel alike. */
+function channelsToBatch(x: tf.Tensor4D): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  return tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [n * c, h, w, 1]);
+}
+function batchToChannels(x: tf.Tensor4D, n: number, c: number): tf.Tensor4D {
+  const [, h, w] = x.shape;
+  return tf.transpose(tf.reshape(x, [n, c, h, w]), [0, 2, 3, 1]);
+}
+
+/** Window sums (zero padding) of every channel. */
+function windowSum(x: tf.Tensor4D, pool: [number, number], strides: [number, number], padding: 'same' | 'valid'): tf.Tensor4D {
+  const ones = tf.ones([pool[0], pool[1], 1, 1]) as tf.Tensor4D;
+  return batchToChannels(tf.conv2d(channelsToBatch(x), ones, strides, padding), x.shape[0], x.shape[3]);
+}
+/** Transpose of windowSum: every input position collects the values of the windows covering it. */
+function windowSumT(g: tf.Tensor4D, xShape: number[], pool: [number, number], strides: [number, number], padding: 'same' | 'valid'): tf.Tensor4D {
+  const ones = tf.ones([pool[0], pool[1], 1, 1]) as tf.Tensor4D;
+  const [n, h, w, c] = xShape;
+  const t = convTranspose(channelsToBatch(g), ones, [n * c, h, w, 1], strides, padding);
+  return batchToChannels(t, n, c);
+}
+
+/** Winner-take-all routing for non-overlapping windows, ties to the first maximum in row-major order. */
+function maxPoolWinnerExact(x: tf.Tensor4D, R: tf.Tensor4D, pool: [number, number]): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const [ph, pw] = pool;
+  const ho = Math.floor(h / ph);
+  const wo = Math.floor(w / pw);
+  const xc = ho * ph === h && wo * pw === w ? x : tf.slice(x, [0, 0, 0, 0], [n, ho * ph, wo * pw, c]);
+  const win = tf.reshape(tf.transpose(tf.reshape(xc, [n, ho, ph, wo, pw, c]), [0, 1, 3, 5, 2, 4]), [n, ho, wo, c, ph * pw]);
+  const isMax = tf.cast(tf.equal(win, tf.max(win, -1, true)), 'float32');
+  const firstMax = tf.mul(isMax, tf.cast(tf.equal(tf.cumsum(isMax, 4), 1), 'float32'));
+  const routed = tf.mul(firstMax, tf.reshape(R, [n, ho, wo, c, 1]));
+  const back = tf.reshape(tf.transpose(tf.reshape(routed, [n, ho, wo, c, ph, pw]), [0, 1, 4, 2, 5, 3]), [n, ho * ph, wo * pw, c]);
+  return xc === x ? back as tf.Tensor4D : tf.pad(back, [[0, 0], [0, h - ho * ph], [0, w - wo * pw], [0, 0]]) as tf.Tensor4D;
+}
+
+function maxPoolWinner(node: GraphNode, x: tf.Tensor4D, R: tf.Tensor4D): tf.Tensor4D {
+  const p = node.params;
+  const pool = p.poolSize!;
+  const strides = p.strides!;
+  const [, h, w] = x.shape;
+  const exact = strides[0] === pool[0] && strides[1] === pool[1] && (p.padding === 'valid' || (h % pool[0] === 0 && w % pool[1] === 0));
+  if (exact) return maxPoolWinnerExact(x, R, pool);
+  // Overlapping or padded windows: tfjs' MaxPoolGrad on an input shifted so every window max is > 0
+  // (the stock wasm kernel misroutes windows whose max is ≤ 0; ENGINE.md). Ties follow tfjs here.
+  const shifted = tf.add(tf.sub(x, tf.min(x)), 1);
+  const y = tf.maxPool(shifted as tf.Tensor4D, pool, strides, p.padding!);
+  return tf.engine().runKernel('MaxPoolGrad', { dy: R, input: shifted, output: y }, { filterSize: pool, strides, pad: p.padding! }) as tf.Tensor4D;
+}
+
+function globalMaxWinner(x: tf.Tensor4D, R: tf.Tensor): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const v = tf.transpose(tf.reshape(x, [n, h * w, c]), [0, 2, 1]);
+  const isMax = tf.cast(tf.equal(v, tf.max(v, -1, true)), 'float32');
+  const firstMax = tf.mul(isMax, tf.cast(tf.equal(tf.cumsum(isMax, 2), 1), 'float32'));
+  const routed = tf.mul(firstMax, tf.reshape(R, [n, c, 1]));
+  return tf.reshape(tf.transpose(routed, [0, 2, 1]), [n, h, w, c]);
+}
+
+// ---- the override ----------------------------------------------------------------------------
+
+function makeOverride(an: Analysis, rules: Map<string, Rule>, cfg: PropagationConfig): NodeOverride {
+  const stab = cfg.stabilizer ?? 1e-6;
+  const maxMode = cfg.maxPool ?? 'winner';
+  const proportional = (node: GraphNode, dy: tf.Tensor, x: tf.Tensor) => {
+    const p = node.params;
+    const s = windowSum(x as tf.Tensor4D, p.poolSize!, p.strides!, p.padding!);
+    return tf.mul(x, windowSumT(tf.div(dy, stabilize(s, stab)) as tf.Tensor4D, x.shape, p.poolSize!, p.strides!, p.padding!));
+  };
+  return (node, ins, standard) => {
+    switch (node.kind) {
+      case 'dense':
+      case 'conv2d':
+      case 'depthwise-conv2d': {
+        const rule = rules.get(node.name)!;
+        const op = linearOpOf(node);
+        const inputName = node.inputs[0];
+        const ctx: RuleContext = {
+          node: node.name,
+          nonNegativeInput: an.nonNegative.get(inputName) ?? false,
+          bounds: an.first.has(node.name) ? (cfg.bounds ?? an.bounds.get(inputName)) : cfg.bounds,
+        };
+        return customOp(ins, standard, (dy, [x], y) => applyRule(rule, op, x, dy, ctx, y));
+      }
+      case 'transform':
+        return customOp(ins, standard, (dy) => dy);
+      case 'activation': {
+        const a = node.params.activation ?? 'linear';
+        if (!PASS_ACTIVATIONS.has(a)) {
+          throw new UnsupportedLayerError(
+            `relevance propagation cannot pass through node "${node.name}" (${node.layerClass}, activation ${a}); supported activations: ${[...PASS_ACTIVATIONS].join(', ')}`,
+          );
+        }
+        if (a === 'linear') return undefined;
+        return customOp(ins, standard, (dy) => dy);
+      }
+      case 'maxpool':
+        return customOp(ins, standard, (dy, [x]) =>
+          maxMode === 'winner' ? maxPoolWinner(node, x as tf.Tensor4D, dy as tf.Tensor4D) : proportional(node, dy, x));
+      case 'avgpool':
+        return customOp(ins, standard, (dy, [x]) => proportional(node, dy, x));
+      case 'global-avgpool':
+        return customOp(ins, standard, (dy, [x]) => {
+          const s = tf.sum(x, [1, 2], true);
+          const [n, , , c] = x.shape;
+          return tf.mul(x, tf.div(tf.reshape(dy, [n, 1, 1, c]), stabilize(s, stab)));
+        });
+      case 'global-maxpool':
+        return customOp(ins, standard, (dy, [x]) => globalMaxWinner(x as tf.Tensor4D, dy));
+      case 'add':
+        if (ins.length === 1) return undefined;
+        return customOp(ins, standard, (dy, xs, y) => {
+          const q = tf.div(dy, stabilize(y, stab));
+          return xs.map((x) => tf.mul(x, q));
+        });
+      case 'batchnorm':
+        // Not folded: an element-wise linear layer y = x·s + t under the ε rule.
+        return customOp(ins, standard, (dy, [x], y) => {
+          const { scale } = batchNormAffine(node);
+          return tf.div(tf.mul(tf.mul(x, scale), dy), stabilize(y, stab));
+        });
+      default:
+        return undefined; // input, identity, flatten, reshape, zeropad, concat: their gradient moves relevance exactly
+    }
+  };
+}
+
+/**
+ * Relevance at the input for the target class of each image.
+ *
+ * @example
+ * const r = propagate(classifier, x, [3], { composite: compositeByName('epsilon-plus-flat') });
+ * r.relevance.print(); r.relevance.dispose();
+ */
+export function propagate(classifier: Classifier, x: tf.Tensor4D, targets: number[], cfg: PropagationConfig): PropagationResult {
+  const an = analysisOf(classifier, cfg.canonize ?? true);
+  const rules = assignRules(classifier, cfg.composite, { canonize: cfg.canonize, fallback: cfg.fallback });
+  const override = makeOverride(an, rules, cfg);
+  const useLogit = (cfg.outputRelevance ?? 'logit') === 'logit';
+  let scoresT: tf.Tensor1D | undefined;
+  const relevance = tf.tidy(() => {
+    const mask = targetMask(targets, classifier.numClasses);
+    const f = (v: tf.Tensor) => {
+      const logits = runGraph(an.graph, v, { override, output: an.logitNode }).output as tf.Tensor2D;
+      scoresT = tf.keep(tf.sum(tf.mul(logits, mask), 1) as tf.Tensor1D);
+      const start = useLogit
+        ? customOp([logits], ([z]) => tf.clone(z), (dy, [z]) => tf.mul(dy, z))
+        : logits;
+      return tf.sum(tf.mul(start, mask));
+    };
+    return tf.grad(f)(x) as tf.Tensor4D;
+  });
+  const totalT = tf.sum(relevance, [1, 2, 3]);
+  const scores = Array.from(scoresT!.dataSync());
+  const total = Array.from(totalT.dataSync());
+  tf.dispose([scoresT!, totalT]);
+  const start = useLogit ? scores : scores.map(() => 1);
+  const conservationError = total.map((t, i) => Math.abs(t - start[i]) / Math.max(Math.abs(start[i]), 1e-12));
+  return {
+    relevance,
+    scores,
+    start,
+    total,
+    conservationError,
+    rules: Object.fromEntries([...rules].map(([k, r]) => [k, r.name])),
+    folded: an.folded,
+  };
+}

@@ -1,0 +1,301 @@
+/**
+ * LRP rules as small declarations (the design of Zennit's BasicHook, written anew for tfjs).
+ *
+ * A rule for a linear layer z = L(x; w) + b is five parts:
+ *   - input modifiers  x ↦ x_i            (e.g. x⁺ = max(x, 0), x⁻ = min(x, 0), ones, the bounds l/h)
+ *   - param modifiers  (w, b) ↦ (w_i, b_i) (e.g. w⁺ with b⁺, w⁻ with the bias zeroed)
+ *   - outputs          z_i = L(x_i; w_i) + b_i, computed by the engine
+ *   - gradient mapper  (R, z_1..z_n) ↦ g_i  (usually R divided by a stabilised sum of some z_i)
+ *   - reducer          (x_i, c_i = Lᵀ(g_i; w_i)) ↦ relevance at the input (usually Σ x_i · c_i)
+ * so every rule (LRP-0, ε, γ, αβ, z⁺, z^B, w², flat) is a few lines on one mechanism (applyRule).
+ *
+ * An input modifier may return null: "this branch's input is identically zero" (x⁻ of a
+ * non-negative input, e.g. after a ReLU); the engine then skips its convolution entirely.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { OptionError } from '../../core/errors.js';
+import type { LinearOp } from './linear.js';
+
+export interface RuleContext {
+  /** The layer's input is known to be ≥ 0 (ReLU output, a [0, h] image…): x⁻ branches vanish. */
+  nonNegativeInput: boolean;
+  /** Value range of the layer's input, when known (the first layer: the classifier's domain after its transform). */
+  bounds?: { low: number; high: number };
+  /** Node name, for error messages. */
+  node: string;
+}
+
+export type InputModifier = (x: tf.Tensor, ctx: RuleContext) => tf.Tensor | null;
+export interface Params { w: tf.Tensor; b?: tf.Tensor }
+export type ParamModifier = (w: tf.Tensor, b: tf.Tensor | undefined) => Params;
+
+export interface Rule {
+  /** Rule name as written in options: 'epsilon', 'zplus', 'alpha-beta', … */
+  name: string;
+  /** Parameters the rule was made with (for provenance). */
+  params: Record<string, number | boolean>;
+  inputs: InputModifier[];
+  weights: ParamModifier[];
+  /** Per branch: the tensor whose Lᵀ is taken (null: branch contributes nothing). */
+  gradient(R: tf.Tensor, outputs: Array<tf.Tensor | null>): Array<tf.Tensor | null>;
+  /** Relevance at the input from the modified inputs and Lᵀ(g_i; w_i). */
+  reduce(inputs: Array<tf.Tensor | null>, grads: Array<tf.Tensor | null>): tf.Tensor;
+  /** Whether the rule conserves relevance exactly on bias-free layers (for docs/tests). */
+  conservative: boolean;
+}
+
+// ---- building blocks -------------------------------------------------------------------------
+
+/** Zennit's stabiliser: z + ε · sgn(z) with sgn(0) = +1. */
+export function stabilize(z: tf.Tensor, eps: number): tf.Tensor {
+  return tf.add(z, tf.mul(tf.sub(tf.mul(tf.cast(tf.greaterEqual(z, 0), 'float32'), 2), 1), eps));
+}
+
+/** Sum of the non-null tensors (null when all are null). */
+export function sumOf(ts: Array<tf.Tensor | null | undefined>): tf.Tensor | null {
+  const xs = ts.filter((t): t is tf.Tensor => t != null);
+  if (xs.length === 0) return null;
+  return xs.length === 1 ? xs[0] : tf.addN(xs);
+}
+
+const identity: InputModifier = (x) => x;
+const positive: InputModifier = (x) => tf.relu(x);
+const negative: InputModifier = (x, ctx) => (ctx.nonNegativeInput ? null : tf.minimum(x, 0));
+const ones: InputModifier = (x) => tf.onesLike(x);
+const low: InputModifier = (x, ctx) => tf.fill(x.shape, requireBounds(ctx).low);
+const high: InputModifier = (x, ctx) => tf.fill(x.shape, requireBounds(ctx).high);
+
+function requireBounds(ctx: RuleContext): { low: number; high: number } {
+  if (!ctx.bounds) {
+    throw new OptionError(
+      `expected the z^B (zb) rule only on a layer whose input range is known (the first layer, or pass options low/high); got it on "${ctx.node}"`,
+    );
+  }
+  return ctx.bounds;
+}
+
+/** Marks the (identity input, unmodified params) branch so the engine reuses the layer's own output. */
+export const IDENTITY_INPUT = identity;
+
+const keep = (withBias: boolean): ParamModifier => (w, b) => ({ w, b: withBias ? b : undefined });
+export const UNMODIFIED: ParamModifier = keep(true);
+const clampPos = (withBias: boolean): ParamModifier => (w, b) => ({ w: tf.relu(w), b: withBias && b ? tf.relu(b) : undefined });
+const clampNeg = (withBias: boolean): ParamModifier => (w, b) => ({ w: tf.minimum(w, 0), b: withBias && b ? tf.minimum(b, 0) : undefined });
+const gammaMod = (gamma: number, sign: 1 | -1, withBias: boolean): ParamModifier => (w, b) => {
+  const part = (t: tf.Tensor) => (sign > 0 ? tf.relu(t) : tf.minimum(t, 0));
+  return { w: tf.add(w, tf.mul(part(w), gamma)), b: withBias && b ? tf.add(b, tf.mul(part(b), gamma)) : undefined };
+};
+
+const prod = (a: tf.Tensor | null, b: tf.Tensor | null): tf.Tensor | null => (a && b ? tf.mul(a, b) : null);
+const orZeros = (t: tf.Tensor | null, like: () => number[]): tf.Tensor => t ?? tf.zeros(like());
+
+function firstShape(inputs: Array<tf.Tensor | null>, grads: Array<tf.Tensor | null>): () => number[] {
+  return () => (inputs.find((t) => t) ?? grads.find((t) => t))!.shape;
+}
+
+// ---- the rules -------------------------------------------------------------------------------
+
+export interface RuleOptions {
+  /** ε of the ε rule (also the stabiliser of the others). Default 1e-6 (Zennit). */
+  epsilon?: number;
+  /** Stabiliser of the non-ε rules; default 1e-6 (Zennit). */
+  stabilizer?: number;
+  gamma?: number;
+  alpha?: number;
+  beta?: number;
+  /** Include the layer bias in the rule's denominators; default true (Zennit). */
+  bias?: boolean;
+}
+
+/** LRP-ε: R_j = x_j Σ_k w_jk R_k / stab(z_k). ε = 0 gives LRP-0 (with a 1e-12 stabiliser against 0/0). */
+export function epsilonRule(epsilon = 1e-6, opts: { bias?: boolean } = {}): Rule {
+  const eps = epsilon > 0 ? epsilon : 1e-12;
+  const withBias = opts.bias ?? true;
+  return {
+    name: epsilon > 0 ? 'epsilon' : 'lrp-0',
+    params: { epsilon, bias: withBias },
+    inputs: [identity],
+    weights: [withBias ? UNMODIFIED : keep(false)],
+    gradient: (R, [z]) => [tf.div(R, stabilize(z!, eps))],
+    reduce: ([x], [c]) => tf.mul(x!, c!),
+    conservative: true,
+  };
+}
+
+export const lrp0Rule = (opts: { bias?: boolean } = {}): Rule => epsilonRule(0, opts);
+
+/**
+ * z⁺ (= αβ with α=1, β=0), Zennit's form for inputs of any sign:
+ * z⁺_k = Σ x⁺w⁺ + b⁺ + Σ x⁻w⁻,  R_j = Σ_k (x⁺_j w⁺_jk + x⁻_j w⁻_jk) R_k / stab(z⁺_k).
+ * bias: false drops b⁺ (seed 002's Deep Taylor form, which conserves relevance exactly).
+ */
+export function zPlusRule(opts: { stabilizer?: number; bias?: boolean } = {}): Rule {
+  const eps = opts.stabilizer ?? 1e-6;
+  const withBias = opts.bias ?? true;
+  return {
+    name: 'zplus',
+    params: { stabilizer: eps, bias: withBias },
+    inputs: [positive, negative],
+    weights: [clampPos(withBias), clampNeg(false)],
+    gradient: (R, zs) => {
+      const g = tf.div(R, stabilize(sumOf(zs) ?? tf.zerosLike(R), eps));
+      return [g, g];
+    },
+    reduce: (xs, cs) => orZeros(sumOf([prod(xs[0], cs[0]), prod(xs[1], cs[1])]), firstShape(xs, cs)),
+    conservative: true,
+  };
+}
+
+/** αβ (seed 003 Eq. 4.11; α − β = 1, β ≥ 0): α · (positive part as z⁺) − β · (negative part). */
+export function alphaBetaRule(alpha = 2, beta = 1, opts: { stabilizer?: number; bias?: boolean } = {}): Rule {
+  if (!(beta >= 0) || !(alpha >= 0) || Math.abs(alpha - beta - 1) > 1e-9) {
+    throw new OptionError(`expected alpha − beta = 1 with alpha, beta ≥ 0 for the alpha-beta rule; got alpha=${alpha}, beta=${beta}`);
+  }
+  const eps = opts.stabilizer ?? 1e-6;
+  const withBias = opts.bias ?? true;
+  return {
+    name: 'alpha-beta',
+    params: { alpha, beta, stabilizer: eps, bias: withBias },
+    inputs: [positive, negative, positive, negative],
+    weights: [clampPos(withBias), clampNeg(false), clampNeg(withBias), clampPos(false)],
+    gradient: (R, zs) => {
+      const gp = tf.div(R, stabilize(sumOf(zs.slice(0, 2)) ?? tf.zerosLike(R), eps));
+      if (beta === 0) return [gp, gp, null, null];
+      const gn = tf.div(R, stabilize(sumOf(zs.slice(2)) ?? tf.zerosLike(R), eps));
+      return [gp, gp, gn, gn];
+    },
+    reduce: (xs, cs) => {
+      const pos = sumOf([prod(xs[0], cs[0]), prod(xs[1], cs[1])]);
+      const neg = sumOf([prod(xs[2], cs[2]), prod(xs[3], cs[3])]);
+      const a = pos ? tf.mul(pos, alpha) : null;
+      const b = neg && beta !== 0 ? tf.mul(neg, -beta) : null;
+      return orZeros(sumOf([a, b]), firstShape(xs, cs));
+    },
+    conservative: true,
+  };
+}
+
+/**
+ * γ (generalised, Zennit's form): where z_k > 0 relevance follows x⁺(w + γw⁺) + x⁻(w + γw⁻), where
+ * z_k < 0 it follows x⁺(w + γw⁻) + x⁻(w + γw⁺). γ = 0 is LRP-0; γ → ∞ approaches z⁺.
+ */
+export function gammaRule(gamma = 0.25, opts: { stabilizer?: number; bias?: boolean } = {}): Rule {
+  const eps = opts.stabilizer ?? 1e-6;
+  const withBias = opts.bias ?? true;
+  return {
+    name: 'gamma',
+    params: { gamma, stabilizer: eps, bias: withBias },
+    inputs: [positive, negative, positive, negative, identity],
+    weights: [gammaMod(gamma, 1, withBias), gammaMod(gamma, -1, false), gammaMod(gamma, -1, withBias), gammaMod(gamma, 1, false), UNMODIFIED],
+    gradient: (R, zs) => {
+      const z = zs[4]!;
+      const mp = tf.cast(tf.greater(z, 0), 'float32');
+      const mn = tf.cast(tf.less(z, 0), 'float32');
+      const gp = tf.div(tf.mul(R, mp), stabilize(sumOf(zs.slice(0, 2)) ?? tf.zerosLike(R), eps));
+      const gn = tf.div(tf.mul(R, mn), stabilize(sumOf(zs.slice(2, 4)) ?? tf.zerosLike(R), eps));
+      return [gp, gp, gn, gn, null];
+    },
+    reduce: (xs, cs) => orZeros(sumOf([0, 1, 2, 3].map((i) => prod(xs[i], cs[i]))), firstShape(xs, cs)),
+    conservative: true,
+  };
+}
+
+/**
+ * z^B (seed 002, Deep Taylor for a bounded input l ≤ x ≤ h):
+ * R_i = Σ_j (x_i w_ij − l_i w⁺_ij − h_i w⁻_ij) / Σ_i' (…) R_j. The bias cancels from the denominator.
+ */
+export function zBoxRule(opts: { stabilizer?: number } = {}): Rule {
+  const eps = opts.stabilizer ?? 1e-6;
+  return {
+    name: 'zb',
+    params: { stabilizer: eps },
+    inputs: [identity, low, high],
+    weights: [keep(false), clampPos(false), clampNeg(false)],
+    gradient: (R, [z, zl, zh]) => {
+      const g = tf.div(R, stabilize(tf.sub(tf.sub(z!, zl!), zh!), eps));
+      return [g, g, g];
+    },
+    reduce: ([x, l, h], [c, cl, ch]) => tf.sub(tf.sub(tf.mul(x!, c!), tf.mul(l!, cl!)), tf.mul(h!, ch!)),
+    conservative: true,
+  };
+}
+
+/** w² (seed 002): R_i = Σ_j w_ij² / Σ_i' w_i'j² R_j — independent of the input values. Bias excluded. */
+export function wSquareRule(opts: { stabilizer?: number } = {}): Rule {
+  const eps = opts.stabilizer ?? 1e-6;
+  return {
+    name: 'w2',
+    params: { stabilizer: eps },
+    inputs: [ones],
+    weights: [(w) => ({ w: tf.square(w) })],
+    gradient: (R, [z]) => [tf.div(R, stabilize(z!, eps))],
+    reduce: (_, [c]) => c!,
+    conservative: true,
+  };
+}
+
+/** flat: relevance spread uniformly over each output's receptive field (w = 1, no bias, input ones). */
+export function flatRule(opts: { stabilizer?: number } = {}): Rule {
+  const eps = opts.stabilizer ?? 1e-6;
+  return {
+    name: 'flat',
+    params: { stabilizer: eps },
+    inputs: [ones],
+    weights: [(w) => ({ w: tf.onesLike(w) })],
+    gradient: (R, [z]) => [tf.div(R, stabilize(z!, eps))],
+    reduce: (_, [c]) => c!,
+    conservative: true,
+  };
+}
+
+export const RULE_NAMES = ['lrp-0', 'epsilon', 'gamma', 'alpha-beta', 'zplus', 'zb', 'w2', 'flat'] as const;
+export type RuleName = (typeof RULE_NAMES)[number];
+
+const ALIASES: Record<string, RuleName> = {
+  'lrp-0': 'lrp-0', lrp0: 'lrp-0', zero: 'lrp-0', '0': 'lrp-0',
+  epsilon: 'epsilon', eps: 'epsilon',
+  gamma: 'gamma',
+  'alpha-beta': 'alpha-beta', alphabeta: 'alpha-beta', ab: 'alpha-beta',
+  zplus: 'zplus', 'z+': 'zplus', 'z-plus': 'zplus',
+  zb: 'zb', zbox: 'zb', 'z-box': 'zb', 'z^b': 'zb', box: 'zb',
+  w2: 'w2', 'w-square': 'w2', wsquare: 'w2', 'w²': 'w2',
+  flat: 'flat',
+};
+
+/** A rule by name ('epsilon', 'zplus', 'alpha-beta', 'gamma', 'zb', 'w2', 'flat', 'lrp-0'). */
+export function ruleByName(name: string, opts: RuleOptions = {}): Rule {
+  const key = ALIASES[name.toLowerCase()];
+  const st = { stabilizer: opts.stabilizer, bias: opts.bias };
+  switch (key) {
+    case 'lrp-0': return lrp0Rule({ bias: opts.bias });
+    case 'epsilon': return epsilonRule(opts.epsilon ?? 1e-6, { bias: opts.bias });
+    case 'gamma': return gammaRule(opts.gamma ?? 0.25, st);
+    case 'alpha-beta': return alphaBetaRule(opts.alpha ?? 2, opts.beta ?? 1, st);
+    case 'zplus': return zPlusRule(st);
+    case 'zb': return zBoxRule({ stabilizer: opts.stabilizer });
+    case 'w2': return wSquareRule({ stabilizer: opts.stabilizer });
+    case 'flat': return flatRule({ stabilizer: opts.stabilizer });
+    default:
+      throw new OptionError(`expected a rule name (${RULE_NAMES.join(', ')}); got "${name}"`);
+  }
+}
+
+/**
+ * Apply a rule to one linear layer: relevance R at its output → relevance at its input x.
+ * `output` is the layer's own (unmodified) output, reused for the identity branch.
+ */
+export function applyRule(rule: Rule, op: LinearOp, x: tf.Tensor, R: tf.Tensor, ctx: RuleContext, output?: tf.Tensor): tf.Tensor {
+  const w = op.kernel();
+  const b = op.bias();
+  const inputs = rule.inputs.map((m) => m(x, ctx));
+  const params = rule.weights.map((m) => m(w, b));
+  const outputs = inputs.map((xi, i) => {
+    const p = params[i];
+    if (xi === null) return p.b ? tf.add(tf.zerosLike(R), p.b) : null;
+    if (output && rule.inputs[i] === IDENTITY_INPUT && rule.weights[i] === UNMODIFIED && !output.isDisposed) return output;
+    return op.forward(xi, p.w, p.b);
+  });
+  const grads = rule.gradient(R, outputs);
+  const back = grads.map((g, i) => (g && inputs[i] ? op.transpose(g, params[i].w, x.shape) : null));
+  return rule.reduce(inputs, back);
+}
