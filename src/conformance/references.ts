@@ -31,18 +31,27 @@ export type ReferenceValue = tf.Tensor | { value: tf.Tensor; scale: number[] };
 /** Compute the Glasswing counterpart of one reference. */
 export type ReferenceFn = (ctx: ReferenceContext) => Promise<ReferenceValue> | ReferenceValue;
 
-const references = new Map<string, ReferenceFn>();
+/**
+ * The table lives behind a hoisted function (not a module-level const) so that files taking part in
+ * an import cycle with this module (attribution → propagation → here) can register while it loads.
+ */
+function table(): Map<string, ReferenceFn> {
+  const g = globalThis as unknown as { __glasswingReferences?: Map<string, ReferenceFn> };
+  g.__glasswingReferences ??= new Map();
+  return g.__glasswingReferences;
+}
 
+/** Add (or replace) how Glasswing computes the reference map `name`. */
 export function registerReference(name: string, fn: ReferenceFn): void {
-  references.set(name, fn);
+  table().set(name, fn);
 }
 
 export function getReference(name: string): ReferenceFn | undefined {
-  return references.get(name);
+  return table().get(name);
 }
 
 export function listReferences(): string[] {
-  return [...references.keys()].sort();
+  return [...table().keys()].sort();
 }
 
 /** Run a registered method through `explain` and keep only the attribution (or one extra). */

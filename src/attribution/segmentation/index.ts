@@ -1,0 +1,3 @@
+export * from './common.js';
+export * from './quickshift.js';
+export * from './slic.js';
