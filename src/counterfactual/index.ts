@@ -4,3 +4,4 @@ export * from './local-linear.js';
 import './weight-saliency.js';
 export * from './deepfool.js';
 export * from './geosal.js';
+import './lse.js';
