@@ -62,6 +62,11 @@ const convCases: ConvCase[] = [
   { x: [3, 10, 7, 2], f: [1, 1, 2, 4], s: 2, p: 'valid' },
   { x: [2, 13, 13, 3], f: [7, 7, 3, 5], s: 2, p: 'same' },
   { x: [1, 8, 8, 4], f: [3, 3, 4, 1], s: 1, p: 'valid' },
+  // more than 4 input channels: input gradient as a convolution (fewer: GEMM + col2im)
+  { x: [2, 9, 11, 6], f: [3, 3, 6, 5], s: 2, p: 'same' },
+  { x: [1, 10, 10, 8], f: [5, 5, 8, 4], s: 1, p: 'same' },
+  { x: [3, 11, 8, 5], f: [3, 2, 5, 7], s: [2, 1], p: 'valid' },
+  { x: [2, 12, 12, 5], f: [1, 1, 5, 3], s: 2, p: 'same' },
 ];
 
 describe('wasm conv2d gradients match cpu', () => {

@@ -36,7 +36,7 @@ export function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorIn
       const h0 = oh * sh - top;
       for (let ow = 0; ow < wo; ow++) {
         const w0 = ow * sw - left;
-        arg.fill(-1);
+        let first = true;
         for (let i = 0; i < fh; i += dh) {
           const hh = h0 + i;
           if (hh < 0 || hh >= h) continue;
@@ -44,18 +44,28 @@ export function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorIn
             const ww = w0 + j;
             if (ww < 0 || ww >= w) continue;
             const base = ((b * h + hh) * w + ww) * c;
+            if (first) {
+              for (let k = 0; k < c; k++) {
+                best[k] = x[base + k];
+                arg[k] = base + k;
+              }
+              first = false;
+              continue;
+            }
             for (let k = 0; k < c; k++) {
               const v = x[base + k];
+              const cur = best[k];
               // first maximum wins; NaN counts as the maximum (as in PyTorch)
-              if (arg[k] < 0 || v > best[k] || (v !== v && best[k] === best[k])) {
+              if (v > cur || (v !== v && cur === cur)) {
                 best[k] = v;
                 arg[k] = base + k;
               }
             }
           }
         }
+        if (first) continue; // window entirely in the padding
         const gBase = ((b * ho + oh) * wo + ow) * c;
-        for (let k = 0; k < c; k++) if (arg[k] >= 0) dx[arg[k]] += g[gBase + k];
+        for (let k = 0; k < c; k++) dx[arg[k]] += g[gBase + k];
       }
     }
   }
