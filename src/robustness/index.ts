@@ -3,3 +3,4 @@ export {};
 export * from './fgsm.js';
 export * from './pgd.js';
 export * from './attack-runner.js';
+export * from './adversarial-training.js';
