@@ -8,3 +8,5 @@ import './counterfactual/index.js';
 import './robustness/index.js';
 export * from './models/index.js';
 export * from './generative/index.js';
+export * from './data/index.js';
+export * from './render/index.js';

@@ -224,9 +224,9 @@ export async function plotHistogram(values: ArrayLike<number>, opts: HistogramOp
   const spec: VegaLiteSpec = {
     ...sized(opts),
     data: { values: rows },
-    mark: { type: 'bar', binSpacing: 1 },
+    mark: { type: 'bar', orient: 'vertical', stroke: 'white', strokeWidth: 0.5 },
     encoding: {
-      x: { field: 'x0', type: 'quantitative', bin: { binned: true, step: edges[1] - edges[0] }, title: opts.xLabel ?? 'value' },
+      x: { field: 'x0', type: 'quantitative', title: opts.xLabel ?? 'value', scale: { zero: false, nice: false } },
       x2: { field: 'x1' },
       y: { field: 'count', type: 'quantitative', title: opts.yLabel ?? 'count', scale: opts.logY ? { type: 'symlog' } : {} },
     },
@@ -293,7 +293,13 @@ export async function plotHeatmapMatrix(
     ...(opts.title ? { title: opts.title } : {}),
     data: { values },
     encoding: {
-      x: { field: 'col', type: 'ordinal', sort: colLabels, title: opts.xLabel ?? 'predicted', axis: { labelAngle: 0 } },
+      x: {
+        field: 'col',
+        type: 'ordinal',
+        sort: colLabels,
+        title: opts.xLabel ?? 'predicted',
+        axis: { labelAngle: Math.max(...colLabels.map((l) => l.length)) * 7 > (cell ?? 30) ? -40 : 0 },
+      },
       y: { field: 'row', type: 'ordinal', sort: rowLabels, title: opts.yLabel ?? 'true' },
     },
     layer: layers,
