@@ -145,7 +145,7 @@ export async function adversarialTrain(
       const oh = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(yb, 'int32'), k), 'float32') as tf.Tensor2D);
       const lossT = tf.tidy(() => {
         const { value, grads } = tf.variableGrads(() => consistentLoss(classifier, xb, xAdv, oh, { alpha: o.alpha, beta, featureLayer }), vars);
-        optimizer.applyGradients(grads);
+        optimizer.applyGradients(grads as tf.NamedTensorMap as Parameters<typeof optimizer.applyGradients>[0]);
         return value;
       });
       const l = (await lossT.data())[0];
