@@ -68,6 +68,7 @@ export async function saveModel(model: tfl.LayersModel, dir: string, opts: SaveO
   try {
     fs.writeFileSync(path.join(tmp, WEIGHTS_BIN), Buffer.from(weightData));
     fs.writeFileSync(path.join(tmp, MODEL_JSON), text);
+    fs.chmodSync(tmp, 0o755); // mkdtemp makes it private
     if (fs.existsSync(target)) {
       const old = `${tmp}-old`;
       fs.renameSync(target, old);

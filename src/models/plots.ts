@@ -1,0 +1,159 @@
+/**
+ * Model plots — seed 002's framework helpers (`plot_confusion_matrix`, `plot_example_errors`,
+ * `plot_conv_weights`, `plot_conv_layer`) on top of src/render: a confusion matrix PNG, a grid of
+ * misclassified examples, the filters of a conv layer, and the feature maps of a layer for one image.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as path from 'node:path';
+import type { Classifier } from '../core/classifier.js';
+import { InvalidInputError, OptionError, UnsupportedLayerError } from '../core/errors.js';
+import { plotHeatmapMatrix, plotExamplesGrid, plotFiltersGrid, plotFeatureMaps, writePng, type Image } from '../render/index.js';
+import type { Evaluation } from './evaluate.js';
+import type { LabelledImages } from './train.js';
+
+export interface ConfusionPlotOptions {
+  classNames?: string[];
+  /** 'true' (default): each row divided by its count, i.e. P(predicted | true) as in seed 002; 'none': counts. */
+  normalize?: 'true' | 'none';
+  title?: string;
+}
+
+/** Confusion matrix as a PNG (rows = true class, columns = predicted). */
+export async function plotConfusionMatrix(evaluation: Pick<Evaluation, 'confusion' | 'accuracy'>, opts: ConfusionPlotOptions = {}): Promise<Buffer> {
+  const k = evaluation.confusion.length;
+  const names = opts.classNames ?? Array.from({ length: k }, (_, i) => String(i));
+  if (names.length !== k) throw new OptionError(`expected ${k} class names for a ${k}×${k} confusion matrix; got ${names.length}`);
+  const normalize = opts.normalize ?? 'true';
+  const matrix = evaluation.confusion.map((row) => {
+    if (normalize === 'none') return row.slice();
+    const s = row.reduce((a, b) => a + b, 0);
+    return row.map((v) => (s === 0 ? 0 : v / s));
+  });
+  return plotHeatmapMatrix(matrix, names, names, {
+    title: opts.title ?? `confusion matrix (accuracy ${(evaluation.accuracy * 100).toFixed(2)} %)`,
+    format: normalize === 'none' ? 'd' : '.2f',
+  });
+}
+
+export interface ErrorsPlotOptions {
+  classNames?: string[];
+  /** How many errors to show (default 9, the first nine as in seed 002). */
+  max?: number;
+  cols?: number;
+  scale?: number;
+  title?: string;
+}
+
+/** The first misclassified images, each labelled "true → predicted confidence". */
+export function plotExampleErrors(ds: LabelledImages, evaluation: Pick<Evaluation, 'errors'>, opts: ErrorsPlotOptions = {}): Image {
+  const errs = evaluation.errors.slice(0, opts.max ?? 9);
+  if (errs.length === 0) throw new InvalidInputError('expected at least one misclassified image to plot; got none (accuracy 100 %)');
+  const x = tf.tidy(() => tf.concat(errs.map((e) => tf.slice(ds.images, e.index, 1))));
+  try {
+    return plotExamplesGrid(x, errs.map((e) => e.label), errs.map((e) => e.predicted), {
+      classNames: opts.classNames ?? ds.classNames,
+      confidences: errs.map((e) => e.confidence),
+      cols: opts.cols ?? 3,
+      scale: opts.scale ?? 3,
+      title: opts.title ?? `first ${errs.length} of ${evaluation.errors.length} errors (true → predicted)`,
+    });
+  } finally {
+    x.dispose();
+  }
+}
+
+function layerKernel(classifier: Classifier, layer?: string): { name: string; kernel: tf.Tensor } {
+  if (!classifier.model) throw new UnsupportedLayerError(`cannot plot filters: classifier "${classifier.name}" wraps a plain function, not a layered model`);
+  const convs = classifier.convLayers();
+  const name = layer ?? convs[0];
+  if (!name) throw new UnsupportedLayerError(`expected a model with a conv layer to plot filters of; model "${classifier.name}" has none`);
+  const node = classifier.node(name);
+  if (node.kind !== 'conv2d' && !convs.includes(name) && !(node.kind === 'activation' && convs.includes(node.layerName))) {
+    throw new OptionError(`expected a conv layer (${convs.join(', ') || 'none'}); got "${name}" (${node.layerClass})`);
+  }
+  const weights = classifier.model.getLayer(node.layerName).getWeights();
+  return { name: node.layerName, kernel: weights[0] };
+}
+
+export interface FiltersPlotOptions {
+  /** Conv layer (default: the first). */
+  layer?: string;
+  cols?: number;
+  scale?: number;
+  inChannel?: 'sum' | 'rgb' | number;
+  title?: string;
+}
+
+/** The filters of a conv layer (default the first), blue negative and red positive weights. */
+export function plotLayerFilters(classifier: Classifier, opts: FiltersPlotOptions = {}): Image {
+  const { name, kernel } = layerKernel(classifier, opts.layer);
+  return plotFiltersGrid(kernel, {
+    cols: opts.cols,
+    scale: opts.scale,
+    inChannel: opts.inChannel,
+    title: opts.title ?? `${name}: ${kernel.shape[3]} filters ${kernel.shape[0]}×${kernel.shape[1]}×${kernel.shape[2]}`,
+  });
+}
+
+export interface FeatureMapsPlotOptions {
+  cols?: number;
+  scale?: number;
+  maxMaps?: number;
+  title?: string;
+  normalize?: 'shared' | 'each';
+}
+
+/** The feature maps of `layer` for one image x ([1,H,W,C] or [H,W,C]). */
+export function plotLayerActivations(classifier: Classifier, x: tf.Tensor, layer: string, opts: FeatureMapsPlotOptions = {}): Image {
+  const input = x.rank === 3 ? tf.expandDims(x, 0) : x;
+  try {
+    if (input.rank !== 4 || input.shape[0] !== 1) {
+      throw new InvalidInputError(`expected one image [1, H, W, C] or [H, W, C]; got [${x.shape.join(', ')}]`);
+    }
+    classifier.validateInput(input, { checkRange: false });
+    const acts = classifier.activations(input, [layer]);
+    const a = acts.get(layer)!;
+    try {
+      if (a.rank !== 4) throw new OptionError(`expected a layer with spatial feature maps [1, h, w, c]; "${layer}" gives [${a.shape.join(', ')}]`);
+      return plotFeatureMaps(a, { cols: opts.cols, scale: opts.scale, maxMaps: opts.maxMaps, normalize: opts.normalize, title: opts.title ?? `${layer} activations` });
+    } finally {
+      a.dispose();
+    }
+  } finally {
+    if (input !== x) input.dispose();
+  }
+}
+
+/**
+ * Write the standard set of model plots into `dir`: confusion.png, errors.png, and for CNNs
+ * filters.png (first conv layer) and activations-LAYER.png for the first test image. Returns the paths.
+ */
+export async function writeModelPlots(classifier: Classifier, ds: LabelledImages, evaluation: Evaluation, dir: string): Promise<string[]> {
+  const files: string[] = [];
+  const classNames = ds.classNames ?? classifier.classNames;
+  const cm = path.join(dir, 'confusion.png');
+  writePng(cm, await plotConfusionMatrix(evaluation, { classNames }));
+  files.push(cm);
+  if (evaluation.errors.length > 0) {
+    const f = path.join(dir, 'errors.png');
+    writePng(f, plotExampleErrors(ds, evaluation, { classNames }));
+    files.push(f);
+  }
+  const convs = classifier.model ? classifier.convLayers() : [];
+  if (convs.length > 0) {
+    const f = path.join(dir, 'filters.png');
+    writePng(f, plotLayerFilters(classifier));
+    files.push(f);
+    const x = tf.slice(ds.images, 0, 1);
+    try {
+      for (const layer of convs.slice(0, 2)) {
+        const g = path.join(dir, `activations-${layer.replace(/[^A-Za-z0-9_-]/g, '_')}.png`);
+        writePng(g, plotLayerActivations(classifier, x, layer));
+        files.push(g);
+      }
+    } finally {
+      x.dispose();
+    }
+  }
+  return files;
+}
