@@ -4,3 +4,5 @@ export * from './fgsm.js';
 export * from './pgd.js';
 export * from './attack-runner.js';
 export * from './adversarial-training.js';
+export * from './consistency.js';
+export * from './surrogate.js';
