@@ -54,7 +54,7 @@ export const demoCommand: Command = {
     const rows: ReportMethodRow[] = [];
     const columns: Image[][] = [];
     const bar = progress('demo', methods.length);
-    const inputTiles = picks.map((_, i) => tf.tidy(() => renderImage(tf.slice(x, [i, 0, 0, 0], [1, -1, -1, -1]))));
+    const inputTiles = picks.map((_, index) => renderImage(x, { index }));
     for (const m of methods) {
       bar.tick(m.name);
       const row = await runOne(m, x, classifierFor, outDir);
@@ -128,11 +128,7 @@ async function runOne(
     const maps: string[] = [];
     const extras: Record<string, unknown>[] = [];
     for (let i = 0; i < x.shape[0]; i++) {
-      const tile = tf.tidy(() => {
-        const input = tf.slice(x, [i, 0, 0, 0], [1, -1, -1, -1]);
-        const map = tf.slice(e.attribution, [i, 0, 0, 0], [1, -1, -1, -1]);
-        return overlay(input, map, { colormap, signed: m.signed });
-      });
+      const tile = overlay(x, e.attribution, { index: i, colormap, signed: m.signed });
       tiles.push(tile);
       const file = `maps/${m.name}-${i}.png`;
       await writePng(join(outDir, file), grid([tile], { scale: 4 }));
