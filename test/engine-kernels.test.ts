@@ -258,6 +258,18 @@ describe('other replaced wasm kernels match cpu', () => {
     expectClose(c, d);
   });
 
+  it('slice (any rank, contiguous and strided runs) and the ZeroPadding gradient', async () => {
+    const [a, b] = await onBoth(() => [
+      tf.slice(rand([1, 9, 9, 3], 71), [0, 2, 1, 0], [1, 5, 6, 3]),
+      tf.slice(rand([2, 5, 4, 3], 72), [1, 0, 0, 0], [1, 5, 4, 3]),
+      tf.slice(rand([3, 4, 5], 73), [1, 1, 2], [2, 3, 2]),
+      tf.slice(rand([7], 74), [2], [4]),
+      tf.slice(rand([2, 3, 4, 5, 6], 75), [0, 1, 0, 2, 1], [2, 2, 4, 3, 5]),
+      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.pad(v, [[0, 0], [3, 2], [1, 3], [0, 0]]), rand([2, 10, 9, 2], 76))))(rand([2, 5, 5, 2], 77)),
+    ]);
+    expectClose(a, b, 0);
+  });
+
   it('tile, and the BatchNorm gradient that uses it', async () => {
     const [a, b] = await onBoth(() => [
       tf.tile(rand([1, 1, 1, 3], 51), [2, 3, 4, 1]),

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { clearDerivedCache, saveStock, stockKernels, type WasmBackend, type WasmKernelFunc } from './common.js';
 import { conv2DBackpropFilter, conv2DBackpropInput, depthwiseBackpropFilter, depthwiseBackpropInput } from './conv.js';
-import { batchMatMul, identity, tile, unsortedSegmentSum } from './misc.js';
+import { batchMatMul, identity, slice, tile, unsortedSegmentSum } from './misc.js';
 import { maxPoolGrad } from './pool.js';
 
 const replacements: Array<[string, WasmKernelFunc]> = [
@@ -20,6 +20,7 @@ const replacements: Array<[string, WasmKernelFunc]> = [
   ['MaxPoolGrad', maxPoolGrad],
   ['BatchMatMul', batchMatMul],
   ['Tile', tile],
+  ['Slice', slice],
 ];
 
 let installed = false;
@@ -43,7 +44,7 @@ export function wasmKernelsInstalled(): boolean {
 export function installWasmKernels(): void {
   if (installed) return;
   for (const [name] of replacements) saveStock(name);
-  for (const name of ['Conv2D', 'Transpose', 'Slice', 'Multiply']) saveStock(name);
+  for (const name of ['Conv2D', 'Transpose']) saveStock(name);
   for (const [name, fn] of replacements) {
     if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
     tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: fn as unknown as tf.KernelFunc });

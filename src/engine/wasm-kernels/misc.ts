@@ -125,3 +125,48 @@ export function unsortedSegmentSum({ inputs, backend, attrs }: KernelArgs): tf.T
   }
   return out;
 }
+
+/**
+ * Slice without the stock kernel's copy of the whole input (readSync) and with the widest
+ * contiguous runs: trailing axes taken whole are merged into one block copied with one set().
+ * (The gradient of ZeroPadding2D is a slice; stock takes ~20 ms for a 230×230×3 image.)
+ */
+export function slice({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { x } = inputs;
+  if (x.dtype === 'string') return callStock('Slice', backend, { x }, attrs);
+  const [begin, sz] = tf.slice_util.parseSliceParams(x, attrs.begin as number[], attrs.size as number[]);
+  const out = backend.makeOutput(sz, x.dtype);
+  const total = size(sz);
+  if (total === 0) return out;
+  const src = backend.typedArrayFromHeap(x);
+  const dst = backend.typedArrayFromHeap(out);
+  const shape = x.shape;
+  const r = shape.length;
+  // innermost axis k such that axes > k are taken whole: a run covers sz[k] · Π_{a>k} shape[a]
+  let k = r - 1;
+  let inner = 1;
+  while (k > 0 && sz[k] === shape[k] && begin[k] === 0) {
+    inner *= shape[k];
+    k--;
+  }
+  const run = sz[k] * inner;
+  const strides = new Array<number>(r);
+  strides[r - 1] = 1;
+  for (let a = r - 2; a >= 0; a--) strides[a] = strides[a + 1] * shape[a + 1];
+  // odometer over axes < k
+  const idx = new Array<number>(k).fill(0);
+  const runs = total / run;
+  let o = 0;
+  for (let n = 0; n < runs; n++) {
+    let off = begin[k] * strides[k];
+    for (let a = 0; a < k; a++) off += (begin[a] + idx[a]) * strides[a];
+    if (run < 16) for (let t = 0; t < run; t++) dst[o + t] = src[off + t];
+    else dst.set(src.subarray(off, off + run), o);
+    o += run;
+    for (let a = k - 1; a >= 0; a--) {
+      if (++idx[a] < sz[a]) break;
+      idx[a] = 0;
+    }
+  }
+  return out;
+}
