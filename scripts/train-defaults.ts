@@ -44,7 +44,7 @@ const CNN_SHAPE = {
 const CNN_TEXT = 'conv1 5×5×16 (same, ReLU) → pool1 2×2 → conv2 5×5×32 (same, ReLU) → pool2 2×2 → flatten 1568 → fc1 128 (ReLU) → fc2 10 (logits)';
 
 const MNIST_TRAIN: TrainOptions = {
-  optimizer: 'adam', learningRate: 2e-3, lrDecay: 0.85, batchSize: 64, epochs: 14, seed: 1, augment: { shift: 2 },
+  optimizer: 'adam', learningRate: 2e-3, lrDecay: 0.85, batchSize: 64, epochs: 15, seed: 1, augment: { shift: 2, rotate: 10, scale: 0.1 },
 };
 
 export const RECIPES: Record<DefaultModelName, Recipe> = {
@@ -63,7 +63,7 @@ export const RECIPES: Record<DefaultModelName, Recipe> = {
   'mnist-cnn-nobias': {
     dataset: 'mnist',
     build: () => buildCnn({ ...CNN_SHAPE, bias: false, transform: { offset: -0.5 }, seed: 3, name: 'mnist_cnn_nobias' }),
-    train: { ...MNIST_TRAIN, seed: 3 },
+    train: { ...MNIST_TRAIN, epochs: 13, seed: 3 },
     architecture: `input_transform (x − 0.5) → ${CNN_TEXT}; no biases`,
   },
   'fashion-cnn': {
@@ -77,7 +77,7 @@ export const RECIPES: Record<DefaultModelName, Recipe> = {
     dataset: 'mnist',
     biased: true,
     build: () => buildCnn({ ...CNN_SHAPE, seed: 5, name: 'mnist_cnn_biased' }),
-    train: { ...MNIST_TRAIN, epochs: 8, seed: 5 },
+    train: { ...MNIST_TRAIN, epochs: 6, lrDecay: 0.7, seed: 5, augment: { shift: 2 } },
     architecture: CNN_TEXT,
   },
 };

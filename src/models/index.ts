@@ -3,3 +3,4 @@ export * from './train.js';
 export * from './evaluate.js';
 export * from './io.js';
 export * from './resnet.js';
+export * from './plots.js';

@@ -197,11 +197,11 @@ export interface DefaultModelInfo {
 
 export const DEFAULT_MODELS: readonly DefaultModelInfo[] = [
   { name: 'mnist-cnn', dataset: 'mnist', accuracyBar: 0.985, classNames: MNIST_CLASSES,
-    description: 'MNIST CNN: conv 5×5×32 → pool → conv 5×5×64 → pool → fc 128 → fc 10, ReLU, biases; the general-purpose default' },
+    description: 'MNIST CNN: conv1 5×5×16 → pool → conv2 5×5×32 → pool → fc1 128 → fc2 10, ReLU, biases; the general-purpose default' },
   { name: 'mnist-mlp', dataset: 'mnist', accuracyBar: 0.97, classNames: MNIST_CLASSES,
     description: 'MNIST MLP 784-256-128-10, ReLU, biases (GeoSal, DeepFool and weight-based saliency work on it)' },
   { name: 'mnist-cnn-nobias', dataset: 'mnist', accuracyBar: 0.98, classNames: MNIST_CLASSES,
-    description: 'bias-free MNIST CNN with input offset −0.5 inside the model (VisualBackProp, seed 002)' },
+    description: 'bias-free MNIST CNN (same shape as mnist-cnn) with input offset −0.5 inside the model (VisualBackProp, seed 002)' },
   { name: 'fashion-cnn', dataset: 'fashion', accuracyBar: 0.88, classNames: FASHION_CLASSES,
     description: 'Fashion-MNIST CNN (same shape as mnist-cnn)' },
   { name: 'mnist-cnn-biased', dataset: 'mnist', accuracyBar: 0.95, classNames: MNIST_CLASSES,

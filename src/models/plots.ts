@@ -8,35 +8,45 @@ import * as path from 'node:path';
 import type { Classifier } from '../core/classifier.js';
 import { InvalidInputError, OptionError, UnsupportedLayerError } from '../core/errors.js';
 import { plotHeatmapMatrix, plotExamplesGrid, plotFiltersGrid, plotFeatureMaps, writePng, type Image } from '../render/index.js';
-import type { Evaluation } from './evaluate.js';
+import type { Evaluation, EvaluationError } from './evaluate.js';
 import type { LabelledImages } from './train.js';
 
 export interface ConfusionPlotOptions {
-  classNames?: string[];
   /** 'true' (default): each row divided by its count, i.e. P(predicted | true) as in seed 002; 'none': counts. */
   normalize?: 'true' | 'none';
   title?: string;
 }
 
-/** Confusion matrix as a PNG (rows = true class, columns = predicted). */
-export async function plotConfusionMatrix(evaluation: Pick<Evaluation, 'confusion' | 'accuracy'>, opts: ConfusionPlotOptions = {}): Promise<Buffer> {
-  const k = evaluation.confusion.length;
-  const names = opts.classNames ?? Array.from({ length: k }, (_, i) => String(i));
+/**
+ * Confusion matrix (rows = true class, columns = predicted; `confusion[t][p]` counts as from
+ * evaluate) as PNG bytes; also written to `file` when given.
+ */
+export async function plotConfusionMatrix(confusion: number[][], classNames?: string[], file?: string, opts: ConfusionPlotOptions = {}): Promise<Buffer> {
+  const k = confusion.length;
+  const names = classNames ?? Array.from({ length: k }, (_, i) => String(i));
+  if (k === 0 || confusion.some((r) => r.length !== k)) {
+    throw new InvalidInputError(`expected a square confusion matrix; got ${k} rows of lengths ${confusion.map((r) => r.length).join(', ')}`);
+  }
   if (names.length !== k) throw new OptionError(`expected ${k} class names for a ${k}×${k} confusion matrix; got ${names.length}`);
   const normalize = opts.normalize ?? 'true';
-  const matrix = evaluation.confusion.map((row) => {
-    if (normalize === 'none') return row.slice();
+  let correct = 0;
+  let total = 0;
+  const matrix = confusion.map((row, i) => {
     const s = row.reduce((a, b) => a + b, 0);
+    correct += row[i];
+    total += s;
+    if (normalize === 'none') return row.slice();
     return row.map((v) => (s === 0 ? 0 : v / s));
   });
-  return plotHeatmapMatrix(matrix, names, names, {
-    title: opts.title ?? `confusion matrix (accuracy ${(evaluation.accuracy * 100).toFixed(2)} %)`,
+  const png = await plotHeatmapMatrix(matrix, names, names, {
+    title: opts.title ?? `confusion matrix, accuracy ${total ? ((correct / total) * 100).toFixed(2) : '-'} %${normalize === 'true' ? ' (rows: P(predicted | true))' : ''}`,
     format: normalize === 'none' ? 'd' : '.2f',
   });
+  if (file) writePng(file, png);
+  return png;
 }
 
 export interface ErrorsPlotOptions {
-  classNames?: string[];
   /** How many errors to show (default 9, the first nine as in seed 002). */
   max?: number;
   cols?: number;
@@ -44,19 +54,24 @@ export interface ErrorsPlotOptions {
   title?: string;
 }
 
-/** The first misclassified images, each labelled "true → predicted confidence". */
-export function plotExampleErrors(ds: LabelledImages, evaluation: Pick<Evaluation, 'errors'>, opts: ErrorsPlotOptions = {}): Image {
-  const errs = evaluation.errors.slice(0, opts.max ?? 9);
-  if (errs.length === 0) throw new InvalidInputError('expected at least one misclassified image to plot; got none (accuracy 100 %)');
+/**
+ * The misclassified images (evaluate's `errors`, first `max`), each labelled "true → predicted
+ * confidence"; also written as PNG to `file` when given.
+ */
+export function plotErrors(ds: LabelledImages, errors: EvaluationError[], classNames?: string[], file?: string, opts: ErrorsPlotOptions = {}): Image {
+  const errs = errors.slice(0, opts.max ?? Math.max(9, Math.min(errors.length, 64)));
+  if (errs.length === 0) throw new InvalidInputError('expected at least one misclassified image to plot; got none');
   const x = tf.tidy(() => tf.concat(errs.map((e) => tf.slice(ds.images, e.index, 1))));
   try {
-    return plotExamplesGrid(x, errs.map((e) => e.label), errs.map((e) => e.predicted), {
-      classNames: opts.classNames ?? ds.classNames,
+    const image = plotExamplesGrid(x, errs.map((e) => e.label), errs.map((e) => e.predicted), {
+      classNames: classNames ?? ds.classNames,
       confidences: errs.map((e) => e.confidence),
-      cols: opts.cols ?? 3,
+      cols: opts.cols ?? (errs.length <= 9 ? 3 : 8),
       scale: opts.scale ?? 3,
-      title: opts.title ?? `first ${errs.length} of ${evaluation.errors.length} errors (true → predicted)`,
+      title: opts.title ?? `${errs.length} of ${errors.length} errors shown (true → predicted)`,
     });
+    if (file) writePng(file, image);
+    return image;
   } finally {
     x.dispose();
   }
@@ -132,11 +147,11 @@ export async function writeModelPlots(classifier: Classifier, ds: LabelledImages
   const files: string[] = [];
   const classNames = ds.classNames ?? classifier.classNames;
   const cm = path.join(dir, 'confusion.png');
-  writePng(cm, await plotConfusionMatrix(evaluation, { classNames }));
+  await plotConfusionMatrix(evaluation.confusion, classNames, cm);
   files.push(cm);
   if (evaluation.errors.length > 0) {
     const f = path.join(dir, 'errors.png');
-    writePng(f, plotExampleErrors(ds, evaluation, { classNames }));
+    plotErrors(ds, evaluation.errors, classNames, f, { max: 9 });
     files.push(f);
   }
   const convs = classifier.model ? classifier.convLayers() : [];
