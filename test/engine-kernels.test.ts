@@ -67,6 +67,9 @@ const convCases: ConvCase[] = [
   { x: [1, 10, 10, 8], f: [5, 5, 8, 4], s: 1, p: 'same' },
   { x: [3, 11, 8, 5], f: [3, 2, 5, 7], s: [2, 1], p: 'valid' },
   { x: [2, 12, 12, 5], f: [1, 1, 5, 3], s: 2, p: 'same' },
+  { x: [1, 15, 13, 6], f: [7, 7, 6, 4], s: 2, p: 'same' },
+  { x: [2, 14, 13, 5], f: [4, 5, 5, 3], s: 3, p: 'valid' },
+  { x: [1, 10, 11, 8], f: [2, 3, 8, 4], s: [3, 2], p: 'same' },
 ];
 
 describe('wasm conv2d gradients match cpu', () => {

@@ -122,7 +122,74 @@ export function conv2DBackpropInput({ inputs, backend, attrs }: KernelArgs): tf.
   // Few input channels (the first layer: images have 1 or 3): a conv with that few output
   // channels runs XNNPACK at a fraction of its speed, and stride 2 wastes 3/4 of the work on zeros.
   if (info.inChannels <= 4) return inputGradientGemm(backend, dy, filter, info);
+  if (info.strideHeight > 1 || info.strideWidth > 1) return inputGradientPolyphase(backend, dy, filter, info);
   return inputGradient(backend, dy, flippedFilter(backend, filter), info);
+}
+
+/**
+ * Strided dx without the zero-dilated dy (which wastes (1 − 1/s²) of the work): the input rows with
+ * (h + top) mod s = r only receive taps i ≡ r (mod s), so each of the s×s phases is a stride-1
+ * "full" convolution of dy with the flipped sub-filter W[r + s·t] (cached per filter buffer), and
+ * the phase results interleave into dx.
+ */
+function inputGradientPolyphase(backend: WasmBackend, dy: tf.TensorInfo, filter: tf.TensorInfo, info: Conv2DInfo): tf.TensorInfo {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outHeight: ho, outWidth: wo, filterHeight: fh, filterWidth: fw } = info;
+  const { strideHeight: sh, strideWidth: sw } = info;
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
+  const parts: Array<{ rh: number; rw: number; th: number; tw: number; y: tf.TensorInfo }> = [];
+  for (let rh = 0; rh < sh; rh++) {
+    const th = Math.ceil((fh - rh) / sh);
+    if (th <= 0) continue;
+    for (let rw = 0; rw < sw; rw++) {
+      const tw = Math.ceil((fw - rw) / sw);
+      if (tw <= 0) continue;
+      const sub = cachedDerived(backend, filter, `poly${sh}x${sw}:${rh},${rw}`, () => subFilter(backend, filter, rh, rw, sh, sw, th, tw));
+      parts.push({ rh, rw, th, tw, y: conv(backend, dy, sub, [1, 1], [1, 1], [th - 1, th - 1, tw - 1, tw - 1]) });
+    }
+  }
+  const out = backend.makeOutput(info.inShape, 'float32');
+  const dx = f32(backend, out); // views only after every allocation (the heap may grow)
+  dx.fill(0);
+  for (const { rh, rw, th, tw, y } of parts) {
+    const ys = f32(backend, y);
+    const qh = ho + th - 1;
+    const qw = wo + tw - 1;
+    for (let b = 0; b < n; b++) {
+      for (let q = 0; q < qh; q++) {
+        const hh = q * sh + rh - top;
+        if (hh < 0 || hh >= h) continue;
+        for (let p = 0; p < qw; p++) {
+          const ww = p * sw + rw - left;
+          if (ww < 0 || ww >= w) continue;
+          const src = ((b * qh + q) * qw + p) * ci;
+          const dst = ((b * h + hh) * w + ww) * ci;
+          if (ci < 16) for (let c = 0; c < ci; c++) dx[dst + c] = ys[src + c];
+          else dx.set(ys.subarray(src, src + ci), dst);
+        }
+      }
+    }
+  }
+  for (const part of parts) free(backend, part.y);
+  return out;
+}
+
+/** Wsub[a,b,o,c] = W[rh + sh·(th−1−a), rw + sw·(tw−1−b), c, o]: the phase's taps, flipped and transposed. */
+function subFilter(backend: WasmBackend, filter: tf.TensorInfo, rh: number, rw: number, sh: number, sw: number, th: number, tw: number): tf.TensorInfo {
+  const [, fw, ci, co] = filter.shape;
+  const out = backend.makeOutput([th, tw, co, ci], 'float32');
+  const src = f32(backend, filter);
+  const dst = f32(backend, out);
+  for (let a = 0; a < th; a++) {
+    const i = rh + sh * (th - 1 - a);
+    for (let b = 0; b < tw; b++) {
+      const j = rw + sw * (tw - 1 - b);
+      const s0 = (i * fw + j) * ci * co;
+      const d0 = (a * tw + b) * co * ci;
+      for (let c = 0; c < ci; c++) for (let o = 0; o < co; o++) dst[d0 + o * ci + c] = src[s0 + c * co + o];
+    }
+  }
+  return out;
 }
 
 /**
