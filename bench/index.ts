@@ -1,3 +1,5 @@
 // Importing a file here registers it. One line per file.
 export {};
 import './engine.js';
+import './propagation.js';
+import './robustness.js';
