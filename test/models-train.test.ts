@@ -118,4 +118,24 @@ describe('BatchSource', () => {
     expect(Array.from(y.dataSync())).toEqual([1, 0]);
     tf.dispose([images, x, y]);
   });
+
+  it('affine warp: the identity draw copies the image; a +90° draw rotates it a quarter turn', () => {
+    const img = new Float32Array(25);
+    img[0 * 5 + 2] = 1; // top middle of a 5×5 image
+    const images = tf.tensor4d(img, [1, 5, 5, 1]);
+    const src = new BatchSource(images, Int32Array.from([0]));
+    // draws: angle = (2r − 1)·rotate, factor = 1 + (2r − 1)·scale, ty, tx likewise
+    const ident = src.batch([0], 2, { rotate: 90, scale: 0.1, shift: 1 }, () => 0.5);
+    expect(Array.from(ident.x.dataSync())).toEqual(Array.from(img));
+    const quarter = [1, 0.5, 0.5, 0.5];
+    let k = 0;
+    const rot = src.batch([0], 2, { rotate: 90, scale: 0.1, shift: 1 }, () => quarter[k++]);
+    const out = rot.x.dataSync();
+    // +90° in image coordinates (y down) takes the top middle (0, 2) to the middle of a side.
+    const hot = Array.from(out).map((v, i) => (v > 0.99 ? i : -1)).filter((i) => i >= 0);
+    expect(hot).toHaveLength(1);
+    expect([2 * 5 + 0, 2 * 5 + 4]).toContain(hot[0]);
+    expect(Array.from(out).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    tf.dispose([images, ident.x, ident.y, rot.x, rot.y]);
+  });
 });

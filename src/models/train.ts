@@ -27,6 +27,10 @@ export interface AugmentOptions {
   shift?: number;
   /** Probability of a horizontal flip (for datasets where it is label-preserving); default 0. */
   flip?: number;
+  /** Random rotation of up to ±rotate degrees about the centre (bilinear, zero fill); default 0. */
+  rotate?: number;
+  /** Random zoom by a factor in [1 − scale, 1 + scale]; default 0. With rotate or scale, shifts are continuous. */
+  scale?: number;
 }
 
 export interface EpochStats {
@@ -108,11 +112,22 @@ export class BatchSource {
     const labels = new Int32Array(idx.length);
     const shift = augment?.shift ?? 0;
     const flipP = augment?.flip ?? 0;
+    const rot = ((augment?.rotate ?? 0) * Math.PI) / 180;
+    const zoom = augment?.scale ?? 0;
     for (let b = 0; b < idx.length; b++) {
       const i = idx[b];
       labels[b] = this.labels[i];
       const src = i * size;
       const dst = b * size;
+      if (rng && (rot > 0 || zoom > 0)) {
+        const angle = (2 * rng() - 1) * rot;
+        const factor = 1 + (2 * rng() - 1) * zoom;
+        const ty = (2 * rng() - 1) * shift;
+        const tx = (2 * rng() - 1) * shift;
+        const flip = flipP > 0 && rng() < flipP;
+        this.warp(src, out, dst, angle, factor, tx, ty, flip);
+        continue;
+      }
       const dy = shift > 0 && rng ? Math.floor(rng() * (2 * shift + 1)) - shift : 0;
       const dx = shift > 0 && rng ? Math.floor(rng() * (2 * shift + 1)) - shift : 0;
       const flip = flipP > 0 && rng ? rng() < flipP : false;
@@ -136,6 +151,38 @@ export class BatchSource {
     const x = tf.tensor4d(out, [idx.length, h, w, c]);
     const y = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), numClasses) as tf.Tensor2D);
     return { x, y, labels };
+  }
+
+  /** out[dst…] = image at src rotated by `angle`, zoomed by `factor`, moved by (tx, ty), bilinear. */
+  private warp(src: number, out: Float32Array, dst: number, angle: number, factor: number, tx: number, ty: number, flip: boolean): void {
+    const { h, w, c, data } = this;
+    const cy = (h - 1) / 2;
+    const cx = (w - 1) / 2;
+    const cos = Math.cos(angle) / factor;
+    const sin = Math.sin(angle) / factor;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        // inverse map: output pixel → source coordinates
+        const u = (flip ? w - 1 - x : x) - cx - tx;
+        const v = y - cy - ty;
+        const sx = cos * u + sin * v + cx;
+        const sy = -sin * u + cos * v + cy;
+        const x0 = Math.floor(sx);
+        const y0 = Math.floor(sy);
+        if (x0 < -1 || y0 < -1 || x0 >= w || y0 >= h) continue;
+        const fx = sx - x0;
+        const fy = sy - y0;
+        const o = dst + (y * w + x) * c;
+        for (let k = 0; k < c; k++) {
+          let acc = 0;
+          if (y0 >= 0 && x0 >= 0) acc += (1 - fy) * (1 - fx) * data[src + (y0 * w + x0) * c + k];
+          if (y0 >= 0 && x0 + 1 < w) acc += (1 - fy) * fx * data[src + (y0 * w + x0 + 1) * c + k];
+          if (y0 + 1 < h && x0 >= 0) acc += fy * (1 - fx) * data[src + ((y0 + 1) * w + x0) * c + k];
+          if (y0 + 1 < h && x0 + 1 < w) acc += fy * fx * data[src + ((y0 + 1) * w + x0 + 1) * c + k];
+          out[o + k] = acc;
+        }
+      }
+    }
   }
 }
 
