@@ -60,7 +60,13 @@ describe('propagation rules', () => {
   });
 
   it('LRP-0 equals gradient × input on bias-free ReLU nets (CNN with max pooling, MLP), and conserves Σ R = f(x)', async () => {
-    for (const c of [Classifier.fromModel(cnn({ bias: false })), Classifier.fromModel(mlp(false))]) {
+    const overlapping = tfl.sequential({ layers: [
+      tfl.layers.conv2d({ inputShape: [9, 9, 1], filters: 3, kernelSize: 3, activation: 'relu', useBias: false, kernelInitializer: seedInit(41) }),
+      tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'same' }),
+      tfl.layers.flatten(),
+      tfl.layers.dense({ units: 3, useBias: false, kernelInitializer: seedInit(42) }),
+    ] });
+    for (const c of [Classifier.fromModel(cnn({ bias: false })), Classifier.fromModel(mlp(false)), Classifier.fromModel(overlapping)]) {
       const x = images(3, c.inputShape[0]);
       const lrp0 = await map('lrp', c, x, { rule: 'lrp-0' });
       const gxi = await map('gradient-x-input', c, x);

@@ -210,33 +210,38 @@ function windowSumT(g: tf.Tensor4D, xShape: number[], pool: [number, number], st
   return batchToChannels(t, n, c);
 }
 
-/** Winner-take-all routing for non-overlapping windows, ties to the first maximum in row-major order. */
-function maxPoolWinnerExact(x: tf.Tensor4D, R: tf.Tensor4D, pool: [number, number]): tf.Tensor4D {
+/**
+ * Winner-take-all routing for non-overlapping windows, ties to the first maximum in row-major
+ * order: among the window positions equal to the max (y, the pooled output), the one with the
+ * highest priority K − index wins. Broadcast ops on [N, Ho, ph, Wo, pw, C], no transposes.
+ */
+function maxPoolWinnerExact(x: tf.Tensor4D, y: tf.Tensor4D, R: tf.Tensor4D, pool: [number, number]): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
   const [ph, pw] = pool;
   const ho = Math.floor(h / ph);
   const wo = Math.floor(w / pw);
   const xc = ho * ph === h && wo * pw === w ? x : tf.slice(x, [0, 0, 0, 0], [n, ho * ph, wo * pw, c]);
-  const win = tf.reshape(tf.transpose(tf.reshape(xc, [n, ho, ph, wo, pw, c]), [0, 1, 3, 5, 2, 4]), [n, ho, wo, c, ph * pw]);
-  const isMax = tf.cast(tf.equal(win, tf.max(win, -1, true)), 'float32');
-  const firstMax = tf.mul(isMax, tf.cast(tf.equal(tf.cumsum(isMax, 4), 1), 'float32'));
-  const routed = tf.mul(firstMax, tf.reshape(R, [n, ho, wo, c, 1]));
-  const back = tf.reshape(tf.transpose(tf.reshape(routed, [n, ho, wo, c, ph, pw]), [0, 1, 4, 2, 5, 3]), [n, ho * ph, wo * pw, c]);
-  return xc === x ? back as tf.Tensor4D : tf.pad(back, [[0, 0], [0, h - ho * ph], [0, w - wo * pw], [0, 0]]) as tf.Tensor4D;
+  const xr = tf.reshape(xc, [n, ho, ph, wo, pw, c]);
+  const yr = tf.reshape(y, [n, ho, 1, wo, 1, c]);
+  const prio = tf.reshape(tf.range(ph * pw, 0, -1, 'float32'), [1, 1, ph, 1, pw, 1]);
+  const ranked = tf.mul(tf.cast(tf.equal(xr, yr), 'float32'), prio);
+  const winner = tf.cast(tf.equal(ranked, tf.max(ranked, [2, 4], true)), 'float32');
+  const routed = tf.reshape(tf.mul(winner, tf.reshape(R, [n, ho, 1, wo, 1, c])), [n, ho * ph, wo * pw, c]);
+  return xc === x ? routed as tf.Tensor4D : tf.pad(routed, [[0, 0], [0, h - ho * ph], [0, w - wo * pw], [0, 0]]) as tf.Tensor4D;
 }
 
-function maxPoolWinner(node: GraphNode, x: tf.Tensor4D, R: tf.Tensor4D): tf.Tensor4D {
+function maxPoolWinner(node: GraphNode, x: tf.Tensor4D, y: tf.Tensor4D, R: tf.Tensor4D): tf.Tensor4D {
   const p = node.params;
   const pool = p.poolSize!;
   const strides = p.strides!;
   const [, h, w] = x.shape;
   const exact = strides[0] === pool[0] && strides[1] === pool[1] && (p.padding === 'valid' || (h % pool[0] === 0 && w % pool[1] === 0));
-  if (exact) return maxPoolWinnerExact(x, R, pool);
+  if (exact) return maxPoolWinnerExact(x, y, R, pool);
   // Overlapping or padded windows: tfjs' MaxPoolGrad on an input shifted so every window max is > 0
   // (the stock wasm kernel misroutes windows whose max is ≤ 0; ENGINE.md). Ties follow tfjs here.
   const shifted = tf.add(tf.sub(x, tf.min(x)), 1);
-  const y = tf.maxPool(shifted as tf.Tensor4D, pool, strides, p.padding!);
-  return tf.engine().runKernel('MaxPoolGrad', { dy: R, input: shifted, output: y }, { filterSize: pool, strides, pad: p.padding! }) as tf.Tensor4D;
+  const ys = tf.maxPool(shifted as tf.Tensor4D, pool, strides, p.padding!);
+  return tf.engine().runKernel('MaxPoolGrad', { dy: R, input: shifted, output: ys }, { filterSize: pool, strides, pad: p.padding! }) as tf.Tensor4D;
 }
 
 function globalMaxWinner(x: tf.Tensor4D, R: tf.Tensor): tf.Tensor4D {
@@ -286,8 +291,8 @@ function makeOverride(an: Analysis, rules: Map<string, Rule>, cfg: PropagationCo
         return customOp(ins, standard, (dy) => dy);
       }
       case 'maxpool':
-        return customOp(ins, standard, (dy, [x]) =>
-          maxMode === 'winner' ? maxPoolWinner(node, x as tf.Tensor4D, dy as tf.Tensor4D) : proportional(node, dy, x));
+        return customOp(ins, standard, (dy, [x], y) =>
+          maxMode === 'winner' ? maxPoolWinner(node, x as tf.Tensor4D, y as tf.Tensor4D, dy as tf.Tensor4D) : proportional(node, dy, x));
       case 'avgpool':
         return customOp(ins, standard, (dy, [x]) => proportional(node, dy, x));
       case 'global-avgpool':

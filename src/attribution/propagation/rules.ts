@@ -48,7 +48,7 @@ export interface Rule {
 
 /** Zennit's stabiliser: z + ε · sgn(z) with sgn(0) = +1. */
 export function stabilize(z: tf.Tensor, eps: number): tf.Tensor {
-  return tf.add(z, tf.mul(tf.sub(tf.mul(tf.cast(tf.greaterEqual(z, 0), 'float32'), 2), 1), eps));
+  return tf.where(tf.greaterEqual(z, 0), tf.add(z, eps), tf.sub(z, eps));
 }
 
 /** Sum of the non-null tensors (null when all are null). */
@@ -59,7 +59,7 @@ export function sumOf(ts: Array<tf.Tensor | null | undefined>): tf.Tensor | null
 }
 
 const identity: InputModifier = (x) => x;
-const positive: InputModifier = (x) => tf.relu(x);
+const positive: InputModifier = (x, ctx) => (ctx.nonNegativeInput ? x : tf.relu(x));
 const negative: InputModifier = (x, ctx) => (ctx.nonNegativeInput ? null : tf.minimum(x, 0));
 const ones: InputModifier = (x) => tf.onesLike(x);
 const low: InputModifier = (x, ctx) => tf.fill(x.shape, requireBounds(ctx).low);

@@ -23,22 +23,27 @@ const SPATIAL_PASS = new Set(['activation', 'batchnorm', 'identity', 'transform'
 /** Up-scaling step: the all-ones transpose of one spatial node. */
 interface Step { node: GraphNode; inShape: number[] }
 
-/** The conv layers' "feature map" nodes: the first activation after each conv (through BN/identity), or the conv itself. */
-function featureMapNodes(graph: Graph): string[] {
-  const consumers = new Map<string, GraphNode[]>(graph.nodes.map((n) => [n.name, []]));
-  for (const n of graph.nodes) for (const i of n.inputs) consumers.get(i)?.push(n);
-  const maps: string[] = [];
-  for (const n of graph.nodes) {
-    if (n.kind !== 'conv2d' && n.kind !== 'depthwise-conv2d') continue;
-    let cur = n;
-    for (;;) {
-      const cs = consumers.get(cur.name)!;
-      if (cs.length !== 1 || !['activation', 'batchnorm', 'identity'].includes(cs[0].kind)) break;
-      cur = cs[0];
-      if (cur.kind === 'activation') break;
-    }
-    maps.push(cur.name);
+/** The main path: from the logits back to the input through each node's first input, input first. */
+function mainPath(graph: Graph, logitNode: string): GraphNode[] {
+  const path: GraphNode[] = [];
+  let cur = graph.byName.get(logitNode);
+  while (cur) {
+    path.push(cur);
+    cur = cur.inputs.length ? graph.byName.get(cur.inputs[0]) : undefined;
   }
+  return path.reverse();
+}
+
+/** Feature-map nodes on the main path: the first activation after each conv (through BN/identity), else the conv itself. */
+function featureMapNodes(path: GraphNode[]): string[] {
+  const maps: string[] = [];
+  path.forEach((n, i) => {
+    if (n.kind !== 'conv2d' && n.kind !== 'depthwise-conv2d') return;
+    let j = i;
+    while (j + 1 < path.length && ['batchnorm', 'identity'].includes(path[j + 1].kind)) j++;
+    if (j + 1 < path.length && path[j + 1].kind === 'activation') j++;
+    maps.push(path[j].name);
+  });
   return maps;
 }
 
@@ -79,14 +84,23 @@ function upscale(m: tf.Tensor4D, step: Step): tf.Tensor4D {
 }
 
 export function visualBackProp(classifier: Classifier, x: tf.Tensor4D): tf.Tensor4D {
+  const { mask, logits } = visualBackPropWithLogits(classifier, x);
+  logits.dispose();
+  return mask;
+}
+
+/** VisualBackProp mask plus the logits of the same forward pass. */
+export function visualBackPropWithLogits(classifier: Classifier, x: tf.Tensor4D): { mask: tf.Tensor4D; logits: tf.Tensor2D } {
   const graph = classifier.graph;
   if (!graph) throw new UnsupportedLayerError(`visual-backprop needs a layered model; classifier "${classifier.name}" wraps a plain function`);
-  const maps = featureMapNodes(graph);
+  const softmax = graph.byName.get(graph.output)!;
+  const logitNode = softmax.kind === 'activation' && softmax.params.activation === 'softmax' ? softmax.inputs[0] : graph.output;
+  const maps = featureMapNodes(mainPath(graph, logitNode));
   if (maps.length === 0) {
     throw new UnsupportedLayerError(`visual-backprop needs a convolutional network; model "${classifier.name}" has no Conv2D layer`);
   }
-  return tf.tidy(() => {
-    const { captured } = classifier.forward(x, { capture: maps });
+  const [mask, logits] = tf.tidy(() => {
+    const { captured, logits } = classifier.forward(x, { capture: maps });
     const avg = maps.map((name) => tf.mean(captured.get(name)!, -1, true) as tf.Tensor4D);
     let m = avg[maps.length - 1];
     for (let i = maps.length - 1; i >= 0; i--) {
@@ -94,8 +108,9 @@ export function visualBackProp(classifier: Classifier, x: tf.Tensor4D): tf.Tenso
       if (i > 0) m = tf.mul(m, avg[i - 1]);
     }
     const c = x.shape[3];
-    return (c === 1 ? m : tf.tile(m, [1, 1, 1, c])) as tf.Tensor4D;
+    return [(c === 1 ? m : tf.tile(m, [1, 1, 1, c])) as tf.Tensor4D, logits];
   });
+  return { mask: mask as tf.Tensor4D, logits: logits as tf.Tensor2D };
 }
 
 registerMethod({
@@ -109,8 +124,9 @@ registerMethod({
     return c.graph.nodes.some((n) => n.kind === 'conv2d' || n.kind === 'depthwise-conv2d') ? undefined : 'it needs a convolutional network (no Conv2D layer found)';
   },
   run(classifier, x, targets) {
-    const attribution = visualBackProp(classifier, x);
-    const [scores, total] = tf.tidy(() => [targetScores(classifier.logits(x), targets), tf.sum(attribution, [1, 2, 3])] as tf.Tensor[]);
+    const { mask: attribution, logits } = visualBackPropWithLogits(classifier, x);
+    const [scores, total] = tf.tidy(() => [targetScores(logits, targets), tf.sum(attribution, [1, 2, 3])] as tf.Tensor[]);
+    logits.dispose();
     const s = Array.from(scores.dataSync());
     const t = Array.from(total.dataSync());
     tf.dispose([scores, total]);
