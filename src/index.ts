@@ -10,3 +10,4 @@ export * from './models/index.js';
 export * from './generative/index.js';
 export * from './data/index.js';
 export * from './render/index.js';
+export * from './conformance/index.js';
