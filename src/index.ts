@@ -10,4 +10,5 @@ export * from './models/index.js';
 export * from './generative/index.js';
 export * from './data/index.js';
 export * from './render/index.js';
+export * from './attribution/propagation/index.js';
 export * from './conformance/index.js';
