@@ -209,22 +209,31 @@ function inputGradientGemm(backend: WasmBackend, dy: tf.TensorInfo, filter: tf.T
   dx.fill(0);
   const top = info.padInfo.top;
   const left = info.padInfo.left;
+  // For fixed (oh, ow, i) the taps j = 0..fw−1 hit consecutive input columns when the dilation is 1,
+  // so (j, c) is one contiguous run in both cols and dx.
+  const contiguous = dw === 1;
   let row = 0;
   for (let b = 0; b < n; b++) {
     for (let oh = 0; oh < ho; oh++) {
       for (let ow = 0; ow < wo; ow++, row += k) {
-        let col = row;
+        const w0 = ow * sw - left;
+        const jStart = Math.max(0, Math.ceil(-w0 / dw));
+        const jEnd = Math.min(fw, Math.floor((w - 1 - w0) / dw) + 1);
+        if (jEnd <= jStart) continue;
         for (let i = 0; i < fh; i++) {
           const hh = oh * sh + i * dh - top;
-          if (hh < 0 || hh >= h) {
-            col += fw * ci;
-            continue;
-          }
-          for (let j = 0; j < fw; j++, col += ci) {
-            const ww = ow * sw + j * dw - left;
-            if (ww < 0 || ww >= w) continue;
-            const o = ((b * h + hh) * w + ww) * ci;
-            for (let q = 0; q < ci; q++) dx[o + q] += c[col + q];
+          if (hh < 0 || hh >= h) continue;
+          const colBase = row + (i * fw + jStart) * ci;
+          const dxBase = ((b * h + hh) * w + w0 + jStart * dw) * ci;
+          if (contiguous) {
+            const len = (jEnd - jStart) * ci;
+            for (let t = 0; t < len; t++) dx[dxBase + t] += c[colBase + t];
+          } else {
+            for (let j = jStart; j < jEnd; j++) {
+              const cb = colBase + (j - jStart) * ci;
+              const db = dxBase + (j - jStart) * dw * ci;
+              for (let q = 0; q < ci; q++) dx[db + q] += c[cb + q];
+            }
           }
         }
       }
