@@ -1,2 +1,3 @@
 // Importing a file here registers it. One line per file.
 export {};
+import './deepfool-rho.js';
