@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/engine/backend.js';
-import { explain, OptionError } from '../src/index.js';
+import { explain } from '../src/core/registry.js';
+import { OptionError } from '../src/core/errors.js';
 import { latentSearch, LSE_DEFAULTS } from '../src/counterfactual/lse.js';
 import { makeFixture, type Fixture } from './support/generative-fixture.js';
 

@@ -5,3 +5,5 @@ import './weight-saliency.js';
 export * from './deepfool.js';
 export * from './geosal.js';
 import './lse.js';
+import './cdeepex.js';
+import './contrast.js';

@@ -1,0 +1,308 @@
+/**
+ * CDeepEx (seed 001): "why did the classifier D say y_true and not y_probe?" answered in a
+ * generator's latent space.
+ *
+ *   z0 = e(I) (encoder) or Algorithm 2 (GAN);  I_z = G(z) + I − G(z0)  (the residual keeps I_z0 = I)
+ *   z_e = argmin ‖z − z0‖²  s.t.  h(z) = llh(true) − llh(probe) = 0
+ *                                 llh(true)  − llh(y') ≥ ε,  llh(probe) − llh(y') ≥ ε   ∀ y' ∉ {true, probe}
+ *
+ * solved by the augmented Lagrangian of Eq. 3 (multipliers λ, μ, μ̃ updated after every
+ * unconstrained solve: λ ← λ + c·h, μ ← max(0, μ + c·g)), with c updated by Eq. 4:
+ * c ← c·β when |h_k| > γ·|h_{k−1}| (γ = 0.24, β = 1.01, c0 = 1). Each unconstrained solve is
+ * `innerSteps` steps of gradient descent (plain, or Adam with `optimizer: 'adam'`).
+ * `xgems` is the same problem without the inequality constraints.
+ *
+ * Note on signs: seed 001 writes Δ = G(z0) − I and I_z = G(z) + Δ, which would not give I_z0 = I as
+ * the text says it must; the residual is applied with the sign that does (I_z = G(z) − Δ), and the
+ * difference is formed as I + (G(z) − G(z0)) so that z = z0 gives I exactly.
+ *
+ * Target: the probe class. With the default target 'predicted' (the class D gives), the probe
+ * becomes the second most likely class, as in seed 001 §4.1.1.
+ * Attribution: I_ze − I = G(z_e) − G(z0): positive = must be added to move from true to probe (red in
+ * seed 001 Fig. 2), negative = must be removed (blue). Seed 001 Algorithm 1's G(z0) − G(z_e) is its negation.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { registerMethod, type MethodResult } from '../core/registry.js';
+import type { Classifier } from '../core/classifier.js';
+import { OptionError } from '../core/errors.js';
+import { targetMask } from '../core/target.js';
+import type { Generator } from '../generative/types.js';
+import { resolveGenerator, latentCode, rows, type GeneratorOption } from './latent.js';
+
+export interface CdeepexOptions {
+  /** Generator object or name under models/. Default 'mnist-vae-10d'. */
+  generator: GeneratorOption;
+  /** Margin ε of the inequality constraints, in log-likelihood. Default 0.1. */
+  margin: number;
+  /** Eq. 4 constants. */
+  gamma: number;
+  beta: number;
+  c0: number;
+  /** Multiplier updates (outer iterations). Default 60. */
+  outerSteps: number;
+  /** Gradient steps per unconstrained problem. Default 10. */
+  innerSteps: number;
+  /** Step size of the inner solver. Default 0.05. */
+  learningRate: number;
+  /** Inner solver: 'sgd' (plain gradient descent, the seed's) or 'adam'. Default 'adam'. */
+  optimizer: 'sgd' | 'adam';
+  /** Stop when |h| < tolerance, every inequality holds, and ‖z − z0‖ changed by < 1e-3 relative. Default 1e-3. */
+  tolerance: number;
+  /** Record z and the class probabilities after every outer iteration. Default true. */
+  recordPath: boolean;
+  /** Latent code: 'auto' (encoder when there is one), 'encoder', 'optimize' (Algorithm 2). */
+  inversion: 'auto' | 'encoder' | 'optimize';
+  inversionSteps: number;
+  /** Misclassification cost weight of Algorithm 2. Default 0.1. */
+  misclassWeight: number;
+  /** Seed of Algorithm 2's random start. Default 1. */
+  seed: number;
+  /** false gives xGEMs (equality constraint only). */
+  constraints: boolean;
+}
+
+export const CDEEPEX_DEFAULTS: CdeepexOptions = {
+  generator: 'mnist-vae-10d',
+  margin: 0.1,
+  gamma: 0.24,
+  beta: 1.01,
+  c0: 1,
+  outerSteps: 60,
+  innerSteps: 10,
+  learningRate: 0.05,
+  optimizer: 'adam',
+  tolerance: 1e-3,
+  recordPath: true,
+  inversion: 'auto',
+  inversionSteps: 300,
+  misclassWeight: 0.1,
+  seed: 1,
+  constraints: true,
+};
+
+export interface CdeepexResult {
+  /** I_ze = I + G(z_e) − G(z0), [N, h, w, c]. */
+  counterfactual: tf.Tensor4D;
+  /** G(z_e) − G(z0). */
+  difference: tf.Tensor4D;
+  logitsAfter: tf.Tensor2D;
+  trueClass: number[];
+  probe: number[];
+  z0: number[][];
+  zE: number[][];
+  distance: number[];
+  /** h = llh(true) − llh(probe) at z_e. */
+  equalityResidual: number[];
+  /** max over y' of ε − (llh(true or probe) − llh(y')), ≤ 0 when every inequality holds. */
+  inequalityResidual: number[];
+  converged: boolean[];
+  outerSteps: number[];
+  c: number[];
+  lambda: number[];
+  path: number[][][];
+  probsPath: number[][][];
+  inversion: 'encoder' | 'optimize';
+}
+
+function check(o: CdeepexOptions): void {
+  for (const k of ['gamma', 'beta', 'c0', 'learningRate'] as const) {
+    if (!(o[k] > 0)) throw new OptionError(`expected ${k} > 0; got ${o[k]}`);
+  }
+  for (const k of ['outerSteps', 'innerSteps'] as const) {
+    if (!Number.isInteger(o[k]) || o[k] < 0) throw new OptionError(`expected ${k} an integer ≥ 0; got ${o[k]}`);
+  }
+  if (o.optimizer !== 'sgd' && o.optimizer !== 'adam') throw new OptionError(`expected optimizer 'sgd' or 'adam'; got "${o.optimizer}"`);
+}
+
+/** True and probe class per image: probe = target, or the second most likely class when target is the predicted class. */
+export function trueAndProbe(logits: number[][], targets: number[]): { trueClass: number[]; probe: number[] } {
+  const trueClass: number[] = [];
+  const probe: number[] = [];
+  logits.forEach((row, i) => {
+    const order = row.map((v, j) => [v, j] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+    trueClass.push(order[0][1]);
+    probe.push(targets[i] === order[0][1] ? order[1][1] : targets[i]);
+  });
+  return { trueClass, probe };
+}
+
+export async function contrastiveSearch(classifier: Classifier, gen: Generator, x: tf.Tensor4D, targets: number[], o: CdeepexOptions): Promise<CdeepexResult> {
+  check(o);
+  const n = x.shape[0];
+  const K = classifier.numClasses;
+  const logits0 = classifier.logits(x);
+  const { trueClass, probe } = trueAndProbe((await logits0.array()) as number[][], targets);
+  logits0.dispose();
+  const lat = await latentCode(gen, x, { method: o.inversion, steps: o.inversionSteps, seed: o.seed, misclassWeight: o.misclassWeight }, classifier, trueClass);
+  const z0 = lat.z0;
+  const gz0 = tf.tidy(() => gen.decode(z0));
+  const mTrue = targetMask(trueClass, K);
+  const mProbe = targetMask(probe, K);
+  // Other classes: 1 where y' ∉ {true, probe}.
+  const mOther = tf.tidy(() => tf.sub(tf.sub(1, mTrue), mProbe)) as tf.Tensor2D;
+  const imageOf = (z: tf.Tensor2D) => tf.add(x, tf.sub(gen.decode(z), gz0)) as tf.Tensor4D;
+  /** h [N], g1 [N, K], g2 [N, K] (g masked to other classes; g ≤ 0 ⇔ constraint holds). */
+  const constraints = (llh: tf.Tensor2D) => {
+    const lt = tf.sum(tf.mul(llh, mTrue), 1, true);
+    const lp = tf.sum(tf.mul(llh, mProbe), 1, true);
+    const h = tf.reshape(tf.sub(lt, lp), [n]) as tf.Tensor1D;
+    const g1 = tf.mul(tf.sub(o.margin, tf.sub(lt, llh)), mOther) as tf.Tensor2D;
+    const g2 = tf.mul(tf.sub(o.margin, tf.sub(lp, llh)), mOther) as tf.Tensor2D;
+    return { h, g1, g2 };
+  };
+
+  const z = tf.variable(tf.clone(z0), true);
+  const lam = new Float32Array(n);
+  const mu = new Float32Array(n * K);
+  const muT = new Float32Array(n * K);
+  const c = new Float32Array(n).fill(o.c0);
+  const prevH = new Float32Array(n).fill(Infinity);
+  const prevDist = new Float32Array(n).fill(-1);
+  const active = new Array<boolean>(n).fill(true);
+  const converged = new Array<boolean>(n).fill(false);
+  const outerDone = new Array<number>(n).fill(o.outerSteps);
+  const path: number[][][] = Array.from({ length: n }, () => []);
+  const probsPath: number[][][] = Array.from({ length: n }, () => []);
+  // Adam state
+  let m1 = tf.zerosLike(z0);
+  let m2 = tf.zerosLike(z0);
+  let t = 0;
+
+  const record = async () => {
+    if (!o.recordPath) return;
+    const [zs, ps] = tf.tidy(() => [tf.clone(z), tf.softmax(classifier.logits(imageOf(z as unknown as tf.Tensor2D)))]);
+    const [za, pa] = [(await zs.array()) as number[][], (await ps.array()) as number[][]];
+    tf.dispose([zs, ps]);
+    for (let i = 0; i < n; i++) if (active[i]) {
+      path[i].push(za[i]);
+      probsPath[i].push(pa[i]);
+    }
+  };
+  await record();
+
+  for (let k = 0; k < o.outerSteps && active.some(Boolean); k++) {
+    const lamT = tf.tensor1d(lam);
+    const cT = tf.tensor1d(c);
+    const cCol = tf.reshape(cT, [n, 1]);
+    const muTT = tf.tensor2d(mu, [n, K]);
+    const muTildeT = tf.tensor2d(muT, [n, K]);
+    const actT = tf.tensor2d(active.map((a) => [a ? 1 : 0]), [n, 1]);
+    const lagrangian = (zz: tf.Tensor2D) => {
+      const llh = tf.logSoftmax(classifier.logits(imageOf(zz)));
+      const { h, g1, g2 } = constraints(llh);
+      let L = tf.add(tf.sum(tf.square(tf.sub(zz, z0))), tf.sum(tf.add(tf.mul(lamT, h), tf.mul(tf.div(cT, 2), tf.square(h)))));
+      if (o.constraints) {
+        const term = (m: tf.Tensor2D, g: tf.Tensor2D) =>
+          tf.sum(tf.mul(tf.div(tf.sub(tf.square(tf.relu(tf.add(m, tf.mul(cCol, g)))), tf.square(m)), tf.mul(cCol, 2)), mOther));
+        L = tf.add(L, tf.add(term(muTT, g1), term(muTildeT, g2)));
+      }
+      return L as tf.Scalar;
+    };
+    for (let s = 0; s < o.innerSteps; s++) {
+      t++;
+      tf.tidy(() => {
+        const g = tf.mul(tf.grad((zz: tf.Tensor) => lagrangian(zz as tf.Tensor2D))(z), actT);
+        let step: tf.Tensor;
+        if (o.optimizer === 'adam') {
+          const nm1 = tf.add(tf.mul(m1, 0.9), tf.mul(g, 0.1));
+          const nm2 = tf.add(tf.mul(m2, 0.999), tf.mul(tf.square(g), 0.001));
+          const mh = tf.div(nm1, 1 - 0.9 ** t);
+          const vh = tf.div(nm2, 1 - 0.999 ** t);
+          step = tf.mul(tf.div(mh, tf.add(tf.sqrt(vh), 1e-8)), o.learningRate);
+          tf.dispose([m1, m2]);
+          m1 = tf.keep(tf.mul(nm1, actT));
+          m2 = tf.keep(tf.mul(nm2, actT));
+        } else {
+          step = tf.mul(g, o.learningRate);
+        }
+        z.assign(tf.sub(z, tf.mul(step, actT)));
+      });
+    }
+    tf.dispose([lamT, cT, cCol, muTT, muTildeT, actT]);
+    // Multiplier and c updates from the constraints at the end of this solve.
+    const [hT, g1T, g2T, dT] = tf.tidy(() => {
+      const llh = tf.logSoftmax(classifier.logits(imageOf(z as unknown as tf.Tensor2D)));
+      const r = constraints(llh);
+      return [r.h, r.g1, r.g2, tf.sqrt(tf.sum(tf.square(tf.sub(z, z0)), 1))];
+    });
+    const [h, g1, g2, dist] = [await hT.data(), await g1T.data(), await g2T.data(), await dT.data()];
+    tf.dispose([hT, g1T, g2T, dT]);
+    for (let i = 0; i < n; i++) {
+      if (!active[i]) continue;
+      lam[i] += c[i] * h[i];
+      let worst = -Infinity;
+      for (let j = 0; j < K; j++) {
+        if (j === trueClass[i] || j === probe[i]) continue;
+        if (o.constraints) {
+          mu[i * K + j] = Math.max(0, mu[i * K + j] + c[i] * g1[i * K + j]);
+          muT[i * K + j] = Math.max(0, muT[i * K + j] + c[i] * g2[i * K + j]);
+          worst = Math.max(worst, g1[i * K + j], g2[i * K + j]);
+        }
+      }
+      if (Math.abs(h[i]) > o.gamma * Math.abs(prevH[i])) c[i] *= o.beta;
+      prevH[i] = h[i];
+      const feasible = Math.abs(h[i]) < o.tolerance && (!o.constraints || worst <= 0);
+      const stable = prevDist[i] >= 0 && Math.abs(dist[i] - prevDist[i]) < 1e-3 * Math.max(dist[i], 1e-3);
+      prevDist[i] = dist[i];
+      if (feasible && stable) {
+        active[i] = false;
+        converged[i] = true;
+        outerDone[i] = k + 1;
+      }
+    }
+    await record();
+  }
+
+  const counterfactual = tf.tidy(() => imageOf(z as unknown as tf.Tensor2D));
+  const difference = tf.sub(counterfactual, x) as tf.Tensor4D;
+  const logitsAfter = classifier.logits(counterfactual);
+  const [hT, ineqT] = tf.tidy(() => {
+    const r = constraints(tf.logSoftmax(logitsAfter));
+    // −Infinity-safe: entries of true/probe are 0 after masking; use a large negative there.
+    const big = tf.mul(tf.sub(1, mOther), -1e9);
+    return [r.h, tf.max(tf.add(tf.maximum(r.g1, r.g2), big), 1)];
+  });
+  const equalityResidual = Array.from((await hT.data()) as Float32Array);
+  const inequalityResidual = Array.from((await ineqT.data()) as Float32Array);
+  const zE = await rows(z as unknown as tf.Tensor2D);
+  const z0a = await rows(z0);
+  tf.dispose([hT, ineqT, z, z0, gz0, mTrue, mProbe, mOther, m1, m2]);
+  return {
+    counterfactual, difference, logitsAfter, trueClass, probe, z0: z0a, zE,
+    distance: zE.map((r, i) => Math.sqrt(r.reduce((s, v, j) => s + (v - z0a[i][j]) ** 2, 0))),
+    equalityResidual, inequalityResidual,
+    converged, outerSteps: outerDone, c: Array.from(c), lambda: Array.from(lam), path, probsPath, inversion: lat.method,
+  };
+}
+
+async function run(classifier: Classifier, x: tf.Tensor4D, targets: number[], options: CdeepexOptions, method: string): Promise<MethodResult> {
+  const gen = await resolveGenerator(options.generator, classifier, method);
+  const r = await contrastiveSearch(classifier, gen, x, targets, options);
+  return {
+    attribution: r.difference,
+    logitsAfter: r.logitsAfter,
+    extras: {
+      counterfactual: r.counterfactual, trueClass: r.trueClass, probe: r.probe, z0: r.z0, zE: r.zE, distance: r.distance,
+      equalityResidual: r.equalityResidual, inequalityResidual: r.inequalityResidual, converged: r.converged,
+      outerSteps: r.outerSteps, c: r.c, lambda: r.lambda, path: r.path, probsPath: r.probsPath, inversion: r.inversion, generator: gen.name,
+    },
+  };
+}
+
+registerMethod<CdeepexOptions>({
+  name: 'cdeepex',
+  family: 'counterfactual',
+  description: 'contrastive explanation "why true and not probe?": closest latent point where both are equally likely and above all others (seed 001)',
+  signed: true,
+  defaults: CDEEPEX_DEFAULTS,
+  run: (c, x, t, o) => run(c, x, t, o, 'cdeepex'),
+});
+
+registerMethod<CdeepexOptions>({
+  name: 'xgems',
+  family: 'counterfactual',
+  description: 'xGEMs: closest latent point where true and probe are equally likely, without CDeepEx\'s inequality constraints',
+  signed: true,
+  defaults: { ...CDEEPEX_DEFAULTS, constraints: false },
+  run: (c, x, t, o) => run(c, x, t, o, 'xgems'),
+});
