@@ -1,5 +1,6 @@
 export * from './core/index.js';
 export { initBackend, currentBackend, type BackendName } from './engine/backend.js';
+export { installWasmKernels, uninstallWasmKernels, replacedKernelNames, wasmKernelsInstalled, stockKernelsRequested } from './engine/wasm-kernels/index.js';
 export * from './util/random.js';
 export * from './util/progress.js';
 export * from './tasks/registry.js';
