@@ -1,3 +1,4 @@
 // Importing a file here registers it. One line per file.
 export {};
 import './deepfool-rho.js';
+import './fgsm-training.js';

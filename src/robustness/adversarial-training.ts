@@ -32,6 +32,11 @@ export interface AdversarialTrainingOptions {
   beta?: number;
   /** Layer φ for the consistency term (default: last conv layer, else the last hidden layer). */
   featureLayer?: string;
+  /**
+   * How ‖φ(x) − φ(x*)‖² is reduced over the features: 'sum' (default, the seed's squared L2 distance)
+   * or 'mean' (divided by the number of features — keeps β's scale independent of the layer size).
+   */
+  featureDistance?: 'sum' | 'mean';
   /** 'fgsm' (untargeted, from the label) or 'fgsm-ll' (targeted towards the least likely class). Default 'fgsm'. */
   attack?: 'fgsm' | 'fgsm-ll';
   /** Fixed models to craft examples on ('ensemble'). */
@@ -68,7 +73,7 @@ export function defaultFeatureLayer(classifier: Classifier): string {
  */
 export function consistentLoss(
   classifier: Classifier, x: tf.Tensor4D, xAdv: tf.Tensor4D, labelsOneHot: tf.Tensor2D,
-  opts: { alpha?: number; beta?: number; featureLayer?: string } = {},
+  opts: { alpha?: number; beta?: number; featureLayer?: string; featureDistance?: 'sum' | 'mean' } = {},
 ): tf.Scalar {
   const alpha = opts.alpha ?? 0.5;
   const beta = opts.beta ?? 0.1;
@@ -83,7 +88,7 @@ export function consistentLoss(
       logits = r.logits;
       const phi = tf.reshape(r.captured.get(layer)!, [2 * n, -1]);
       const d = tf.sub(tf.slice(phi, 0, n), tf.slice(phi, n, n));
-      dist = tf.mean(tf.sum(tf.square(d), 1));
+      dist = opts.featureDistance === 'mean' ? tf.mean(tf.square(d)) : tf.mean(tf.sum(tf.square(d), 1));
     } else {
       logits = classifier.logits(both);
     }
@@ -144,7 +149,7 @@ export async function adversarialTrain(
         : fgsm(source, xb, yb, { epsilon: o.epsilon });
       const oh = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(yb, 'int32'), k), 'float32') as tf.Tensor2D);
       const lossT = tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(() => consistentLoss(classifier, xb, xAdv, oh, { alpha: o.alpha, beta, featureLayer }), vars);
+        const { value, grads } = tf.variableGrads(() => consistentLoss(classifier, xb, xAdv, oh, { alpha: o.alpha, beta, featureLayer, featureDistance: o.featureDistance }), vars);
         optimizer.applyGradients(grads as tf.NamedTensorMap as Parameters<typeof optimizer.applyGradients>[0]);
         return value;
       });
