@@ -2,3 +2,4 @@
 export {};
 import './deepfool-rho.js';
 import './fgsm-training.js';
+import './geosal-figures.js';
