@@ -273,6 +273,21 @@ describe('other replaced wasm kernels match cpu', () => {
     expectClose(a, b, 0);
   });
 
+  it('sum over leading axes (bias gradients) and other reductions', async () => {
+    const [a, b] = await onBoth(() => [
+      tf.sum(rand([4, 5, 6, 3], 81), [0, 1, 2]),
+      tf.sum(rand([4, 5, 6, 3], 82), [1, 0]),
+      tf.sum(rand([4, 5, 6, 3], 83), [0, 1, 2], true),
+      tf.sum(rand([4, 5, 6, 3], 84), [0]),
+      tf.sum(rand([4, 5, 6, 3], 85), [1, 3]),
+      tf.sum(rand([4, 5], 86)),
+      tf.sum(rand([4, 5], 87), -1),
+    ]);
+    expectClose(a, b);
+    const [c, d] = await onBoth(() => [tf.sum(tf.tensor2d([[1, 2], [3, 4]], undefined, 'int32'), 0)]);
+    expect(Array.from(d[0])).toEqual(Array.from(c[0]));
+  });
+
   it('tile, and the BatchNorm gradient that uses it', async () => {
     const [a, b] = await onBoth(() => [
       tf.tile(rand([1, 1, 1, 3], 51), [2, 3, 4, 1]),

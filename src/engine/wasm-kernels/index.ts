@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { clearDerivedCache, saveStock, stockKernels, type WasmBackend, type WasmKernelFunc } from './common.js';
 import { conv2DBackpropFilter, conv2DBackpropInput, depthwiseBackpropFilter, depthwiseBackpropInput } from './conv.js';
-import { batchMatMul, identity, slice, tile, unsortedSegmentSum } from './misc.js';
+import { batchMatMul, identity, slice, sum, tile, unsortedSegmentSum } from './misc.js';
 import { maxPoolGrad } from './pool.js';
 
 const replacements: Array<[string, WasmKernelFunc]> = [
@@ -21,6 +21,7 @@ const replacements: Array<[string, WasmKernelFunc]> = [
   ['BatchMatMul', batchMatMul],
   ['Tile', tile],
   ['Slice', slice],
+  ['Sum', sum],
 ];
 
 let installed = false;

@@ -170,3 +170,29 @@ export function slice({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   }
   return out;
 }
+
+/**
+ * Sum over leading axes (bias and BatchNorm gradients: [N,H,W,C] → [C]) by one pass of row
+ * accumulation; stock wasm first transposes the whole tensor to put the reduced axes last.
+ * Other reductions go to the stock kernel.
+ */
+export function sum({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { x } = inputs;
+  const r = x.shape.length;
+  const axes = tf.util.parseAxisParam(attrs.axis as number | number[], x.shape).slice().sort((a, b) => a - b);
+  const leading = axes.length > 0 && axes.length < r && axes.every((a, i) => a === i);
+  if (x.dtype !== 'float32' || !leading) return callStock('Sum', backend, { x }, attrs);
+  const k = axes.length;
+  const rows = size(x.shape.slice(0, k));
+  const inner = size(x.shape.slice(k));
+  const outShape = attrs.keepDims ? x.shape.map((d, i) => (i < k ? 1 : d)) : x.shape.slice(k);
+  const out = backend.makeOutput(outShape, 'float32');
+  const src = f32(backend, x);
+  const dst = f32(backend, out);
+  const acc = new Float64Array(inner);
+  for (let row = 0, off = 0; row < rows; row++, off += inner) {
+    for (let j = 0; j < inner; j++) acc[j] += src[off + j];
+  }
+  for (let j = 0; j < inner; j++) dst[j] = acc[j];
+  return out;
+}
