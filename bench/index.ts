@@ -3,3 +3,4 @@ export {};
 import './engine.js';
 import './propagation.js';
 import './robustness.js';
+import './attribution.js';

@@ -23,10 +23,22 @@ export interface GradCamOptions {
   batchSize: number;
 }
 
+/**
+ * The default Grad-CAM layer: the output of the last convolution layer (post-activation). When that
+ * convolution is followed by nodes that keep its spatial shape — batch norm, activation, residual add
+ * (a ResNet block's end) — the last of those is taken, so ResNets get the block output.
+ */
 export function defaultCamLayer(classifier: Classifier): string {
   const convs = classifier.convLayers();
   if (convs.length === 0) throw new OptionError(`Grad-CAM needs a convolution layer; model "${classifier.name}" has none (pass option layer)`);
-  return convs[convs.length - 1];
+  let layer = convs[convs.length - 1];
+  const nodes = classifier.layers();
+  const shape = classifier.node(layer).shape.join(',');
+  for (const n of nodes.slice(nodes.findIndex((m) => m.name === layer) + 1)) {
+    if (['batchnorm', 'activation', 'add', 'identity'].includes(n.kind) && n.shape.join(',') === shape) layer = n.name;
+    else if (n.kind !== 'batchnorm' && n.kind !== 'activation' && n.kind !== 'add' && n.kind !== 'identity' && n.kind !== 'conv2d') break;
+  }
+  return layer;
 }
 
 /** Low-resolution cam [N,h,w,1] and the map upsampled to the input size [N,H,W,1]. */
