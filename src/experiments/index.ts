@@ -3,3 +3,4 @@ export {};
 import './deepfool-rho.js';
 import './fgsm-training.js';
 import './geosal-figures.js';
+import './consistency.js';
