@@ -14,9 +14,22 @@ import { Classifier } from '../src/core/classifier.js';
 import { inputGradient } from '../src/core/scores.js';
 import { buildResNet18 } from '../src/models/resnet.js';
 import { registerBenchmark, type TaskOptions } from '../src/tasks/registry.js';
-import { medianMs } from '../src/util/timing.js';
+import { loadavg } from 'node:os';
 
-type Row = { case: string; batch: number; backend: string; kernels: string; ms_per_image: number; note: string };
+type Row = { case: string; batch: number; backend: string; kernels: string; ms_per_image: number; min_ms_per_image: number; note: string };
+
+/** Median and minimum wall time in ms over `repeats` runs after `warmup` runs. */
+async function timeRuns(fn: () => void, repeats: number, warmup: number): Promise<{ median: number; min: number }> {
+  for (let i = 0; i < warmup; i++) fn();
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t = performance.now();
+    fn();
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  return { median: times[Math.floor(times.length / 2)], min: times[0] };
+}
 
 /** The MNIST CNN of conformance FORMAT.md §2.1, seeded. */
 export function mnistCnn(seed = 0): tfl.Sequential {
@@ -38,11 +51,12 @@ function targetsFor(n: number, classes: number): number[] {
 
 async function measure(kernels: string, backend: string, o: { repeats: number; resnet: boolean }): Promise<Row[]> {
   const rows: Row[] = [];
-  const add = async (c: string, batch: number, timed: () => Promise<number>) => {
+  const add = async (c: string, batch: number, timed: () => Promise<{ median: number; min: number }>) => {
     try {
-      rows.push({ case: c, batch, backend, kernels, ms_per_image: (await timed()) / batch, note: '' });
+      const t = await timed();
+      rows.push({ case: c, batch, backend, kernels, ms_per_image: t.median / batch, min_ms_per_image: t.min / batch, note: '' });
     } catch (e) {
-      rows.push({ case: c, batch, backend, kernels, ms_per_image: NaN, note: `failed: ${String((e as Error).message ?? e).slice(0, 80)}` });
+      rows.push({ case: c, batch, backend, kernels, ms_per_image: NaN, min_ms_per_image: NaN, note: `failed: ${String((e as Error).message ?? e).slice(0, 80)}` });
     }
   };
   const reps = o.repeats;
@@ -51,13 +65,13 @@ async function measure(kernels: string, backend: string, o: { repeats: number; r
   const clf = Classifier.fromModel(model);
   for (const batch of [1, 32]) {
     const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', batch);
-    await add('mnist-cnn forward', batch, () => medianMs(() => {
+    await add('mnist-cnn forward', batch, () => timeRuns(() => {
       const y = clf.logits(x);
       y.dataSync();
       y.dispose();
     }, reps, 2));
     const targets = targetsFor(batch, 10);
-    await add('mnist-cnn input gradient', batch, () => medianMs(() => {
+    await add('mnist-cnn input gradient', batch, () => timeRuns(() => {
       const { grad, scores } = inputGradient(clf, x, targets);
       grad.dataSync();
       tf.dispose([grad, scores]);
@@ -75,7 +89,7 @@ async function measure(kernels: string, backend: string, o: { repeats: number; r
       cost?.dataSync();
       cost?.dispose();
     };
-    await add('mnist-cnn Adam training step', batch, () => medianMs(step, Math.max(3, Math.ceil(reps / 2)), 1));
+    await add('mnist-cnn Adam training step', batch, () => timeRuns(step, Math.max(3, Math.ceil(reps / 2)), 1));
     opt.dispose();
     tf.dispose([x, y]);
   }
@@ -86,12 +100,12 @@ async function measure(kernels: string, backend: string, o: { repeats: number; r
     const rc = Classifier.fromModel(net);
     const x = tf.randomUniform([1, 224, 224, 3], 0, 1, 'float32', 224);
     const r = Math.max(3, Math.ceil(reps / 2));
-    await add('resnet18-224 forward', 1, () => medianMs(() => {
+    await add('resnet18-224 forward', 1, () => timeRuns(() => {
       const y = rc.logits(x);
       y.dataSync();
       y.dispose();
     }, r, 1));
-    await add('resnet18-224 input gradient', 1, () => medianMs(() => {
+    await add('resnet18-224 input gradient', 1, () => timeRuns(() => {
       const { grad, scores } = inputGradient(rc, x, [3]);
       grad.dataSync();
       tf.dispose([grad, scores]);
@@ -129,7 +143,8 @@ export async function runEngineBenchmark(options: TaskOptions = {}): Promise<{ r
       else uninstallWasmKernels();
     }
   }
-  const json: Record<string, unknown> = { backend, repeats, figures: rows.map((r) => ({ ...r })) };
+  // The machine's load changes the figures a lot (2 shared cores): record it with them.
+  const json: Record<string, unknown> = { backend, repeats, loadavg1: loadavg()[0], figures: rows.map((r) => ({ ...r })) };
   return { rows, json };
 }
 

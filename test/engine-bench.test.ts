@@ -1,0 +1,30 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src/engine/backend.js';
+import { getBenchmark } from '../src/tasks/registry.js';
+import { wasmKernelsInstalled } from '../src/engine/wasm-kernels/index.js';
+import '../bench/engine.js';
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+describe('engine benchmark', () => {
+  it('reports every MNIST case with finite ms/image and leaves the kernels installed', async () => {
+    const before = tf.memory().numTensors;
+    const r = await getBenchmark('engine').run({ quick: true, resnet: false, repeats: 1 });
+    const cases = r.rows.map((row) => `${row.case}@${row.batch}`);
+    expect(cases).toEqual([
+      'mnist-cnn forward@1', 'mnist-cnn input gradient@1', 'mnist-cnn forward@32', 'mnist-cnn input gradient@32',
+      'mnist-cnn Adam training step@64',
+    ]);
+    for (const row of r.rows) {
+      expect(row.kernels).toBe('glasswing');
+      expect(Number.isFinite(row.ms_per_image as number)).toBe(true);
+      expect(row.ms_per_image as number).toBeGreaterThan(0);
+    }
+    expect((r.json.figures as unknown[]).length).toBe(r.rows.length);
+    expect(wasmKernelsInstalled()).toBe(true);
+    expect(tf.memory().numTensors).toBeLessThanOrEqual(before + 1);
+  }, 120_000);
+});
