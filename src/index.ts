@@ -13,3 +13,5 @@ export * from './data/index.js';
 export * from './render/index.js';
 export * from './attribution/propagation/index.js';
 export * from './conformance/index.js';
+export * from './counterfactual/index.js';
+export * from './robustness/index.js';
