@@ -118,7 +118,7 @@ describe('geosal', () => {
     expect(tf.max(tf.abs(none.attribution)).dataSync()[0]).toBe(0);
     tf.dispose([adv, diff]);
     [abs, signed, one, none].forEach((r) => r.dispose());
-    expect(() => geosal(mlp, x, undefined, { compareTo: 7 })).rejects.toThrow(/compareTo/);
+    await expect(geosal(mlp, x, undefined, { compareTo: 7 })).rejects.toThrow(/compareTo/);
   });
 
   it('registered method on MLP and CNN; no leaks', async () => {
