@@ -38,13 +38,13 @@ export interface CdeepexOptions {
   gamma: number;
   beta: number;
   c0: number;
-  /** Multiplier updates (outer iterations). Default 60. */
+  /** Multiplier updates (outer iterations). Default 150. */
   outerSteps: number;
-  /** Gradient steps per unconstrained problem. Default 10. */
+  /** Gradient steps per unconstrained problem. Default 3 (the seed leaves it open; few steps and many multiplier updates converge faster with c0 = 1, β = 1.01). */
   innerSteps: number;
-  /** Step size of the inner solver. Default 0.05. */
+  /** Step size of the inner solver. Default 0.02. */
   learningRate: number;
-  /** Inner solver: 'sgd' (plain gradient descent, the seed's) or 'adam'. Default 'adam'. */
+  /** Inner solver: 'sgd' (plain gradient descent, the seed's; default) or 'adam' (its jitter of about learningRate in z keeps |h| from settling below ~1e-2). */
   optimizer: 'sgd' | 'adam';
   /** Stop when |h| < tolerance, every inequality holds, and ‖z − z0‖ changed by < 1e-3 relative. Default 1e-3. */
   tolerance: number;
@@ -67,10 +67,10 @@ export const CDEEPEX_DEFAULTS: CdeepexOptions = {
   gamma: 0.24,
   beta: 1.01,
   c0: 1,
-  outerSteps: 60,
-  innerSteps: 10,
-  learningRate: 0.05,
-  optimizer: 'adam',
+  outerSteps: 150,
+  innerSteps: 3,
+  learningRate: 0.02,
+  optimizer: 'sgd',
   tolerance: 1e-3,
   recordPath: true,
   inversion: 'auto',
@@ -101,6 +101,8 @@ export interface CdeepexResult {
   lambda: number[];
   path: number[][][];
   probsPath: number[][][];
+  /** h after every outer iteration. */
+  hPath: number[][];
   inversion: 'encoder' | 'optimize';
 }
 
@@ -151,7 +153,9 @@ export async function contrastiveSearch(classifier: Classifier, gen: Generator, 
     return { h, g1, g2 };
   };
 
-  const z = tf.variable(tf.clone(z0), true);
+  const zInit = tf.clone(z0);
+  const z = tf.variable(zInit, true);
+  zInit.dispose();
   const lam = new Float32Array(n);
   const mu = new Float32Array(n * K);
   const muT = new Float32Array(n * K);
@@ -163,6 +167,7 @@ export async function contrastiveSearch(classifier: Classifier, gen: Generator, 
   const outerDone = new Array<number>(n).fill(o.outerSteps);
   const path: number[][][] = Array.from({ length: n }, () => []);
   const probsPath: number[][][] = Array.from({ length: n }, () => []);
+  const hPath: number[][] = Array.from({ length: n }, () => []);
   // Adam state
   let m1 = tf.zerosLike(z0);
   let m2 = tf.zerosLike(z0);
@@ -229,6 +234,7 @@ export async function contrastiveSearch(classifier: Classifier, gen: Generator, 
     tf.dispose([hT, g1T, g2T, dT]);
     for (let i = 0; i < n; i++) {
       if (!active[i]) continue;
+      hPath[i].push(h[i]);
       lam[i] += c[i] * h[i];
       let worst = -Infinity;
       for (let j = 0; j < K; j++) {
@@ -271,7 +277,7 @@ export async function contrastiveSearch(classifier: Classifier, gen: Generator, 
     counterfactual, difference, logitsAfter, trueClass, probe, z0: z0a, zE,
     distance: zE.map((r, i) => Math.sqrt(r.reduce((s, v, j) => s + (v - z0a[i][j]) ** 2, 0))),
     equalityResidual, inequalityResidual,
-    converged, outerSteps: outerDone, c: Array.from(c), lambda: Array.from(lam), path, probsPath, inversion: lat.method,
+    converged, outerSteps: outerDone, c: Array.from(c), lambda: Array.from(lam), path, probsPath, hPath, inversion: lat.method,
   };
 }
 
@@ -284,7 +290,7 @@ async function run(classifier: Classifier, x: tf.Tensor4D, targets: number[], op
     extras: {
       counterfactual: r.counterfactual, trueClass: r.trueClass, probe: r.probe, z0: r.z0, zE: r.zE, distance: r.distance,
       equalityResidual: r.equalityResidual, inequalityResidual: r.inequalityResidual, converged: r.converged,
-      outerSteps: r.outerSteps, c: r.c, lambda: r.lambda, path: r.path, probsPath: r.probsPath, inversion: r.inversion, generator: gen.name,
+      outerSteps: r.outerSteps, c: r.c, lambda: r.lambda, path: r.path, probsPath: r.probsPath, hPath: r.hPath, inversion: r.inversion, generator: gen.name,
     },
   };
 }
