@@ -98,13 +98,13 @@ export function modelsDir(): string {
   return defaultModelsDir();
 }
 
-export const DEFAULT_GENERATORS = ['mnist-vae-2d', 'mnist-vae-10d', 'mnist-gan'] as const;
+export const DEFAULT_GENERATORS = ['mnist-vae-2d', 'mnist-vae-10d'] as const;
 
 const cache = new Map<string, Promise<Generator>>();
 
 /**
  * A shipped generator by name (models/NAME), loaded once per process and shared: do not dispose it.
- * Names: mnist-vae-2d, mnist-vae-10d, mnist-gan (trained by `npm run train:defaults`).
+ * Names: mnist-vae-2d, mnist-vae-10d (trained by `npm run train:defaults`).
  */
 export function loadDefaultGenerator(name: string): Promise<Generator> {
   let p = cache.get(name);
