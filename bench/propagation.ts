@@ -22,6 +22,7 @@ import '../src/attribution/index.js';
 type Row = { model: string; method: string; batch: number; backend: string; ms_per_image: number; conservation_error: string; note: string };
 
 const CASES: Array<{ label: string; method: string; options: Record<string, unknown> }> = [
+  { label: 'forward (yardstick)', method: 'forward', options: {} },
   { label: 'gradient (yardstick)', method: 'gradient', options: {} },
   { label: 'lrp epsilon-plus-flat', method: 'lrp', options: { composite: 'epsilon-plus-flat' } },
   { label: 'lrp epsilon-alpha2-beta1-flat', method: 'lrp', options: { composite: 'epsilon-alpha2-beta1-flat' } },
@@ -55,10 +56,19 @@ async function run(options: TaskOptions) {
     const x = tf.randomUniform([batch, h, w, c], clf.domain.low, clf.domain.high, 'float32', 7 + batch) as tf.Tensor4D;
     const targets = Array.from({ length: batch }, (_, i) => i % clf.numClasses);
     for (const k of cases) {
-      const def = getMethod(k.method);
-      const opts = { ...def.defaults, ...k.options };
       let ce = '';
       try {
+        if (k.method === 'forward') {
+          const ms = await medianMs(async () => {
+            const y = clf.logits(x);
+            await y.data();
+            y.dispose();
+          }, reps, 1);
+          rows.push({ model, method: k.label, batch, backend, ms_per_image: ms / batch, conservation_error: '', note: '' });
+          continue;
+        }
+        const def = getMethod(k.method);
+        const opts = { ...def.defaults, ...k.options };
         const once = async () => {
           const r = await def.run(clf, x, targets, opts, {});
           await r.attribution.data();
@@ -85,7 +95,7 @@ async function run(options: TaskOptions) {
 
   if (withResNet18) {
     const r18 = Classifier.fromModel(buildResNet18({ seed: 0 }));
-    const cases = CASES.filter((k) => ['gradient', 'deep-taylor', 'visual-backprop'].includes(k.method) || k.label === 'lrp epsilon-plus-flat' || k.label === 'lrp epsilon-gamma-box');
+    const cases = CASES.filter((k) => ['forward', 'gradient', 'deep-taylor', 'visual-backprop'].includes(k.method) || k.label === 'lrp epsilon-plus-flat' || k.label === 'lrp epsilon-gamma-box');
     await bench('resnet-18 224²', r18, 1, cases, Math.max(2, Math.min(repeats, 3)));
     r18.model?.dispose();
   }

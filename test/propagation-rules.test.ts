@@ -232,6 +232,25 @@ describe('propagation rules', () => {
     x.dispose();
   });
 
+  it('flat: the direct path equals the rule declaration (dense, conv with strides/padding/dilation)', async () => {
+    const dil = tfl.sequential({ layers: [
+      tfl.layers.conv2d({ inputShape: [11, 11, 2], filters: 3, kernelSize: 3, dilationRate: 2, padding: 'same', activation: 'relu', kernelInitializer: seedInit(51) }),
+      tfl.layers.conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'valid', activation: 'relu', kernelInitializer: seedInit(52) }),
+      tfl.layers.flatten(),
+      tfl.layers.dense({ units: 3, kernelInitializer: seedInit(53) }),
+    ] });
+    const declared = { ...flatRule(), direct: undefined };
+    for (const model of [dil, cnn({ bias: true, seed: 9 }), mlp(true, 9)]) {
+      const c = Classifier.fromModel(model);
+      const x = tf.randomUniform([2, ...c.inputShape], 0, 1, 'float32', 3) as tf.Tensor4D;
+      const a = await map('lrp', c, x, { composite: uniformComposite(flatRule()) });
+      const b = await map('lrp', c, x, { composite: uniformComposite(declared) });
+      expect(relL2(a.data, b.data)).toBeLessThan(1e-5);
+      expect(Math.max(...(a.extras.conservationError as number[]))).toBeLessThan(1e-3); // flat conserves, biases ignored
+      x.dispose();
+    }
+  });
+
   it('γ rule: γ=0 equals LRP-0 (for positive-output layers) and large γ approaches z+', async () => {
     const c = Classifier.fromModel(cnn({ bias: false, seed: 12 }));
     const x = images(2, 12, 8);

@@ -21,6 +21,8 @@ export interface LinearOp {
   /** Kernel in this op's layout (a depthwise kernel is expanded to a full conv kernel). */
   kernel(): tf.Tensor;
   bias(): tf.Tensor | undefined;
+  /** Convolution geometry (plain Conv2D only; undefined for Dense and depthwise). */
+  conv?: { kernelSize: [number, number]; strides: [number, number]; padding: 'same' | 'valid'; dilation: [number, number] };
 }
 
 export interface ConvGeometry {
@@ -119,8 +121,10 @@ export function linearOpOf(node: GraphNode): LinearOp {
     const dil = p.dilation ?? [1, 1];
     const raw = () => p.kernel!() as tf.Tensor4D;
     const kernel = () => dilateKernel(node.kind === 'depthwise-conv2d' ? expandDepthwise(raw()) : raw(), dil[0], dil[1]);
+    const ks = node.kind === 'conv2d' ? (p.kernel!().shape as number[]) : undefined;
     return {
       kind: 'conv2d',
+      conv: ks ? { kernelSize: [ks[0], ks[1]], strides, padding, dilation: dil } : undefined,
       kernel,
       bias: () => p.bias?.(),
       forward(x, w, b) {

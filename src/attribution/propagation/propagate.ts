@@ -15,6 +15,7 @@ import { runGraph, type Graph, type GraphNode, type NodeOverride } from '../../c
 import { firstLayerBounds } from '../../core/domain.js';
 import { UnsupportedLayerError } from '../../core/errors.js';
 import { targetMask } from '../../core/target.js';
+import { wasmKernelsInstalled } from '../../engine/wasm-kernels/index.js';
 import { canonize as canonizeGraph, batchNormAffine } from './canonize.js';
 import { isLinearNode, linearOpOf, convTranspose } from './linear.js';
 import { applyRule, epsilonRule, stabilize, type Rule, type RuleContext } from './rules.js';
@@ -212,36 +213,56 @@ function windowSumT(g: tf.Tensor4D, xShape: number[], pool: [number, number], st
 
 /**
  * Winner-take-all routing for non-overlapping windows, ties to the first maximum in row-major
- * order: among the window positions equal to the max (y, the pooled output), the one with the
- * highest priority K − index wins. Broadcast ops on [N, Ho, ph, Wo, pw, C], no transposes.
+ * order. The window offsets are moved to the leading axis by one transpose, so each offset is a
+ * contiguous slice shaped like the pooled output y and the comparisons need no broadcasting
+ * (broadcast binary ops and strided slices are slow on wasm). Offsets are visited in row-major
+ * order; an offset wins where it equals the max and no earlier offset has won.
  */
 function maxPoolWinnerExact(x: tf.Tensor4D, y: tf.Tensor4D, R: tf.Tensor4D, pool: [number, number]): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
   const [ph, pw] = pool;
-  const ho = Math.floor(h / ph);
-  const wo = Math.floor(w / pw);
+  const ho = y.shape[1];
+  const wo = y.shape[2];
+  const k = ph * pw;
+  const m = n * ho * wo * c;
   const xc = ho * ph === h && wo * pw === w ? x : tf.slice(x, [0, 0, 0, 0], [n, ho * ph, wo * pw, c]);
-  const xr = tf.reshape(xc, [n, ho, ph, wo, pw, c]);
-  const yr = tf.reshape(y, [n, ho, 1, wo, 1, c]);
-  const prio = tf.reshape(tf.range(ph * pw, 0, -1, 'float32'), [1, 1, ph, 1, pw, 1]);
-  const ranked = tf.mul(tf.cast(tf.equal(xr, yr), 'float32'), prio);
-  const winner = tf.cast(tf.equal(ranked, tf.max(ranked, [2, 4], true)), 'float32');
-  const routed = tf.reshape(tf.mul(winner, tf.reshape(R, [n, ho, 1, wo, 1, c])), [n, ho * ph, wo * pw, c]);
-  return xc === x ? routed as tf.Tensor4D : tf.pad(routed, [[0, 0], [0, h - ho * ph], [0, w - wo * pw], [0, 0]]) as tf.Tensor4D;
+  const offsets = tf.reshape(tf.transpose(tf.reshape(xc, [n, ho, ph, wo, pw, c]), [2, 4, 0, 1, 3, 5]), [k, m]);
+  const yf = tf.reshape(y, [1, m]);
+  const rf = tf.reshape(R, [1, m]);
+  let taken: tf.Tensor | null = null;
+  const parts: tf.Tensor[] = [];
+  for (let i = 0; i < k; i++) {
+    let win: tf.Tensor = tf.cast(tf.equal(tf.slice(offsets, [i, 0], [1, m]), yf), 'float32');
+    if (taken) win = tf.mul(win, tf.sub(1, taken));
+    if (i < k - 1) taken = taken ? tf.add(taken, win) : win;
+    parts.push(tf.mul(win, rf));
+  }
+  const routed = tf.reshape(tf.transpose(tf.reshape(tf.concat(parts, 0), [ph, pw, n, ho, wo, c]), [2, 3, 0, 4, 1, 5]), [n, ho * ph, wo * pw, c]);
+  return (xc === x ? routed : tf.pad(routed, [[0, 0], [0, h - ho * ph], [0, w - wo * pw], [0, 0]])) as tf.Tensor4D;
+}
+
+/** Whether the backend's MaxPoolGrad routes to the first maximum in row-major order for any sign. */
+function trustedMaxPoolGrad(): boolean {
+  const b = tf.getBackend();
+  return b === 'cpu' || b === 'tensorflow' || (b === 'wasm' && wasmKernelsInstalled());
 }
 
 function maxPoolWinner(node: GraphNode, x: tf.Tensor4D, y: tf.Tensor4D, R: tf.Tensor4D): tf.Tensor4D {
   const p = node.params;
   const pool = p.poolSize!;
   const strides = p.strides!;
+  const attrs = { filterSize: pool, strides, pad: p.padding! };
+  if (trustedMaxPoolGrad()) {
+    return tf.engine().runKernel('MaxPoolGrad', { dy: R, input: x, output: y }, attrs) as tf.Tensor4D;
+  }
+  // Stock wasm kernel: it misroutes windows whose max is ≤ 0 and breaks ties differently (ENGINE.md).
   const [, h, w] = x.shape;
   const exact = strides[0] === pool[0] && strides[1] === pool[1] && (p.padding === 'valid' || (h % pool[0] === 0 && w % pool[1] === 0));
   if (exact) return maxPoolWinnerExact(x, y, R, pool);
-  // Overlapping or padded windows: tfjs' MaxPoolGrad on an input shifted so every window max is > 0
-  // (the stock wasm kernel misroutes windows whose max is ≤ 0; ENGINE.md). Ties follow tfjs here.
+  // Overlapping or padded windows: shift so every window max is > 0 (ties then follow the stock kernel).
   const shifted = tf.add(tf.sub(x, tf.min(x)), 1);
   const ys = tf.maxPool(shifted as tf.Tensor4D, pool, strides, p.padding!);
-  return tf.engine().runKernel('MaxPoolGrad', { dy: R, input: shifted, output: ys }, { filterSize: pool, strides, pad: p.padding! }) as tf.Tensor4D;
+  return tf.engine().runKernel('MaxPoolGrad', { dy: R, input: shifted, output: ys }, attrs) as tf.Tensor4D;
 }
 
 function globalMaxWinner(x: tf.Tensor4D, R: tf.Tensor): tf.Tensor4D {

@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { OptionError } from '../../core/errors.js';
-import type { LinearOp } from './linear.js';
+import { convTranspose, dilateKernel, type LinearOp } from './linear.js';
 
 export interface RuleContext {
   /** The layer's input is known to be ≥ 0 (ReLU output, a [0, h] image…): x⁻ branches vanish. */
@@ -42,6 +42,8 @@ export interface Rule {
   reduce(inputs: Array<tf.Tensor | null>, grads: Array<tf.Tensor | null>): tf.Tensor;
   /** Whether the rule conserves relevance exactly on bias-free layers (for docs/tests). */
   conservative: boolean;
+  /** Optional direct implementation for some ops (same result as the declaration, faster); undefined = use the declaration. */
+  direct?: (op: LinearOp, x: tf.Tensor, R: tf.Tensor) => tf.Tensor | undefined;
 }
 
 // ---- building blocks -------------------------------------------------------------------------
@@ -50,6 +52,9 @@ export interface Rule {
 export function stabilize(z: tf.Tensor, eps: number): tf.Tensor {
   return tf.where(tf.greaterEqual(z, 0), tf.add(z, eps), tf.sub(z, eps));
 }
+
+/** Stabiliser for denominators known to be ≥ 0 (z⁺, z^B, w², flat): z + ε. */
+const stabPos = (z: tf.Tensor, eps: number) => tf.add(z, eps);
 
 /** Sum of the non-null tensors (null when all are null). */
 export function sumOf(ts: Array<tf.Tensor | null | undefined>): tf.Tensor | null {
@@ -138,7 +143,8 @@ export function zPlusRule(opts: { stabilizer?: number; bias?: boolean } = {}): R
     inputs: [positive, negative],
     weights: [clampPos(withBias), clampNeg(false)],
     gradient: (R, zs) => {
-      const g = tf.div(R, stabilize(sumOf(zs) ?? tf.zerosLike(R), eps));
+      const z = sumOf(zs);
+      const g = z ? tf.div(R, stabPos(z, eps)) : tf.div(R, eps);
       return [g, g];
     },
     reduce: (xs, cs) => orZeros(sumOf([prod(xs[0], cs[0]), prod(xs[1], cs[1])]), firstShape(xs, cs)),
@@ -159,9 +165,12 @@ export function alphaBetaRule(alpha = 2, beta = 1, opts: { stabilizer?: number; 
     inputs: [positive, negative, positive, negative],
     weights: [clampPos(withBias), clampNeg(false), clampNeg(withBias), clampPos(false)],
     gradient: (R, zs) => {
-      const gp = tf.div(R, stabilize(sumOf(zs.slice(0, 2)) ?? tf.zerosLike(R), eps));
+      // z^p ≥ 0 and z^n ≤ 0 by construction; where z^n = 0 its numerators are 0 too, so the sign of ε there is moot
+      const zp = sumOf(zs.slice(0, 2));
+      const gp = zp ? tf.div(R, stabPos(zp, eps)) : tf.div(R, eps);
       if (beta === 0) return [gp, gp, null, null];
-      const gn = tf.div(R, stabilize(sumOf(zs.slice(2)) ?? tf.zerosLike(R), eps));
+      const zn = sumOf(zs.slice(2));
+      const gn = zn ? tf.div(R, tf.sub(zn, eps)) : tf.div(R, -eps);
       return [gp, gp, gn, gn];
     },
     reduce: (xs, cs) => {
@@ -212,7 +221,7 @@ export function zBoxRule(opts: { stabilizer?: number } = {}): Rule {
     inputs: [identity, low, high],
     weights: [keep(false), clampPos(false), clampNeg(false)],
     gradient: (R, [z, zl, zh]) => {
-      const g = tf.div(R, stabilize(tf.sub(tf.sub(z!, zl!), zh!), eps));
+      const g = tf.div(R, stabPos(tf.sub(tf.sub(z!, zl!), zh!), eps));
       return [g, g, g];
     },
     reduce: ([x, l, h], [c, cl, ch]) => tf.sub(tf.sub(tf.mul(x!, c!), tf.mul(l!, cl!)), tf.mul(h!, ch!)),
@@ -228,23 +237,43 @@ export function wSquareRule(opts: { stabilizer?: number } = {}): Rule {
     params: { stabilizer: eps },
     inputs: [ones],
     weights: [(w) => ({ w: tf.square(w) })],
-    gradient: (R, [z]) => [tf.div(R, stabilize(z!, eps))],
+    gradient: (R, [z]) => [tf.div(R, stabPos(z!, eps))],
     reduce: (_, [c]) => c!,
     conservative: true,
   };
 }
 
-/** flat: relevance spread uniformly over each output's receptive field (w = 1, no bias, input ones). */
+/**
+ * flat: relevance spread uniformly over each output's receptive field (w = 1 on every tap, no bias,
+ * input ones). Dense and Conv2D take a direct path (the count of taps is input-independent, and the
+ * transpose of an all-ones kernel sums over output channels first); other ops use the declaration.
+ */
 export function flatRule(opts: { stabilizer?: number } = {}): Rule {
   const eps = opts.stabilizer ?? 1e-6;
   return {
     name: 'flat',
     params: { stabilizer: eps },
     inputs: [ones],
-    weights: [(w) => ({ w: tf.onesLike(w) })],
-    gradient: (R, [z]) => [tf.div(R, stabilize(z!, eps))],
+    // taps of the kernel (a depthwise kernel expanded to a full one has structural zeros off its diagonal)
+    weights: [(w) => ({ w: tf.cast(tf.notEqual(w, 0), 'float32') })],
+    gradient: (R, [z]) => [tf.div(R, stabPos(z!, eps))],
     reduce: (_, [c]) => c!,
     conservative: true,
+    direct: (op, x, R) => {
+      if (op.kind === 'dense') {
+        const inDim = x.shape[x.rank - 1];
+        const g = tf.sum(tf.div(R, inDim + eps), -1, true);
+        return tf.mul(tf.onesLike(x), g);
+      }
+      const geo = op.conv;
+      if (!geo) return undefined;
+      const [n, h, w, cin] = x.shape;
+      const k = dilateKernel(tf.ones([geo.kernelSize[0], geo.kernelSize[1], 1, 1]) as tf.Tensor4D, geo.dilation[0], geo.dilation[1]);
+      const count = tf.mul(tf.conv2d(tf.ones([1, h, w, 1]) as tf.Tensor4D, k, geo.strides, geo.padding), cin);
+      const g = tf.sum(tf.div(R, tf.add(count, eps)), -1, true) as tf.Tensor4D;
+      const c = convTranspose(g, k, [n, h, w, 1], geo.strides, geo.padding);
+      return cin === 1 ? c : tf.mul(c, tf.ones([1, 1, 1, cin]));
+    },
   };
 }
 
@@ -285,6 +314,8 @@ export function ruleByName(name: string, opts: RuleOptions = {}): Rule {
  * `output` is the layer's own (unmodified) output, reused for the identity branch.
  */
 export function applyRule(rule: Rule, op: LinearOp, x: tf.Tensor, R: tf.Tensor, ctx: RuleContext, output?: tf.Tensor): tf.Tensor {
+  const direct = rule.direct?.(op, x, R);
+  if (direct) return direct;
   const w = op.kernel();
   const b = op.bias();
   const inputs = rule.inputs.map((m) => m(x, ctx));
