@@ -112,6 +112,7 @@ registerBenchmark({
           return 40;
         });
       }
+      c.model?.dispose();
     }
     x.dispose();
     const backend = currentBackend() ?? 'unknown';

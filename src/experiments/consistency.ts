@@ -60,6 +60,7 @@ registerExperiment({
       files.push(f1, f2);
     }
     adv.model?.dispose();
+    natural.model?.dispose();
     test.dispose();
     const markdown = `# Neuron consistency (seed 004) on MNIST\n\n${nTest} test images; top ${(topFraction * 100).toFixed(0)} % activating images per channel ` +
       `(channel score = its maximum over positions); 3 targeted adversarial images per test image (least likely classes, ε = 0.3, 10 steps). ` +

@@ -104,6 +104,7 @@ registerExperiment({
         files.push(ex);
         tf.dispose([example.x, example.adv, example.r]);
       }
+      c.model?.dispose();
     }
     test.dispose();
     const markdown = `# DeepFool ρ_adv on MNIST\n\n${n} test images (seeded MNIST test split), L2 DeepFool, overshoot 0.02, all classes.\n` +

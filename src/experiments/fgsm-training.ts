@@ -58,6 +58,7 @@ registerExperiment({
     }
     train.dispose();
     test.dispose();
+    for (const c of [base, ...statics]) c.model?.dispose();
     const { plotBars, writePng } = await import('../render/index.js');
     const bars = rows.flatMap((r) => (['clean', 'FGSM ε=0.3', `PGD-${pgdSteps}`] as const).map((k) => ({ label: String(r.model).split(' (')[0], group: k, value: parseFloat(String(r[k])) })));
     const png = path.join(dir, 'fgsm-training-accuracy.png');

@@ -102,6 +102,7 @@ registerExperiment({
     g.dispose();
     d.dispose();
     test.dispose();
+    c.model?.dispose();
     const markdown = `# GeoSal (seed 002) on ${modelName}\n\n` +
       `Test 4 (index ${idx} of the seeded test split). Comparison classes in order of probability: ${comps.join(', ')}.\n\n` +
       files.map((p) => `![${path.basename(p)}](${path.basename(p)})`).join('\n\n') +
