@@ -49,33 +49,49 @@ function targetsFor(n: number, classes: number): number[] {
   return Array.from({ length: n }, (_, i) => i % classes);
 }
 
-async function measure(kernels: string, backend: string, o: { repeats: number; resnet: boolean }): Promise<Row[]> {
+type Mode = 'stock' | 'glasswing';
+
+function setMode(backend: string, mode: Mode): void {
+  if (backend !== 'wasm') return;
+  if (mode === 'stock') uninstallWasmKernels();
+  else installWasmKernels();
+}
+
+/**
+ * Every case runs in each mode back to back (stock, then Glasswing), so both see the same machine
+ * load; rows come out grouped by mode.
+ */
+async function measure(modes: Mode[], backend: string, o: { repeats: number; resnet: boolean }): Promise<Row[]> {
   const rows: Row[] = [];
-  const add = async (c: string, batch: number, timed: () => Promise<{ median: number; min: number }>) => {
-    try {
-      const t = await timed();
-      rows.push({ case: c, batch, backend, kernels, ms_per_image: t.median / batch, min_ms_per_image: t.min / batch, note: '' });
-    } catch (e) {
-      rows.push({ case: c, batch, backend, kernels, ms_per_image: NaN, min_ms_per_image: NaN, note: `failed: ${String((e as Error).message ?? e).slice(0, 80)}` });
+  const reps = o.repeats;
+  const add = async (c: string, batch: number, fn: () => void, repeats: number, warmup: number) => {
+    for (const mode of modes) {
+      setMode(backend, mode);
+      const kernels = backend === 'wasm' ? mode : 'n/a';
+      try {
+        const t = await timeRuns(fn, repeats, warmup);
+        rows.push({ case: c, batch, backend, kernels, ms_per_image: t.median / batch, min_ms_per_image: t.min / batch, note: '' });
+      } catch (e) {
+        rows.push({ case: c, batch, backend, kernels, ms_per_image: NaN, min_ms_per_image: NaN, note: `failed: ${String((e as Error).message ?? e).slice(0, 80)}` });
+      }
     }
   };
-  const reps = o.repeats;
 
   const model = mnistCnn(0);
   const clf = Classifier.fromModel(model);
   for (const batch of [1, 32]) {
     const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', batch);
-    await add('mnist-cnn forward', batch, () => timeRuns(() => {
+    await add('mnist-cnn forward', batch, () => {
       const y = clf.logits(x);
       y.dataSync();
       y.dispose();
-    }, reps, 2));
+    }, reps, 2);
     const targets = targetsFor(batch, 10);
-    await add('mnist-cnn input gradient', batch, () => timeRuns(() => {
+    await add('mnist-cnn input gradient', batch, () => {
       const { grad, scores } = inputGradient(clf, x, targets);
       grad.dataSync();
       tf.dispose([grad, scores]);
-    }, reps, 2));
+    }, reps, 2);
     x.dispose();
   }
   {
@@ -89,7 +105,7 @@ async function measure(kernels: string, backend: string, o: { repeats: number; r
       cost?.dataSync();
       cost?.dispose();
     };
-    await add('mnist-cnn Adam training step', batch, () => timeRuns(step, Math.max(3, Math.ceil(reps / 2)), 1));
+    await add('mnist-cnn Adam training step', batch, step, Math.max(3, Math.ceil(reps / 2)), 1);
     opt.dispose();
     tf.dispose([x, y]);
   }
@@ -100,43 +116,42 @@ async function measure(kernels: string, backend: string, o: { repeats: number; r
     const rc = Classifier.fromModel(net);
     const x = tf.randomUniform([1, 224, 224, 3], 0, 1, 'float32', 224);
     const r = Math.max(3, Math.ceil(reps / 2));
-    await add('resnet18-224 forward', 1, () => timeRuns(() => {
+    await add('resnet18-224 forward', 1, () => {
       const y = rc.logits(x);
       y.dataSync();
       y.dispose();
-    }, r, 1));
-    await add('resnet18-224 input gradient', 1, () => timeRuns(() => {
+    }, r, 1);
+    await add('resnet18-224 input gradient', 1, () => {
       const { grad, scores } = inputGradient(rc, x, [3]);
       grad.dataSync();
       tf.dispose([grad, scores]);
-    }, r, 1));
+    }, r, 1);
     x.dispose();
     net.dispose();
   }
-  return rows;
+  const order = (m: string) => (m === 'stock' ? 0 : 1);
+  return rows.map((row, i) => ({ row, i })).sort((p, q) => order(p.row.kernels) - order(q.row.kernels) || p.i - q.i).map((p) => p.row);
+}
+
+function flag(v: unknown): boolean {
+  return v === true || v === 'true' || v === 1 || v === '1';
 }
 
 export async function runEngineBenchmark(options: TaskOptions = {}): Promise<{ rows: Row[]; json: Record<string, unknown> }> {
   const backend = await initBackend();
   const quick = Boolean(options.quick);
-  const repeats = typeof options.repeats === 'number' ? options.repeats : quick ? 3 : 9;
-  const resnet = options.resnet === undefined ? !quick : options.resnet !== false && options.resnet !== 'false';
-  const modes: Array<'stock' | 'glasswing'> = [];
+  const repeats = Number.isFinite(Number(options.repeats)) && Number(options.repeats) >= 1 ? Math.floor(Number(options.repeats)) : quick ? 3 : 9;
+  const resnet = options.resnet === undefined ? !quick : flag(options.resnet);
+  const modes: Mode[] = [];
   if (backend !== 'wasm') modes.push('glasswing');
-  else if (options.compare) modes.push('stock', 'glasswing');
-  else if (options.stock || stockKernelsRequested()) modes.push('stock');
+  else if (flag(options.compare)) modes.push('stock', 'glasswing');
+  else if (flag(options.stock) || stockKernelsRequested()) modes.push('stock');
   else modes.push('glasswing');
 
   const wasInstalled = wasmKernelsInstalled();
-  const rows: Row[] = [];
+  let rows: Row[] = [];
   try {
-    for (const mode of modes) {
-      if (backend === 'wasm') {
-        if (mode === 'stock') uninstallWasmKernels();
-        else installWasmKernels();
-      }
-      rows.push(...(await measure(backend === 'wasm' ? mode : 'n/a', backend, { repeats, resnet })));
-    }
+    rows = await measure(modes, backend, { repeats, resnet });
   } finally {
     if (backend === 'wasm') {
       if (wasInstalled) installWasmKernels();
