@@ -127,7 +127,7 @@ describe('lime', () => {
     const W = tf.tensor2d(wm, [64, 2]);
     const clf = Classifier.fromFunction((x) => tf.matMul(tf.reshape(x, [x.shape[0], 64]), W), { inputShape: [8, 8, 1], numClasses: 2 });
     const x = tf.ones([2, 8, 8, 1]) as tf.Tensor4D;
-    const e = await explain('lime', clf, x, { target: 0, options: { segmentation: 'grid', cellSize: 4, mask: 'black', output: 'logit', samples: 200, ridgeAlpha: 1e-6, topLabels: 2, numFeatures: 2 } });
+    const e = await explain('lime', clf, x, { target: 0, options: { segmentation: 'grid', cellSize: 4, maxSegmentSize: null, mask: 'black', output: 'logit', samples: 200, ridgeAlpha: 1e-6, topLabels: 2, numFeatures: 2 } });
     for (const ws of e.extras.weights as number[][]) ws.forEach((v, j) => expect(v).toBeCloseTo(w[j], 4));
     const map = await arr(e.attribution);
     expect(map[0]).toBeCloseTo(0.5, 4);

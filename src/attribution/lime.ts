@@ -33,8 +33,11 @@ export interface LimeOptions {
   nSegments: number;
   compactness: number;
   cellSize: number;
-  /** Largest super-pixel in pixels; bigger ones are split into tiles (1 = single pixels). null = no limit. */
-  maxSegmentSize: number | null;
+  /**
+   * Largest super-pixel in pixels; bigger ones are split into tiles (1 = single pixels). null = no
+   * limit; 'auto' = ⌈H·W/64⌉ (so even a blank MNIST background gives ~64+ super-pixels).
+   */
+  maxSegmentSize: number | 'auto' | null;
   /** Largest fraction of super-pixels switched off per sample (1..⌈f·n⌉, uniform); null = LIME's independent coin flips. */
   changeFraction: number | null;
   mask: LimeMask;
@@ -56,7 +59,7 @@ export interface LimeOptions {
 
 const LIME_DEFAULTS: LimeOptions = {
   segmentation: 'quickshift', kernelSize: 4, maxDist: 200, ratio: 0.2, nSegments: 50, compactness: 10, cellSize: 4,
-  maxSegmentSize: null, changeFraction: null, mask: 'inverse', maskValue: 0, samples: 1000, kernelWidth: 0.25,
+  maxSegmentSize: 'auto', changeFraction: null, mask: 'inverse', maskValue: 0, samples: 1000, kernelWidth: 0.25,
   ridgeAlpha: 1, topLabels: 5, output: 'probability', numFeatures: 5, seed: 0, batchSize: 1000,
 };
 
@@ -67,7 +70,9 @@ export function segmentImage(img: Plane, o: Pick<LimeOptions, 'segmentation' | '
   else if (o.segmentation === 'slic') seg = slic(img, { nSegments: o.nSegments, compactness: o.compactness, low, high });
   else if (o.segmentation === 'grid') seg = gridSegmentation(img.height, img.width, positiveInt('cellSize', o.cellSize));
   else throw new OptionError(`expected option segmentation to be quickshift, slic, grid or a label tensor; got ${JSON.stringify(o.segmentation)}`);
-  return o.maxSegmentSize == null ? seg : limitSegmentSize(seg, positiveInt('maxSegmentSize', o.maxSegmentSize));
+  if (o.maxSegmentSize == null) return seg;
+  const max = o.maxSegmentSize === 'auto' ? Math.ceil((img.height * img.width) / 64) : positiveInt('maxSegmentSize', o.maxSegmentSize);
+  return limitSegmentSize(seg, max);
 }
 
 function sampleMasks(m: number, n: number, changeFraction: number | null, rng: Rng): Uint8Array {
