@@ -4,9 +4,14 @@
  * Filter gradient: dW[i,j,ci,co] = Σ_{n,oh,ow} x[n, oh·s + i·d − pt, ow·s + j·d − pl, ci] · dy[n,oh,ow,co]
  *   = conv(x transposed to [Ci,H,W,N], dy transposed to [Ho,Wo,N,Co], stride = d, dilation = s),
  *   giving [Ci,fh,fw,Co] (cropped to fh×fw), transposed to [fh,fw,Ci,Co].
- * Input gradient: dx = conv(dy zero-dilated by s and padded by (f−1)·d − p, the filter flipped in
- *   space and transposed to [fh,fw,Co,Ci], dilation d, stride 1). The flipped filter is cached per
- *   source buffer (and released with it), so XNNPACK's packed-weight cache keeps working.
+ * Input gradient, by case:
+ *   - ≤ 4 input channels (first layers): GEMM dy·Wᵀ on XNNPACK, then col2im;
+ *   - stride 1: dx = conv(dy padded by (f−1)·d − p, the filter flipped in space and transposed to
+ *     [fh,fw,Co,Ci], dilation d);
+ *   - stride s > 1: polyphase — s² stride-1 convs with flipped sub-filters, interleaved;
+ *   - fallback (explicit paddings larger than the filter): conv of the zero-padded, zero-dilated dy.
+ * Flipped filters, sub-filters and Wᵀ are cached per source buffer (and released with it), so
+ * XNNPACK's packed-weight cache, keyed by buffer id, keeps working.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { cachedDerived, callStock, f32, free, transpose, view, type KernelArgs, type WasmBackend } from './common.js';

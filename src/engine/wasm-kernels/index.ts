@@ -1,7 +1,8 @@
 /**
  * Replacement kernels for tfjs-backend-wasm 4.22: gradients that are missing (Conv2DBackpropFilter,
  * depthwise backprops, UnsortedSegmentSum), wrong (MaxPoolGrad) or slow (Conv2DBackpropInput,
- * BatchMatMul with transposes, Tile, Identity). Installed by initBackend() when the backend is wasm,
+ * BatchMatMul with transposes, Tile, Slice, Sum over leading axes, Identity). Installed by
+ * initBackend() when the backend is wasm,
  * unless GLASSWING_STOCK_KERNELS=1. See docs/engine.md.
  */
 import * as tf from '@tensorflow/tfjs-core';
