@@ -124,6 +124,11 @@ describe('geosal', () => {
   it('registered method on MLP and CNN; no leaks', async () => {
     const e = await explain('geosal', mlp, x);
     expect(e.attribution.shape).toEqual([6, 8, 8, 1]);
+    const es = await explain('geosal-signed', mlp, x);
+    const direct = await geosal(mlp, x, undefined, { mode: 'signed' });
+    expect(tf.max(tf.abs(tf.sub(es.attribution, direct.attribution))).dataSync()[0]).toBe(0);
+    es.dispose();
+    direct.dispose();
     expect(e.logitsAfter!.length).toBe(6);
     e.dispose();
     const cnn = toyCnn(4);

@@ -347,3 +347,25 @@ registerMethod({
     };
   },
 });
+
+const { mode: _mode, ...SIGNED_DEFAULTS } = GEOSAL_DEFAULTS;
+
+registerMethod({
+  name: 'geosal-signed',
+  family: 'counterfactual',
+  description: "GeoSal's signed map Σ y_Q·(x − x'_Q): positive where the pixel would have to fall to reach another class",
+  signed: true,
+  defaults: { ...SIGNED_DEFAULTS },
+  async run(classifier, x, targets, options) {
+    const g = await geosal(classifier, x, targets, { ...options, mode: 'signed' });
+    const logitsAfter = classifier.logits(g.closest);
+    return {
+      attribution: g.attribution,
+      logitsAfter,
+      extras: {
+        comparisons: g.comparisons, weights: g.weights, adversarial: g.adversarial, reached: g.reached,
+        iterations: g.iterations, l2: g.l2, closestClass: g.closestClass, closestL2: g.closestL2, closest: g.closest,
+      },
+    };
+  },
+});
