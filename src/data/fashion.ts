@@ -52,6 +52,11 @@ export interface FashionRaw {
 
 let rawFashion: FashionRaw | undefined;
 
+/** Forgets the Fashion-MNIST arrays held in memory (the next load reads the binary cache again). */
+export function clearFashionCache(): void {
+  rawFashion = undefined;
+}
+
 function packageRoot(): string {
   const require = createRequire(import.meta.url);
   try {

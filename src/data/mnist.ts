@@ -26,6 +26,11 @@ interface RawSet {
 
 let rawMnist: RawSet | undefined;
 
+/** Forgets the MNIST arrays held in memory (the next load reads the package again). */
+export function clearMnistCache(): void {
+  rawMnist = undefined;
+}
+
 function packageFile(pkg: string, rel: string): string {
   const require = createRequire(import.meta.url);
   let root: string;

@@ -19,7 +19,10 @@ function loadVega(): Promise<[VegaModule, VegaLiteModule]> {
 
 export interface PlotOptions {
   title?: string;
-  /** Size of the plotting area in CSS pixels (default 400 × 250). */
+  /**
+   * Size of the whole picture in CSS pixels, axes, legend and title included (default 480 × 300);
+   * the PNG is (width·scale) × (height·scale). plotHeatmapMatrix sizes itself from its cells instead.
+   */
   width?: number;
   height?: number;
   /** Pixel ratio of the PNG (default 1; 2 for sharper output). */
@@ -77,7 +80,7 @@ export async function vegaLiteToPng(spec: VegaLiteSpec, scale = 1): Promise<Buff
 }
 
 function sized(opts: PlotOptions): VegaLiteSpec {
-  const s: VegaLiteSpec = { width: opts.width ?? 400, height: opts.height ?? 250 };
+  const s: VegaLiteSpec = { width: opts.width ?? 480, height: opts.height ?? 300, autosize: { type: 'fit', contains: 'padding' } };
   if (opts.title) s.title = opts.title;
   return s;
 }
