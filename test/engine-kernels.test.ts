@@ -53,7 +53,7 @@ beforeAll(async () => {
   expect(wasmKernelsInstalled()).toBe(true);
 });
 
-type ConvCase = { x: number[]; f: number[]; s: number | [number, number]; p: 'same' | 'valid' };
+type ConvCase = { x: number[]; f: number[]; s: number | [number, number]; p: 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]] };
 const convCases: ConvCase[] = [
   { x: [2, 9, 11, 3], f: [3, 3, 3, 4], s: 1, p: 'same' },
   { x: [2, 9, 11, 3], f: [3, 3, 3, 4], s: 2, p: 'same' },
@@ -70,6 +70,10 @@ const convCases: ConvCase[] = [
   { x: [1, 15, 13, 6], f: [7, 7, 6, 4], s: 2, p: 'same' },
   { x: [2, 14, 13, 5], f: [4, 5, 5, 3], s: 3, p: 'valid' },
   { x: [1, 10, 11, 8], f: [2, 3, 8, 4], s: [3, 2], p: 'same' },
+  // explicit paddings, including one larger than the filter (fallback path)
+  { x: [1, 6, 7, 5], f: [3, 3, 5, 4], s: 1, p: [[0, 0], [4, 1], [3, 4], [0, 0]] },
+  { x: [2, 7, 6, 6], f: [3, 3, 6, 3], s: 2, p: [[0, 0], [1, 2], [2, 1], [0, 0]] },
+  { x: [2, 7, 6, 2], f: [3, 3, 2, 3], s: 2, p: [[0, 0], [1, 0], [0, 1], [0, 0]] },
 ];
 
 describe('wasm conv2d gradients match cpu', () => {
