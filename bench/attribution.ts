@@ -24,6 +24,7 @@ type Row = { model: string; method: string; batch: number; backend: string; ms_p
 type Case = { label: string; method: string; options: Record<string, unknown>; captum?: number };
 
 const MNIST_CASES: Case[] = [
+  { label: 'forward (yardstick)', method: 'forward', options: {} },
   { label: 'gradient', method: 'gradient', options: {} },
   { label: 'saliency', method: 'saliency', options: {}, captum: 2.6 },
   { label: 'sensitivity', method: 'sensitivity', options: {} },
@@ -49,8 +50,14 @@ async function mnistCnn(): Promise<{ clf: Classifier; name: string }> {
   return { clf: Classifier.fromModel(model, { name: 'mnist-cnn' }), name: 'mnist-cnn (FORMAT §2.1, random)' };
 }
 
+/** The plain forward pass as a method, to show how loaded the machine is (ENGINE.md: 1.4 / 20.5 ms at batch 1 / 32). */
+const FORWARD = {
+  defaults: {},
+  run: (clf: Classifier, x: tf.Tensor4D) => ({ attribution: clf.logits(x) as unknown as tf.Tensor4D, extras: {} as Record<string, unknown>, logitsAfter: undefined as tf.Tensor2D | undefined }),
+};
+
 async function timeRun(clf: Classifier, k: Case, x: tf.Tensor4D, targets: number[], repeats: number): Promise<number> {
-  const def = getMethod(k.method);
+  const def = k.method === 'forward' ? FORWARD : getMethod(k.method);
   const options = { ...def.defaults, ...k.options };
   const once = async () => {
     const t = performance.now();
