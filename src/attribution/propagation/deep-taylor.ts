@@ -7,7 +7,7 @@
  */
 import { registerMethod } from '../../core/registry.js';
 import { OptionError } from '../../core/errors.js';
-import { defineComposite } from './composites.js';
+import { defineComposite, withLayerRules } from './composites.js';
 import { ruleByName, zPlusRule } from './rules.js';
 import { propagate } from './propagate.js';
 import { COMMON_DEFAULTS, propagationConfig, propagationExtras, requiresGraph, ruleOptions, type CommonPropagationOptions } from './options.js';
@@ -29,10 +29,13 @@ registerMethod<DeepTaylorOptions>({
       throw new OptionError(`expected option firstRule zb, w2, zplus or flat; got "${options.firstRule}"`);
     }
     const ro = ruleOptions(options);
-    const composite = defineComposite('deep-taylor', [
+    let composite = defineComposite('deep-taylor', [
       { first: true, rule: ruleByName(options.firstRule, ro) },
       { rule: zPlusRule({ stabilizer: options.stabilizer, bias: options.bias ?? false }) },
     ]);
+    if (options.layerRules) {
+      composite = withLayerRules(composite, Object.fromEntries(Object.entries(options.layerRules).map(([k, v]) => [k, ruleByName(v, ro)])));
+    }
     const r = propagate(classifier, x, targets, propagationConfig(composite, options));
     return { attribution: r.relevance, extras: propagationExtras(r) };
   },
