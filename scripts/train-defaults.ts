@@ -57,27 +57,27 @@ export const RECIPES: Record<DefaultModelName, Recipe> = {
   'mnist-mlp': {
     dataset: 'mnist',
     build: () => buildMlp({ hidden: [256, 128], seed: 2, name: 'mnist_mlp' }),
-    train: { optimizer: 'adam', learningRate: 1e-3, lrDecay: 0.88, batchSize: 64, epochs: 24, seed: 2, augment: { shift: 1 } },
+    train: { optimizer: 'adam', learningRate: 1e-3, lrDecay: 0.9, batchSize: 64, epochs: 30, seed: 2, augment: { shift: 2, rotate: 10, scale: 0.1 } },
     architecture: 'flatten 784 → fc1 256 (ReLU) → fc2 128 (ReLU) → fc3 10 (logits)',
   },
   'mnist-cnn-nobias': {
     dataset: 'mnist',
     build: () => buildCnn({ ...CNN_SHAPE, bias: false, transform: { offset: -0.5 }, seed: 3, name: 'mnist_cnn_nobias' }),
-    train: { ...MNIST_TRAIN, epochs: 13, seed: 3 },
+    train: { ...MNIST_TRAIN, epochs: 10, lrDecay: 0.8, seed: 3 },
     architecture: `input_transform (x − 0.5) → ${CNN_TEXT}; no biases`,
   },
   'fashion-cnn': {
     dataset: 'fashion',
     build: () => buildCnn({ ...CNN_SHAPE, seed: 4, name: 'fashion_cnn' }),
-    train: { optimizer: 'adam', learningRate: 2e-3, lrDecay: 0.7, batchSize: 64, epochs: 4, seed: 4, augment: { shift: 1 } },
-    trainLimit: 30_000,
+    train: { optimizer: 'adam', learningRate: 2e-3, lrDecay: 0.6, batchSize: 64, epochs: 3, seed: 4, augment: { shift: 1 } },
+    trainLimit: 20_000,
     architecture: CNN_TEXT,
   },
   'mnist-cnn-biased': {
     dataset: 'mnist',
     biased: true,
     build: () => buildCnn({ ...CNN_SHAPE, seed: 5, name: 'mnist_cnn_biased' }),
-    train: { ...MNIST_TRAIN, epochs: 6, lrDecay: 0.7, seed: 5, augment: { shift: 2 } },
+    train: { ...MNIST_TRAIN, epochs: 4, lrDecay: 0.7, seed: 5, augment: { shift: 2 } },
     architecture: CNN_TEXT,
   },
 };
