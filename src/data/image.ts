@@ -171,6 +171,7 @@ export function readImageSync(file: string, shape: readonly number[], opts: Read
 
 /** Reads several files into one [N, h, w, c] batch. */
 export async function readImages(files: string[], shape: readonly number[], opts: ReadImageOptions = {}): Promise<tf.Tensor4D> {
+  if (files.length === 0) throw new ImageLoadError('readImages: no files given');
   const parts: tf.Tensor3D[] = [];
   try {
     for (const f of files) parts.push(await readImage(f, shape, opts));
