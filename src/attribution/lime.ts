@@ -60,7 +60,7 @@ export interface LimeOptions {
 const LIME_DEFAULTS: LimeOptions = {
   segmentation: 'quickshift', kernelSize: 4, maxDist: 200, ratio: 0.2, nSegments: 50, compactness: 10, cellSize: 4,
   maxSegmentSize: 'auto', changeFraction: null, mask: 'inverse', maskValue: 0, samples: 1000, kernelWidth: 0.25,
-  ridgeAlpha: 1, topLabels: 5, output: 'probability', numFeatures: 5, seed: 0, batchSize: 1000,
+  ridgeAlpha: 1, topLabels: 5, output: 'probability', numFeatures: 5, seed: 0, batchSize: 256,
 };
 
 /** Segment one image [H,W,C] (float data) with the options' algorithm. */

@@ -91,7 +91,7 @@ registerMethod<OcclusionOptions>({
   family: 'attribution',
   description: 'occlusion: mean drop of the target logit over the sliding windows covering each pixel (Captum semantics)',
   signed: true,
-  defaults: { window: 4, stride: 2, baseline: 0, batchSize: 512 },
+  defaults: { window: 4, stride: 2, baseline: 0, batchSize: 256 },
   async run(classifier, x, targets, options, context) {
     const win = pairOption('window', options.window);
     const stride = pairOption('stride', options.stride);

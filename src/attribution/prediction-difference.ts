@@ -134,7 +134,7 @@ registerMethod<PredictionDifferenceOptions>({
   family: 'attribution',
   description: 'prediction difference analysis: weight of evidence (log2 odds) lost when a window is conditionally resampled (Zintgraf et al. 2017)',
   signed: true,
-  defaults: { windowSize: 4, padding: 2, stride: 1, samples: 10, sampling: 'conditional', reference: null, maxPatches: 20000, trainingSize: 60000, clip: true, seed: 0, batchSize: 1000 },
+  defaults: { windowSize: 4, padding: 2, stride: 1, samples: 10, sampling: 'conditional', reference: null, maxPatches: 20000, trainingSize: 60000, clip: true, seed: 0, batchSize: 250 },
   async run(classifier: Classifier, x, targets, options, context) {
     const [n, h, w, ch] = x.shape;
     const [win] = pairOption('windowSize', options.windowSize);
