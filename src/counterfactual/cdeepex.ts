@@ -46,7 +46,7 @@ export interface CdeepexOptions {
   learningRate: number;
   /** Inner solver: 'sgd' (plain gradient descent, the seed's; default) or 'adam' (its jitter of about learningRate in z keeps |h| from settling below ~1e-2). */
   optimizer: 'sgd' | 'adam';
-  /** Stop when |h| < tolerance, every inequality holds, and ‖z − z0‖ changed by < 1e-3 relative. Default 1e-3. */
+  /** An image is done at the first multiplier update where |h| < tolerance and every inequality holds. Default 5e-3. */
   tolerance: number;
   /** Record z and the class probabilities after every outer iteration. Default true. */
   recordPath: boolean;
@@ -71,7 +71,7 @@ export const CDEEPEX_DEFAULTS: CdeepexOptions = {
   innerSteps: 3,
   learningRate: 0.02,
   optimizer: 'sgd',
-  tolerance: 1e-3,
+  tolerance: 5e-3,
   recordPath: true,
   inversion: 'auto',
   inversionSteps: 300,
@@ -161,7 +161,6 @@ export async function contrastiveSearch(classifier: Classifier, gen: Generator, 
   const muT = new Float32Array(n * K);
   const c = new Float32Array(n).fill(o.c0);
   const prevH = new Float32Array(n).fill(Infinity);
-  const prevDist = new Float32Array(n).fill(-1);
   const active = new Array<boolean>(n).fill(true);
   const converged = new Array<boolean>(n).fill(false);
   const outerDone = new Array<number>(n).fill(o.outerSteps);
@@ -173,19 +172,63 @@ export async function contrastiveSearch(classifier: Classifier, gen: Generator, 
   let m2 = tf.zerosLike(z0);
   let t = 0;
 
-  const record = async () => {
-    if (!o.recordPath) return;
-    const [zs, ps] = tf.tidy(() => [tf.clone(z), tf.softmax(classifier.logits(imageOf(z as unknown as tf.Tensor2D)))]);
-    const [za, pa] = [(await zs.array()) as number[][], (await ps.array()) as number[][]];
-    tf.dispose([zs, ps]);
-    for (let i = 0; i < n; i++) if (active[i]) {
-      path[i].push(za[i]);
-      probsPath[i].push(pa[i]);
-    }
+  /** One forward pass at the current z: constraints, and z and probabilities for the path. */
+  const evaluate = async () => {
+    const [hT, g1T, g2T, pT, zT] = tf.tidy(() => {
+      const logits = classifier.logits(imageOf(z as unknown as tf.Tensor2D));
+      const r = constraints(tf.logSoftmax(logits));
+      return [r.h, r.g1, r.g2, tf.softmax(logits), tf.clone(z)];
+    });
+    const out = {
+      h: (await hT.data()) as Float32Array,
+      g1: (await g1T.data()) as Float32Array,
+      g2: (await g2T.data()) as Float32Array,
+      probs: o.recordPath ? ((await pT.array()) as number[][]) : [],
+      z: o.recordPath ? ((await zT.array()) as number[][]) : [],
+    };
+    tf.dispose([hT, g1T, g2T, pT, zT]);
+    return out;
   };
-  await record();
 
-  for (let k = 0; k < o.outerSteps && active.some(Boolean); k++) {
+  for (let k = 0; ; k++) {
+    // Constraints at the end of the previous solve (at z0 when k = 0): record, test, update multipliers and c.
+    const { h, g1, g2, probs, z: zRows } = await evaluate();
+    for (let i = 0; i < n; i++) {
+      if (!active[i]) continue;
+      hPath[i].push(h[i]);
+      if (o.recordPath) {
+        path[i].push(zRows[i]);
+        probsPath[i].push(probs[i]);
+      }
+      let worst = -Infinity;
+      for (let j = 0; j < K; j++) {
+        if (j === trueClass[i] || j === probe[i]) continue;
+        worst = Math.max(worst, g1[i * K + j], g2[i * K + j]);
+      }
+      if (Math.abs(h[i]) < o.tolerance && (!o.constraints || worst <= 0)) {
+        active[i] = false;
+        converged[i] = true;
+        outerDone[i] = k;
+        continue;
+      }
+      if (k === 0) {
+        prevH[i] = h[i];
+        continue;
+      }
+      lam[i] += c[i] * h[i];
+      if (o.constraints) {
+        for (let j = 0; j < K; j++) {
+          if (j === trueClass[i] || j === probe[i]) continue;
+          mu[i * K + j] = Math.max(0, mu[i * K + j] + c[i] * g1[i * K + j]);
+          muT[i * K + j] = Math.max(0, muT[i * K + j] + c[i] * g2[i * K + j]);
+        }
+      }
+      // Eq. 4: grow c when |h| did not shrink by the factor γ.
+      if (Math.abs(h[i]) > o.gamma * Math.abs(prevH[i])) c[i] *= o.beta;
+      prevH[i] = h[i];
+    }
+    if (k >= o.outerSteps || !active.some(Boolean)) break;
+
     const lamT = tf.tensor1d(lam);
     const cT = tf.tensor1d(c);
     const cCol = tf.reshape(cT, [n, 1]);
@@ -224,39 +267,6 @@ export async function contrastiveSearch(classifier: Classifier, gen: Generator, 
       });
     }
     tf.dispose([lamT, cT, cCol, muTT, muTildeT, actT]);
-    // Multiplier and c updates from the constraints at the end of this solve.
-    const [hT, g1T, g2T, dT] = tf.tidy(() => {
-      const llh = tf.logSoftmax(classifier.logits(imageOf(z as unknown as tf.Tensor2D)));
-      const r = constraints(llh);
-      return [r.h, r.g1, r.g2, tf.sqrt(tf.sum(tf.square(tf.sub(z, z0)), 1))];
-    });
-    const [h, g1, g2, dist] = [await hT.data(), await g1T.data(), await g2T.data(), await dT.data()];
-    tf.dispose([hT, g1T, g2T, dT]);
-    for (let i = 0; i < n; i++) {
-      if (!active[i]) continue;
-      hPath[i].push(h[i]);
-      lam[i] += c[i] * h[i];
-      let worst = -Infinity;
-      for (let j = 0; j < K; j++) {
-        if (j === trueClass[i] || j === probe[i]) continue;
-        if (o.constraints) {
-          mu[i * K + j] = Math.max(0, mu[i * K + j] + c[i] * g1[i * K + j]);
-          muT[i * K + j] = Math.max(0, muT[i * K + j] + c[i] * g2[i * K + j]);
-          worst = Math.max(worst, g1[i * K + j], g2[i * K + j]);
-        }
-      }
-      if (Math.abs(h[i]) > o.gamma * Math.abs(prevH[i])) c[i] *= o.beta;
-      prevH[i] = h[i];
-      const feasible = Math.abs(h[i]) < o.tolerance && (!o.constraints || worst <= 0);
-      const stable = prevDist[i] >= 0 && Math.abs(dist[i] - prevDist[i]) < 1e-3 * Math.max(dist[i], 1e-3);
-      prevDist[i] = dist[i];
-      if (feasible && stable) {
-        active[i] = false;
-        converged[i] = true;
-        outerDone[i] = k + 1;
-      }
-    }
-    await record();
   }
 
   const counterfactual = tf.tidy(() => imageOf(z as unknown as tf.Tensor2D));
