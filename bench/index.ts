@@ -4,3 +4,4 @@ import './engine.js';
 import './propagation.js';
 import './robustness.js';
 import './attribution.js';
+import './contrastive.js';
