@@ -262,22 +262,30 @@ describe('grad-cam', () => {
     const clf = Classifier.fromModel(model);
     const x = tf.randomUniform([2, 8, 8, 1], 0, 1, 'float32', 54) as tf.Tensor4D;
     const targets = [1, 3];
-    const e = await explain('grad-cam', clf, x, { target: targets });
+    // Default layer: the last conv block's output (the residual add), not the bypassed conv.
+    const d = await explain('grad-cam', clf, x, { target: targets });
+    expect(d.extras.layer).toBe('add');
+    // c2 is bypassed by the skip: the tail is run from c2 with the c1 path held constant.
+    const e = await explain('grad-cam', clf, x, { target: targets, options: { layer: 'c2' } });
     expect(e.extras.layer).toBe('c2');
-    const raw = e.extras.raw as tf.Tensor4D;
-    expect(raw.shape).toEqual([2, 8, 8, 1]);
-    // ∂y/∂c2 = W[:, t] / 64 everywhere, so cam = relu(Σ_c W[c,t]/64 · A_c).
-    const acts = clf.activations(x, ['c2']);
-    const A = await arr(acts.get('c2')!);
     const Wd = await arr(model.getWeights()[4]);
-    const got = await arr(raw);
-    for (let i = 0; i < 2; i++) {
-      for (let p = 0; p < 64; p++) {
-        let s = 0;
-        for (let c = 0; c < 3; c++) s += (Wd[c * 4 + targets[i]] / 64) * A[(i * 64 + p) * 3 + c];
-        expect(got[i * 64 + p]).toBeCloseTo(Math.max(0, s), 5);
+    const acts = clf.activations(x, ['c2', 'add']);
+    for (const [ex, name] of [[e, 'c2'], [d, 'add']] as const) {
+      const raw = ex.extras.raw as tf.Tensor4D;
+      expect(raw.shape).toEqual([2, 8, 8, 1]);
+      // ∂y/∂A = W[:, t] / 64 everywhere for both layers, so cam = relu(Σ_c W[c,t]/64 · A_c).
+      const A = await arr(acts.get(name)!);
+      const got = await arr(raw);
+      for (let i = 0; i < 2; i++) {
+        for (let p = 0; p < 64; p++) {
+          let s = 0;
+          for (let c = 0; c < 3; c++) s += (Wd[c * 4 + targets[i]] / 64) * A[(i * 64 + p) * 3 + c];
+          expect(got[i * 64 + p]).toBeCloseTo(Math.max(0, s), 5);
+        }
       }
     }
+    d.dispose();
+    acts.get('add')!.dispose();
     // Same size as the input: upsampling is the identity; relu off keeps negative values.
     const noRelu = await explain('grad-cam', clf, x, { target: targets, options: { relu: false } });
     expect(Math.min(...(await arr(noRelu.attribution)))).toBeLessThanOrEqual(0);
