@@ -22,6 +22,7 @@ import {
   plotFiltersGrid,
   plotFeatureMaps,
   plotExamplesGrid,
+  vegaLiteToPng,
   type Image,
 } from '../src/render/index.js';
 import { createRng } from '../src/util/random.js';
@@ -132,6 +133,8 @@ describe('vega-lite plots', () => {
     expect(pngSize(sc).width).toBe(480);
     await expect(plotHeatmapMatrix([[1, 2]], ['a'], ['x'])).rejects.toThrow(/column labels/);
     await expect(plotLines([{ name: 'a', x: [1], y: [NaN] }])).rejects.toThrow(/finite/);
+    // offline: external data is refused before vega could fetch it
+    await expect(vegaLiteToPng({ data: { url: 'https://example.com/a.csv' }, mark: 'point' })).rejects.toThrow(/offline/);
   });
 
   it('histogram counts', () => {

@@ -41,8 +41,23 @@ const BASE_CONFIG = {
   title: { font: FONT_FAMILY, fontSize: 14 },
 };
 
+/** Throws when a spec references external data (a `url` anywhere): plots render offline. */
+function assertInline(node: unknown, where = 'spec'): void {
+  if (Array.isArray(node)) {
+    node.forEach((n, i) => assertInline(n, `${where}[${i}]`));
+  } else if (node && typeof node === 'object') {
+    for (const [k, v] of Object.entries(node)) {
+      if (k === 'url' && typeof v === 'string') {
+        throw new OptionError(`plots render offline; ${where}.url references "${v}" — pass data inline as {values: [...]}`);
+      }
+      if (k !== 'values') assertInline(v, `${where}.${k}`);
+    }
+  }
+}
+
 /** Compiles a vega-lite spec and renders it to an SVG string. */
 export async function vegaLiteToSvg(spec: VegaLiteSpec, scale = 1): Promise<string> {
+  assertInline(spec);
   const [vega, vl] = await loadVega();
   const full = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', ...spec, config: { ...BASE_CONFIG, ...(spec.config ?? {}) } };
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
