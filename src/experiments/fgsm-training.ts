@@ -6,7 +6,8 @@
  * A naturally trained net falls below 10 % under FGSM ε = 0.3.
  *
  * Options: quick (256 training and 100 test images, 1 epoch), train (default 4000), images (test,
- * default 1000), epochs (default 2), model (default mnist-cnn), lr (default 5e-4).
+ * default 1000), epochs (default 2), model (default mnist-cnn), lr (default 5e-4), schemes (comma list of
+ * fgsm, ensemble, consistent; default all).
  */
 import * as path from 'node:path';
 import type { Classifier } from '../core/classifier.js';
@@ -48,7 +49,8 @@ registerExperiment({
     add(`${modelName} (natural)`, await measure(base, test, pgdSteps));
     const statics: Classifier[] = [];
     for (const m of ['mnist-mlp', 'mnist-cnn-nobias']) if (m !== modelName && (await hasDefault(m))) statics.push(await requireDefault(m));
-    const schemes: AdversarialScheme[] = statics.length ? ['fgsm', 'ensemble', 'consistent'] : ['fgsm', 'consistent'];
+    let schemes: AdversarialScheme[] = statics.length ? ['fgsm', 'ensemble', 'consistent'] : ['fgsm', 'consistent'];
+    if (typeof options.schemes === 'string') schemes = schemes.filter((s) => String(options.schemes).split(',').includes(s));
     for (const scheme of schemes) {
       const t = performance.now();
       const c = await adversariallyTrainedCopy(modelName, train, { scheme, epsilon: 0.3, epochs, batchSize: 64, learningRate: lr, seed: 1, staticModels: statics });
