@@ -10,7 +10,8 @@ import type { Classifier } from '../../core/classifier.js';
 import { currentBackend } from '../../engine/backend.js';
 import { loadMnist } from '../../data/index.js';
 import { DEFAULT_MODELS, loadDefaultClassifier, evaluate } from '../../models/index.js';
-import { grid, overlay, renderImage, writePng, type Image } from '../../render/index.js';
+import { grid, renderImage, writePng, type Image } from '../../render/index.js';
+import { mapOverInput } from '../report/backdrop.js';
 import { progress } from '../../util/progress.js';
 import { flag, num, str } from '../args.js';
 import { scalarExtras } from '../report/extras.js';
@@ -123,12 +124,11 @@ async function runOne(
   if (!classifier) return { row: { ...base, error: why } };
   try {
     const e = await explain(m.name, classifier, x, { target: 'predicted' });
-    const colormap = m.signed ? 'diverging' : 'sequential';
     const tiles: Image[] = [];
     const maps: string[] = [];
     const extras: Record<string, unknown>[] = [];
     for (let i = 0; i < x.shape[0]; i++) {
-      const tile = overlay(x, e.attribution, { index: i, colormap, signed: m.signed });
+      const tile = mapOverInput(x, e.attribution, i, m.signed);
       tiles.push(tile);
       const file = `maps/${m.name}-${i}.png`;
       await writePng(join(outDir, file), grid([tile], { scale: 4 }));

@@ -1,7 +1,8 @@
 /** The picture `glasswing explain` writes: input, signed heatmap, and the heatmap over the input. */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { Explanation } from '../../core/explanation.js';
-import { grid, overlay, renderImage, renderMap, type Image } from '../../render/index.js';
+import { grid, renderImage, renderMap, type Image } from '../../render/index.js';
+import { mapOverInput } from './backdrop.js';
 
 export function renderExplanationPanel(
   x: tf.Tensor4D,
@@ -12,7 +13,7 @@ export function renderExplanationPanel(
   const colormap = opts.signed ? 'diverging' : 'sequential';
   const target = opts.classNames[e.target[index]] ?? String(e.target[index]);
   return grid(
-    [renderImage(x, { index }), renderMap(e.attribution, { index, colormap, signed: opts.signed }), overlay(x, e.attribution, { index, colormap, signed: opts.signed })],
+    [renderImage(x, { index }), renderMap(e.attribution, { index, colormap, signed: opts.signed }), mapOverInput(x, e.attribution, index, opts.signed)],
     { labels: ['input', `${e.method} → ${target}`, `${e.timeMs.toFixed(1)} ms`], cols: 3, scale: opts.scale ?? 8 },
   );
 }
