@@ -1,11 +1,11 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, mkdirSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCanvas } from '@napi-rs/canvas';
 import { initBackend } from '../src/engine/backend.js';
-import { readImage, readImageSync, readImageRaw, readImages, LUMA } from '../src/data/index.js';
+import { readImage, readImageSync, readImageRaw, readImages, loadImageFolder, LUMA } from '../src/data/index.js';
 import { ImageLoadError } from '../src/core/errors.js';
 
 let dir: string;
@@ -146,6 +146,32 @@ describe('readImage', () => {
     expect(() => readImageSync(badJpg, [8, 8, 1])).toThrow(/corrupt/);
 
     await expect(readImage(png, [28, 28, 2])).rejects.toThrow(/shape must be/);
+  });
+
+  it('loadImageFolder: sub-folders are classes, files sorted; flat folders are unlabelled', async () => {
+    const root = join(dir, 'folder');
+    mkdirSync(join(root, 'b'), { recursive: true });
+    mkdirSync(join(root, 'a'), { recursive: true });
+    copyFileSync(blocks, join(root, 'a', '2.png'));
+    copyFileSync(png, join(root, 'a', '1.png'));
+    copyFileSync(jpg, join(root, 'b', 'x.jpg'));
+    writeFileSync(join(root, 'b', 'notes.txt'), 'ignored');
+    const ds = await loadImageFolder(root, [4, 4, 1]);
+    expect(ds.classNames).toEqual(['a', 'b']);
+    expect(Array.from(ds.labels)).toEqual([0, 0, 1]);
+    expect(ds.images.shape).toEqual([3, 4, 4, 1]);
+    // 2nd image is blocks.png: top-left dark, bottom-right white
+    const v = ds.images.dataSync();
+    expect(v[16]).toBeLessThan(0.1);
+    expect(v[31]).toBeGreaterThan(0.9);
+    ds.dispose();
+    const flat = await loadImageFolder(join(root, 'a'), [2, 2, 3]);
+    expect(flat.classNames).toEqual(['unlabelled']);
+    expect(flat.labels.length).toBe(2);
+    flat.dispose();
+    await expect(loadImageFolder(join(root, 'none'), [4, 4, 1])).rejects.toThrow(/folder not found/);
+    mkdirSync(join(root, 'empty'));
+    await expect(loadImageFolder(join(root, 'empty'), [4, 4, 1])).rejects.toThrow(/no \.png/);
   });
 
   it('does not leak tensors', async () => {

@@ -4,10 +4,12 @@
  * classifier's h×w and converts to 1 channel (luminance) or 3 (RGB).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, type Dirent } from 'node:fs';
+import { basename, extname, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { createCanvas, Image as CanvasImage, loadImage } from '@napi-rs/canvas';
 import { ImageLoadError } from '../core/errors.js';
+import { type Dataset, makeDataset } from './dataset.js';
 
 /** RGBA pixels, row-major, 4 bytes per pixel (the same shape as render's Image). */
 export interface RawImage {
@@ -179,4 +181,51 @@ export async function readImages(files: string[], shape: readonly number[], opts
   } finally {
     tf.dispose(parts);
   }
+}
+
+export interface ImageFolderOptions extends ReadImageOptions {
+  /** File extensions to read (default png, jpg, jpeg). */
+  extensions?: string[];
+  /** Class names in label order (default: the sub-folder names, sorted). */
+  classNames?: string[];
+}
+
+/**
+ * Reads a folder of images as a Dataset: one sub-folder per class (`dir/cat/a.png` → class "cat"),
+ * or, with no sub-folders, every image in `dir` as class 0 ("unlabelled"). Files are read in
+ * sorted order; `sourceIndices` are positions in that order. `shape` is [h, w, c].
+ */
+export async function loadImageFolder(dir: string, shape: readonly number[], opts: ImageFolderOptions = {}): Promise<Dataset> {
+  const exts = (opts.extensions ?? ['png', 'jpg', 'jpeg']).map((e) => '.' + e.toLowerCase().replace(/^\./, ''));
+  const isImage = (f: string) => exts.includes(extname(f).toLowerCase());
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch (e) {
+    throw new ImageLoadError(`cannot read image folder "${dir}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'folder not found' : (e as Error).message}`);
+  }
+  const subdirs = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const files: string[] = [];
+  const labels: number[] = [];
+  let classNames: string[];
+  if (subdirs.length > 0) {
+    classNames = opts.classNames ?? subdirs;
+    for (const name of subdirs) {
+      const label = classNames.indexOf(name);
+      if (label < 0) throw new ImageLoadError(`image folder "${dir}": sub-folder "${name}" is not among the class names ${JSON.stringify(classNames)}`);
+      for (const f of readdirSync(join(dir, name)).filter(isImage).sort()) {
+        files.push(join(dir, name, f));
+        labels.push(label);
+      }
+    }
+  } else {
+    classNames = opts.classNames ?? ['unlabelled'];
+    for (const f of entries.filter((e) => e.isFile()).map((e) => e.name).filter(isImage).sort()) {
+      files.push(join(dir, f));
+      labels.push(0);
+    }
+  }
+  if (files.length === 0) throw new ImageLoadError(`image folder "${dir}": no ${exts.join('/')} files found`);
+  const images = await readImages(files, shape, opts);
+  return makeDataset(`folder:${basename(dir)}`, images, Int32Array.from(labels), classNames, Int32Array.from(files.keys()));
 }
