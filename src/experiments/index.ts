@@ -4,3 +4,5 @@ import './deepfool-rho.js';
 import './fgsm-training.js';
 import './geosal-figures.js';
 import './consistency.js';
+import './lse.js';
+import './cdeepex.js';

@@ -1,0 +1,281 @@
+/**
+ * Seed 001 experiments.
+ *
+ * `glasswing experiment cdeepex-bias` (§4.3): the default 'mnist-cnn-biased' (every training 8 has a
+ * 6×6 grey square top-left): share of clean test 8s it recognises and of other digits it calls 8 with
+ * the square (paper: 5 % and 77 %); "why not 8?" on clean digits with CDeepEx, xGEMs and the
+ * contrastive sweep of LIME, Grad-CAM and LRP; the share of each explanation's absolute mass inside
+ * the square (36/784 = 4.6 % for a uniform map). Options: quick, images (default 8).
+ *
+ * `glasswing experiment cdeepex-holdout` (§4.2): MLPs trained without 8s, then with growing numbers
+ * of 8s; class-8 accuracy of each and "why not 8?" on the same test 8s with the same generator.
+ * Options: quick, images (default 4), epochs (default 4).
+ *
+ * `glasswing experiment cdeepex-paths` (Fig. 4): CDeepEx vs xGEMs optimisation paths — mean
+ * likelihood of the true, probe and most likely other class along the path, and the images along one
+ * path. Options: quick, images (default 12).
+ */
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { registerExperiment, type TaskOptions } from '../tasks/registry.js';
+import { initBackend, currentBackend } from '../engine/backend.js';
+import { explain, listMethods } from '../core/registry.js';
+import { Classifier } from '../core/classifier.js';
+import { renderContrast } from '../generative/render.js';
+import { contrastiveSearch, CDEEPEX_DEFAULTS } from '../counterfactual/cdeepex.js';
+import '../counterfactual/contrast.js';
+import { outDir, writeReport, markdownTable, pct, requireDefault } from './robustness-util.js';
+import { firstDefault, generator, mean } from './generative-util.js';
+
+/** Share of Σ|map| inside the mask, per image. */
+async function massInside(map: tf.Tensor4D, mask: tf.Tensor4D): Promise<number[]> {
+  const t = tf.tidy(() => {
+    const a = tf.abs(tf.mean(map, 3, true));
+    return tf.div(tf.sum(tf.mul(a, mask), [1, 2, 3]), tf.maximum(tf.sum(a, [1, 2, 3]), 1e-12));
+  });
+  const v = Array.from((await t.data()) as Float32Array);
+  t.dispose();
+  return v;
+}
+
+registerExperiment({
+  name: 'cdeepex-bias',
+  description: 'seed 001 §4.3: biased MNIST — recognition rates and "why not 8?" with CDeepEx, xGEMs and contrastive LIME/Grad-CAM/LRP',
+  async run(options: TaskOptions) {
+    await initBackend();
+    const quick = Boolean(options.quick);
+    const k = Number(options.images ?? (quick ? 2 : 8));
+    const dir = outDir(options, 'cdeepex-bias');
+    const c = await requireDefault('mnist-cnn-biased');
+    const gen = await generator('mnist-vae-10d');
+    const { loadMnist, addSquare, squareMask } = await import('../data/index.js');
+    const { writePng, grid, renderImage, renderMap } = await import('../render/index.js');
+    const test = await loadMnist({ split: 'test', seed: 0 });
+    const labels = Array.from(test.labels);
+    const preds = await c.predictClasses(test.images);
+    const eights = labels.map((l, i) => (l === 8 ? i : -1)).filter((i) => i >= 0);
+    const others = labels.map((l, i) => (l !== 8 ? i : -1)).filter((i) => i >= 0);
+    const clean8 = eights.filter((i) => preds[i] === 8).length / eights.length;
+    const sq = addSquare(test.images);
+    const predsSq = await c.predictClasses(sq);
+    sq.dispose();
+    const others8 = others.filter((i) => predsSq[i] === 8).length / others.length;
+    const json: Record<string, unknown> = { classifier: 'mnist-cnn-biased', backend: currentBackend(), clean8Recognised: clean8, othersWithSquareCalled8: others8, paper: { clean8Recognised: 0.05, othersWithSquareCalled8: 0.77 } };
+    // "why not 8?" on clean, correctly classified non-8 digits.
+    const pick = others.filter((i) => preds[i] === labels[i]).filter((_, j) => j % 37 === 0).slice(0, k);
+    const x = tf.tidy(() => tf.gather(test.images, tf.tensor1d(pick, 'int32'))) as tf.Tensor4D;
+    const mask = squareMask(28, 28);
+    const registered = new Set(listMethods().map((m) => m.name));
+    const wanted: Array<{ label: string; method: string; options: Record<string, unknown> }> = [
+      { label: 'CDeepEx', method: 'cdeepex', options: { generator: gen } },
+      { label: 'xGEMs', method: 'xgems', options: { generator: gen } },
+      { label: 'contrast LIME', method: 'contrast', options: { method: 'lime', methodOptions: quick ? { samples: 200 } : {} } },
+      { label: 'contrast Grad-CAM', method: 'contrast', options: { method: 'grad-cam' } },
+      { label: 'contrast LRP', method: 'contrast', options: { method: 'lrp' } },
+    ];
+    const rows: Array<Record<string, string | number>> = [];
+    const tiles = [];
+    const perMethod: Array<{ label: string; maps: tf.Tensor4D; extras: Record<string, unknown> }> = [];
+    for (const w of wanted) {
+      if (w.method === 'contrast' && !registered.has(w.options.method as string)) continue;
+      const e = await explain(w.method, c, x, { target: 8, options: w.options, skipRangeCheck: true });
+      const share = await massInside(e.attribution, mask);
+      const row: Record<string, string | number> = { method: w.label, images: pick.length, 'mass in square': pct(mean(share)), 's/image': e.timeMs / 1000 / pick.length };
+      if (w.method !== 'contrast') {
+        const after = e.logitsAfter!.map((r) => r.indexOf(Math.max(...r)));
+        row['converged'] = pct(mean((e.extras.converged as boolean[]).map(Number)));
+        row['other class on top'] = pct(mean(after.map((a, i) => Number(a !== 8 && a !== (e.extras.trueClass as number[])[i]))));
+      } else {
+        row['converged'] = '—';
+        row['other class on top'] = `kept maps ${mean(e.extras.kept as number[]).toFixed(0)}/400`;
+      }
+      rows.push(row);
+      json[w.label] = { massInSquare: share, meanMassInSquare: mean(share) };
+      perMethod.push({ label: w.label, maps: tf.clone(e.attribution), extras: e.extras });
+      e.dispose();
+    }
+    const cols = 1 + perMethod.length;
+    const labs: string[] = [];
+    for (let i = 0; i < pick.length; i++) {
+      tiles.push(renderImage(x, { index: i, scale: 3 }));
+      labs.push(`${labels[pick[i]]}: why not 8?`);
+      for (const m of perMethod) {
+        const xi = tf.slice(x, i, 1);
+        const mi = tf.slice(m.maps, i, 1);
+        tiles.push(m.label.startsWith('contrast') ? renderMap(mi, { scale: 3 }) : upscale(renderContrast(xi, mi), 3));
+        labs.push(m.label);
+        tf.dispose([xi, mi]);
+      }
+    }
+    const files: string[] = [];
+    const f = path.join(dir, 'why-not-8.png');
+    writePng(f, grid(tiles, { cols, labels: labs, title: 'biased MNIST: why not 8? (red: add, blue: remove)' }));
+    files.push(f);
+    perMethod.forEach((m) => m.maps.dispose());
+    tf.dispose([x, mask]);
+    test.dispose();
+    c.model?.dispose();
+    const head = [{ measure: 'clean test 8s recognised as 8', ours: pct(clean8), paper: '5 %' }, { measure: 'other digits with the square called 8', ours: pct(others8), paper: '77 %' }];
+    const markdown = `# Biased MNIST (seed 001 §4.3)\n\n${markdownTable(head)}\n\n"Why not 8?" on ${pick.length} clean, correctly classified digits; generator mnist-vae-10d. ` +
+      `Share of the absolute explanation mass inside the 6×6 top-left square (uniform: 4.6 %):\n\n${markdownTable(rows)}\n\n` +
+      files.map((p) => `![${path.basename(p)}](${path.basename(p)})`).join('\n') + '\n';
+    files.push(...writeReport(dir, 'cdeepex-bias', markdown, json));
+    return { rows, json, markdown, files };
+  },
+});
+
+function upscale(img: { width: number; height: number; data: Uint8ClampedArray }, s: number) {
+  const out = new Uint8ClampedArray(img.width * s * img.height * s * 4);
+  for (let y = 0; y < img.height * s; y++) for (let x = 0; x < img.width * s; x++) {
+    const src = ((Math.floor(y / s) * img.width) + Math.floor(x / s)) * 4;
+    const dst = (y * img.width * s + x) * 4;
+    for (let ch = 0; ch < 4; ch++) out[dst + ch] = img.data[src + ch];
+  }
+  return { width: img.width * s, height: img.height * s, data: out };
+}
+
+registerExperiment({
+  name: 'cdeepex-holdout',
+  description: 'seed 001 §4.2: "why not 8?" for MLPs trained without 8s and with growing numbers of 8s, same generator',
+  async run(options: TaskOptions) {
+    await initBackend();
+    const quick = Boolean(options.quick);
+    const k = Number(options.images ?? (quick ? 2 : 4));
+    const epochs = Number(options.epochs ?? (quick ? 1 : 4));
+    const dir = outDir(options, 'cdeepex-holdout');
+    const gen = await generator('mnist-vae-10d');
+    const { loadMnist, holdOutClass } = await import('../data/index.js');
+    const { buildMlp, trainModel } = await import('../models/index.js');
+    const { writePng, grid, renderImage } = await import('../render/index.js');
+    const train = await loadMnist({ split: 'train', seed: 0, limit: quick ? 1500 : undefined });
+    const test = await loadMnist({ split: 'test', seed: 0 });
+    const labels = Array.from(test.labels);
+    const eights = labels.map((l, i) => (l === 8 ? i : -1)).filter((i) => i >= 0);
+    const x = tf.tidy(() => tf.gather(test.images, tf.tensor1d(eights.filter((_, j) => j % 11 === 0).slice(0, k), 'int32'))) as tf.Tensor4D;
+    const all8 = Array.from(train.labels).filter((l) => l === 8).length;
+    const keeps = quick ? [0, all8] : [0, 5, 20, all8];
+    const rows: Array<Record<string, string | number>> = [];
+    const json: Record<string, unknown> = { generator: 'mnist-vae-10d', backend: currentBackend(), epochs };
+    const tiles = [];
+    const labs: string[] = [];
+    for (let i = 0; i < x.shape[0]; i++) {
+      tiles.push(renderImage(x, { index: i, scale: 3 }));
+      labs.push('input 8');
+    }
+    for (const keep of keeps) {
+      const ds = holdOutClass(train, 8, keep, 1);
+      const model = buildMlp({ hidden: [128], seed: 3, name: `mlp_8x${keep}` });
+      await trainModel(model, ds, { epochs, batchSize: 64, seed: 3, label: `mlp with ${keep} 8s` });
+      ds.dispose();
+      const c = Classifier.fromModel(model, { name: `mlp-8x${keep}` });
+      const p = await c.predictClasses(test.images);
+      const acc8 = eights.filter((i) => p[i] === 8).length / eights.length;
+      const acc = p.filter((v, i) => v === labels[i]).length / labels.length;
+      const r = await contrastiveSearch(c, gen, x, new Array(x.shape[0]).fill(8), { ...CDEEPEX_DEFAULTS, generator: gen, recordPath: false });
+      for (let i = 0; i < x.shape[0]; i++) {
+        const xi = tf.slice(x, i, 1);
+        const di = tf.slice(r.difference, i, 1);
+        tiles.push(upscale(renderContrast(xi, di), 3));
+        labs.push(`${keep} 8s: ${r.trueClass[i]}, not ${r.probe[i]}`);
+        tf.dispose([xi, di]);
+      }
+      const row = { 'training 8s': keep, 'class-8 accuracy': pct(acc8), 'test accuracy': pct(acc), converged: pct(mean(r.converged.map(Number))), 'mean ‖z_e − z0‖': mean(r.distance) };
+      rows.push(row);
+      json[`keep${keep}`] = { ...row, acc8, acc };
+      tf.dispose([r.counterfactual, r.difference, r.logitsAfter]);
+      model.dispose();
+    }
+    const files: string[] = [];
+    const f = path.join(dir, 'why-not-8-by-net.png');
+    writePng(f, grid(tiles, { cols: x.shape[0], labels: labs, title: '"why not 8?" for nets trained with growing numbers of 8s (rows)' }));
+    files.push(f);
+    x.dispose();
+    train.dispose();
+    test.dispose();
+    const markdown = `# Class-8 hold-out (seed 001 §4.2)\n\nMLP 784-128-10 trained ${epochs} epochs on the MNIST training split with only the given number of 8s; ` +
+      `CDeepEx (mnist-vae-10d, probe 8; when 8 is the prediction the probe is the second class) on the same ${x.shape[0]} test 8s.\n\n${markdownTable(rows)}\n\n` +
+      files.map((p) => `![${path.basename(p)}](${path.basename(p)})`).join('\n') + '\n';
+    files.push(...writeReport(dir, 'cdeepex-holdout', markdown, json));
+    return { rows, json, markdown, files };
+  },
+});
+
+registerExperiment({
+  name: 'cdeepex-paths',
+  description: 'seed 001 Fig. 4: CDeepEx vs xGEMs optimisation paths and mean class likelihoods along them',
+  async run(options: TaskOptions) {
+    await initBackend();
+    const quick = Boolean(options.quick);
+    const k = Number(options.images ?? (quick ? 3 : 12));
+    const dir = outDir(options, 'cdeepex-paths');
+    const { c, name } = await firstDefault(['mnist-cnn', 'mnist-mlp']);
+    const gen = await generator('mnist-vae-10d');
+    const { loadMnist } = await import('../data/index.js');
+    const { writePng, grid, renderImage, plotLines } = await import('../render/index.js');
+    const test = await loadMnist({ split: 'test', seed: 0 });
+    const labels = Array.from(test.labels);
+    const preds = await c.predictClasses(test.images);
+    const pick = preds.map((p, i) => (p === labels[i] ? i : -1)).filter((i) => i >= 0).filter((_, j) => j % 50 === 0).slice(0, k);
+    const x = tf.tidy(() => tf.gather(test.images, tf.tensor1d(pick, 'int32'))) as tf.Tensor4D;
+    const rows: Array<Record<string, string | number>> = [];
+    const json: Record<string, unknown> = { classifier: name, generator: 'mnist-vae-10d', images: pick.length, backend: currentBackend() };
+    const series = [];
+    const files: string[] = [];
+    const strip = [];
+    const stripLabels: string[] = [];
+    for (const constraints of [true, false]) {
+      const label = constraints ? 'CDeepEx' : 'xGEMs';
+      const t0 = performance.now();
+      const r = await contrastiveSearch(c, gen, x, new Array(pick.length).fill(-1).map(() => -1), { ...CDEEPEX_DEFAULTS, generator: gen, constraints });
+      const secs = (performance.now() - t0) / 1000 / pick.length;
+      const L = Math.max(...r.probsPath.map((p) => p.length));
+      const at = (p: number[][], s: number) => p[Math.min(s, p.length - 1)];
+      const meanTrue: number[] = [];
+      const meanProbe: number[] = [];
+      const meanOther: number[] = [];
+      for (let s = 0; s < L; s++) {
+        meanTrue.push(mean(r.probsPath.map((p, i) => at(p, s)[r.trueClass[i]])));
+        meanProbe.push(mean(r.probsPath.map((p, i) => at(p, s)[r.probe[i]])));
+        meanOther.push(mean(r.probsPath.map((p, i) => Math.max(...at(p, s).filter((_, j) => j !== r.trueClass[i] && j !== r.probe[i])))));
+      }
+      const xs = Array.from({ length: L }, (_, s) => s);
+      series.push({ name: `${label} true`, x: xs, y: meanTrue }, { name: `${label} probe`, x: xs, y: meanProbe }, { name: `${label} top other`, x: xs, y: meanOther });
+      const final = r.probsPath.map((p) => p[p.length - 1]);
+      const thirdOnTop = final.filter((p, i) => {
+        const top = p.indexOf(Math.max(...p));
+        return top !== r.trueClass[i] && top !== r.probe[i];
+      }).length;
+      const row = {
+        method: label, images: pick.length, converged: pct(mean(r.converged.map(Number))), 'third class on top at the end': pct(thirdOnTop / pick.length),
+        'mean p(true) end': mean(final.map((p, i) => p[r.trueClass[i]])), 'mean p(probe) end': mean(final.map((p, i) => p[r.probe[i]])),
+        'mean ‖z_e − z0‖': mean(r.distance), 's/image': secs,
+      };
+      rows.push(row);
+      json[label] = row;
+      // Images along the first path.
+      const p0 = r.path[0];
+      const shown = [...new Set([0, Math.floor(p0.length / 4), Math.floor(p0.length / 2), Math.floor((3 * p0.length) / 4), p0.length - 1])];
+      for (const s of shown) {
+        const img = tf.tidy(() => tf.add(tf.slice(x, 0, 1), tf.sub(gen.decode(tf.tensor2d([p0[s]])), gen.decode(tf.tensor2d([r.z0[0]])))));
+        const pr = r.probsPath[0][s];
+        strip.push(renderImage(img, { scale: 3, range: 'auto' }));
+        stripLabels.push(`${label} it ${s}: ${pr.indexOf(Math.max(...pr))}`);
+        img.dispose();
+      }
+      tf.dispose([r.counterfactual, r.difference, r.logitsAfter]);
+    }
+    const fp = path.join(dir, 'mean-likelihood-along-path.png');
+    writePng(fp, await plotLines(series, { title: 'mean class probability along the optimisation path', xLabel: 'multiplier update', yLabel: 'p', yDomain: [0, 1] }));
+    files.push(fp);
+    const fs2 = path.join(dir, 'path-images.png');
+    writePng(fs2, grid(strip, { cols: strip.length / 2, labels: stripLabels, title: 'I_z along the path (first image)' }));
+    files.push(fs2);
+    x.dispose();
+    test.dispose();
+    c.model?.dispose();
+    const markdown = `# CDeepEx vs xGEMs paths (seed 001 Fig. 4)\n\nClassifier ${name}, generator mnist-vae-10d, probe = second most likely class, ${pick.length} correctly classified test images.\n\n${markdownTable(rows)}\n\n` +
+      files.map((p) => `![${path.basename(p)}](${path.basename(p)})`).join('\n') + '\n';
+    files.push(...writeReport(dir, 'cdeepex-paths', markdown, json));
+    return { rows, json, markdown, files };
+  },
+});
