@@ -147,6 +147,9 @@ function ints(shape: number[], seed: number, lo: number, hi: number): tf.Tensor 
 describe('wasm MaxPoolGrad: first maximum in row-major window order, any sign', () => {
   const cases: Array<{ x: number[]; f: number | [number, number]; s: number | [number, number]; p: 'same' | 'valid'; lo: number; hi: number }> = [
     { x: [2, 8, 8, 3], f: 2, s: 2, p: 'valid', lo: -3, hi: 3 },
+    { x: [2, 9, 7, 5], f: 2, s: 2, p: 'valid', lo: -1, hi: 1 },
+    { x: [1, 7, 8, 3], f: 2, s: 1, p: 'valid', lo: -2, hi: 0 },
+    { x: [2, 7, 7, 2], f: 2, s: 2, p: 'same', lo: -1, hi: 1 },
     { x: [2, 9, 7, 2], f: 3, s: 2, p: 'same', lo: -2, hi: 2 },
     { x: [1, 9, 9, 4], f: 3, s: 1, p: 'valid', lo: -5, hi: -1 },
     { x: [3, 7, 10, 1], f: [2, 3], s: [1, 2], p: 'same', lo: -1, hi: 1 },

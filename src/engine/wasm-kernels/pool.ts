@@ -29,6 +29,10 @@ export function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorIn
   const g = f32(backend, dy);
   const dx = f32(backend, out);
   dx.fill(0);
+  if (fh === 2 && fw === 2 && dh === 1 && dw === 1 && top === 0 && left === 0 && (ho - 1) * sh + 2 <= h && (wo - 1) * sw + 2 <= w) {
+    pool2x2(x, g, dx, n, h, w, c, ho, wo, sh, sw);
+    return out;
+  }
   const best = new Float32Array(c);
   const arg = new Int32Array(c);
   for (let b = 0; b < n; b++) {
@@ -70,4 +74,37 @@ export function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorIn
     }
   }
   return out;
+}
+
+/** The common 2×2 window fully inside the input, unrolled (same rule: first maximum, NaN wins). */
+function pool2x2(x: Float32Array, g: Float32Array, dx: Float32Array, n: number, h: number, w: number, c: number, ho: number, wo: number, sh: number, sw: number): void {
+  const rowStride = w * c;
+  for (let b = 0; b < n; b++) {
+    for (let oh = 0; oh < ho; oh++) {
+      for (let ow = 0; ow < wo; ow++) {
+        const p00 = ((b * h + oh * sh) * w + ow * sw) * c;
+        const p01 = p00 + c;
+        const p10 = p00 + rowStride;
+        const p11 = p10 + c;
+        const gBase = ((b * ho + oh) * wo + ow) * c;
+        for (let k = 0; k < c; k++) {
+          let bi = p00 + k;
+          let bv = x[bi];
+          let v = x[p01 + k];
+          if (v > bv || (v !== v && bv === bv)) {
+            bv = v;
+            bi = p01 + k;
+          }
+          v = x[p10 + k];
+          if (v > bv || (v !== v && bv === bv)) {
+            bv = v;
+            bi = p10 + k;
+          }
+          v = x[p11 + k];
+          if (v > bv || (v !== v && bv === bv)) bi = p11 + k;
+          dx[bi] += g[gBase + k];
+        }
+      }
+    }
+  }
 }
