@@ -5,8 +5,8 @@
  *
  * The transposes are written with forward ops only: Lᵀ of a convolution is a forward convolution of
  * the zero-dilated, padded g with the flipped, in/out-swapped kernel (XNNPACK-fast on wasm, unlike
- * the stock Conv2DBackpropInput scalar loop), and Lᵀ of a Dense is an explicit transpose followed by
- * a plain matMul (wasm's BatchMatMul with transposeB falls off XNNPACK). See ../shared/ENGINE.md.
+ * the stock Conv2DBackpropInput scalar loop), and Lᵀ of a Dense is matMul(g, w, transposeB) — the
+ * op the plain gradient uses, which Glasswing's wasm kernels make fast. See ../shared/ENGINE.md.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphNode } from '../../core/graph.js';
@@ -79,8 +79,18 @@ export function convTranspose(g: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], 
     padded = tf.slice(padded, [0, 0, 0, 0], [d.shape[0], d.shape[1] + Math.min(bottom, 0), d.shape[2] + Math.min(right, 0), d.shape[3]]);
   }
   padded = tf.pad(padded, [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]]);
-  const flipped = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
-  return tf.conv2d(padded, flipped, 1, 'valid');
+  return tf.conv2d(padded, flipKernel(w), 1, 'valid');
+}
+
+/**
+ * Kernel flipped in both spatial axes with in/out channels swapped: [kh, kw, in, out] → [kh, kw, out, in].
+ * The flip is a gather of the kh·kw rows in reverse order (wasm's Reverse is a slow scalar loop).
+ */
+export function flipKernel(w: tf.Tensor4D): tf.Tensor4D {
+  const [kh, kw, i, o] = w.shape;
+  const rows = tf.reshape(w, [kh * kw, i * o]);
+  const idx = tf.range(kh * kw - 1, -1, -1, 'int32');
+  return tf.transpose(tf.reshape(tf.gather(rows, idx), [kh, kw, i, o]), [0, 1, 3, 2]) as tf.Tensor4D;
 }
 
 /** Depthwise kernel [kh, kw, C, m] as the equivalent full conv kernel [kh, kw, C, C·m]. */
@@ -110,7 +120,7 @@ export function linearOpOf(node: GraphNode): LinearOp {
       },
       transpose(g, w, xShape) {
         const flat = g.rank === 2 ? g : tf.reshape(g, [-1, g.shape[g.rank - 1]]);
-        const y = tf.matMul(flat as tf.Tensor2D, tf.transpose(w) as tf.Tensor2D);
+        const y = tf.matMul(flat as tf.Tensor2D, w as tf.Tensor2D, false, true);
         return y.shape.length === xShape.length ? y : tf.reshape(y, xShape);
       },
     };
