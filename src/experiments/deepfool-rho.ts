@@ -61,14 +61,15 @@ registerExperiment({
         xb.dispose();
       }
       const dfMs = (performance.now() - t0) / n;
-      // FGSM: smallest ε per image along sign ∇ℓ (from the true label); ρ over the images it fools.
+      // FGSM: smallest ε per image along sign ∇ℓ; ρ over the images it fools.
       const t1 = performance.now();
       const fr: number[] = [];
       let fgsmFooled = 0;
       for (let b = 0; b < n; b += bs) {
         const m = Math.min(bs, n - b);
         const xb = tf.slice(test.images, b, m) as tf.Tensor4D;
-        const { epsilon, adversarial } = await minimalFgsm(c, xb, labels.slice(b, b + m), { maxEpsilon: 1, gridSteps: 20, bisections: 6 });
+        // Like DeepFool, FGSM starts from the prediction (the label to move away from).
+        const { epsilon, adversarial } = await minimalFgsm(c, xb, pred.slice(b, b + m), { maxEpsilon: 1, gridSteps: 20, bisections: 6 });
         const ratio = tf.tidy(() => tf.div(tf.norm(tf.reshape(tf.sub(adversarial, xb), [m, -1]), 2, 1), tf.norm(tf.reshape(xb, [m, -1]), 2, 1)));
         const rv = await ratio.data();
         for (let i = 0; i < m; i++) {
@@ -109,7 +110,7 @@ registerExperiment({
     test.dispose();
     const markdown = `# DeepFool ρ_adv on MNIST\n\n${n} test images (seeded MNIST test split), L2 DeepFool, overshoot 0.02, all classes.\n` +
       `ρ_adv = mean ‖r‖₂/‖x‖₂ over all images (DeepFool paper). FGSM ρ uses the smallest ε (grid of 20 in (0, 1], 6 bisections) ` +
-      `that changes the label along sign ∇ℓ, averaged over the images FGSM fools.\n\n${markdownTable(rows)}\n\n` +
+      `that changes the predicted label along sign ∇ℓ(x, prediction), averaged over the images FGSM fools.\n\n${markdownTable(rows)}\n\n` +
       files.map((f) => `![${path.basename(f)}](${path.basename(f)})`).join('\n') + '\n';
     files.push(...writeReport(dir, 'deepfool-rho', markdown, json));
     return { rows, json, markdown, files };
