@@ -118,6 +118,9 @@ function check(o: CdeepexOptions): void {
 
 /** True and probe class per image: probe = target, or the second most likely class when target is the predicted class. */
 export function trueAndProbe(logits: number[][], targets: number[]): { trueClass: number[]; probe: number[] } {
+  targets.forEach((t) => {
+    if (!Number.isInteger(t) || t < 0 || t >= (logits[0]?.length ?? 0)) throw new OptionError(`expected a probe class index in 0..${(logits[0]?.length ?? 1) - 1}; got ${t}`);
+  });
   const trueClass: number[] = [];
   const probe: number[] = [];
   logits.forEach((row, i) => {

@@ -226,7 +226,8 @@ registerExperiment({
     for (const constraints of [true, false]) {
       const label = constraints ? 'CDeepEx' : 'xGEMs';
       const t0 = performance.now();
-      const r = await contrastiveSearch(c, gen, x, new Array(pick.length).fill(-1).map(() => -1), { ...CDEEPEX_DEFAULTS, generator: gen, constraints });
+      // Target = the predicted class, so the probe becomes the second most likely class.
+      const r = await contrastiveSearch(c, gen, x, pick.map((i) => preds[i]), { ...CDEEPEX_DEFAULTS, generator: gen, constraints });
       const secs = (performance.now() - t0) / 1000 / pick.length;
       const L = Math.max(...r.probsPath.map((p) => p.length));
       const at = (p: number[][], s: number) => p[Math.min(s, p.length - 1)];

@@ -74,7 +74,7 @@ registerExperiment({
       if (okIdx.length) {
         const heat = tf.tidy(() => tf.mean(tf.gather(r.perturbation, tf.tensor1d(okIdx, 'int32')), 0, true));
         const f = path.join(dir, `${gname}-bias-heatmap.png`);
-        writePng(f, grid([renderMap(heat, { scale: 8 })], { title: `mean x' − x over ${okIdx.length} LSEs (${gname})` }));
+        writePng(f, grid([renderMap(heat, { scale: 8 })], { title: `mean x' − x, ${okIdx.length} LSEs` }));
         files.push(f);
         heat.dispose();
       }
@@ -160,7 +160,7 @@ registerExperiment({
     mark(img2, ...(toPx(0, 0) as [number, number]), [255, 255, 255], 7);
     mark(img2, ...(toPx(z[0], z[1]) as [number, number]), [0, 0, 0], 7);
     const f2 = path.join(dir, 'fig2-class-map-g-z.png');
-    writePng(f2, grid([img2], { title: `c(g(z)), z ∈ [−3, 3]², white: z = 0, black: e(x)`, padding: 6 }));
+    writePng(f2, grid([img2], { title: 'c(g(z))', padding: 6 }));
     files.push(f2);
     // Fig. 3/4: c(x') over ε grid centred at e(x) with CE(c(x'), y) contours and the path.
     const x1 = tf.slice(test.images, gi, 1);
@@ -179,7 +179,7 @@ registerExperiment({
     mark(img3, ...(toPxE(0, 0) as [number, number]), [255, 255, 255], 7);
     if (firstOk >= 0) mark(img3, ...(toPxE(p[firstOk][0] - z[0], p[firstOk][1] - z[1]) as [number, number]), [255, 215, 0], 7);
     const f3 = path.join(dir, 'fig3-4-class-map-x-prime-path.png');
-    writePng(f3, grid([img3], { title: `c(x') over ε ∈ [−3, 3]² (true ${y}, said ${preds[gi]}); CE contours every 1; white: ε = 0, gold: first correct step (${firstOk})`, padding: 6 }));
+    writePng(f3, grid([img3], { title: `c(x'), true ${y}`, padding: 6 }));
     files.push(f3);
     // Perturbation at steps along the path.
     const stepsShown = [...new Set([0, Math.floor(p.length / 4), Math.floor(p.length / 2), Math.floor((3 * p.length) / 4), p.length - 1])].filter((s) => s >= 0 && s < p.length);
@@ -207,7 +207,9 @@ registerExperiment({
     tf.dispose([grid2, x1, xw, r.perturbed, r.perturbation, r.logitsAfter]);
     test.dispose();
     c.model?.dispose();
-    const markdown = `# LSE latent maps (seed 000 Figs. 2–4)\n\nClassifier ${name}, generator mnist-vae-2d, ${G}×${G} grid on [−3, 3]².\n\n${markdownTable(rows)}\n\n` +
+    const markdown = `# LSE latent maps (seed 000 Figs. 2–4)\n\nClassifier ${name}, generator mnist-vae-2d, ${G}×${G} grid on [−3, 3]². ` +
+      `fig2: class of c(g(z)) (colours: tab10 by class), white = z = 0, black = e(x). fig3-4: class of c(x') over ε centred on e(x), darker bands and lines = ` +
+      `CE(c(x'), y) contours every 1 nat, dark dots = the path of z + ε, white = start, gold = first step with c(x') = y.\n\n${markdownTable(rows)}\n\n` +
       files.map((f) => `![${path.basename(f)}](${path.basename(f)})`).join('\n') + '\n';
     files.push(...writeReport(dir, 'lse-latent-maps', markdown, json));
     return { rows, json, markdown, files };
