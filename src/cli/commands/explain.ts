@@ -35,7 +35,7 @@ export const explainCommand: Command = {
     const imagePath = str(args, 'image');
     let x: tf.Tensor4D;
     if (imagePath) {
-      const img = await readImage(imagePath, classifier.inputShape);
+      const img = await readImage(imagePath, classifier.inputShape, { range: [classifier.domain.low, classifier.domain.high] });
       x = tf.expandDims(img, 0) as tf.Tensor4D;
       img.dispose();
     } else if (args.flags.has('mnist')) {
