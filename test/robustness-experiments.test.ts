@@ -19,7 +19,7 @@ describe.skipIf(!hasDefaultModel('mnist-mlp'))('robustness experiments (quick, o
     const r = await getExperiment('geosal-figures').run({ quick: true, images: 3, outDir: dir });
     expect(tf.memory().numTensors).toBe(before);
     for (const f of r.files ?? []) expect(fs.statSync(f).size).toBeGreaterThan(100);
-    expect(r.rows.length).toBe(3);
+    expect(r.rows.length).toBe(4);
     for (const row of r.rows) expect(Number(row['mean L2'])).toBeGreaterThan(0);
     const t4 = r.json.test4 as { comparisons: number[]; closestL2: number };
     expect(t4.comparisons.length).toBe(9);

@@ -84,6 +84,7 @@ registerExperiment({
     const t1 = performance.now();
     const d = await deepfool(c, test.images);
     const dfMs = (performance.now() - t1) / n;
+    const dc = await deepfool(c, test.images, { clip: true });
     const f = await minimalFgsm(c, test.images, labels);
     const fl2 = tf.tidy(() => tf.norm(tf.reshape(tf.sub(f.adversarial, test.images), [n, -1]), 2, 1));
     const fl2v = Array.from(await fl2.data());
@@ -94,6 +95,7 @@ registerExperiment({
     const rows: Array<Record<string, string | number>> = [
       { method: 'GeoSal (nearest class, all 9 compared)', 'found': geoOk.length / n, 'mean L2': mean(geoOk.map((e) => e.v)), 'ms/image': geoMs },
       { method: 'DeepFool (L2, overshoot 0.02)', 'found': d.fooled.filter(Boolean).length / n, 'mean L2': mean(d.l2.filter((_, i) => d.fooled[i])), 'ms/image': dfMs },
+      { method: 'DeepFool, clipped to the input box like GeoSal', 'found': dc.fooled.filter(Boolean).length / n, 'mean L2': mean(dc.l2.filter((_, i) => dc.fooled[i])), 'ms/image': NaN },
       { method: 'FGSM (smallest ε ≤ 1)', 'found': fOk.length / n, 'mean L2': mean(fOk.map((o) => fl2v[o.i])), 'ms/image': NaN },
     ];
     const geoCloser = both.filter((e) => e.v < d.l2[e.i]).length;
@@ -101,6 +103,7 @@ registerExperiment({
     tf.dispose([fl2, f.adversarial]);
     g.dispose();
     d.dispose();
+    dc.dispose();
     test.dispose();
     c.model?.dispose();
     const markdown = `# GeoSal (seed 002) on ${modelName}\n\n` +
