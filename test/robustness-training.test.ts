@@ -66,6 +66,19 @@ describe('adversarial training', () => {
     tf.dispose([train.x, test.x]);
   });
 
+  it('the consistent loss trains a conv net (φ = last conv layer) on this backend', async () => {
+    const c = toyCnn(3);
+    const d = toyData(60, 8);
+    const before = c.model!.getWeights()[0].dataSync().slice();
+    const r = await adversarialTrain(c.model!, { images: d.x, labels: d.y }, { scheme: 'consistent', epochs: 2, batchSize: 30, learningRate: 0.01 });
+    expect(r.loss.every(Number.isFinite)).toBe(true);
+    const after = c.model!.getWeights()[0].dataSync();
+    let changed = 0;
+    for (let i = 0; i < after.length; i++) if (Math.abs(after[i] - before[i]) > 1e-6) changed++;
+    expect(changed).toBeGreaterThan(after.length / 2); // the conv kernel itself was updated
+    d.x.dispose();
+  });
+
   it('rejects bad options and leaks nothing', async () => {
     const m = mlpModel(2);
     const d = toyData(30, 3);
