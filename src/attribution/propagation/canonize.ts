@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Graph, GraphNode } from '../../core/graph.js';
+import { cachedWeight } from './weight-cache.js';
 
 /** Consumers of every node. */
 export function consumers(graph: Graph): Map<string, string[]> {
@@ -54,15 +55,19 @@ export function canonize(graph: Graph): CanonizeResult {
       ...base,
       params: {
         ...base.params,
-        kernel: () => tf.tidy(() => {
-          const { scale } = affine();
-          return tf.mul(kernel(), scale);
-        }),
-        bias: () => tf.tidy(() => {
-          const { scale, shift } = affine();
+        kernel: () => {
+          const k = kernel();
+          const bn = bnNode.params.batchNorm!();
+          return cachedWeight(graph, `fold:${lin.name}:kernel`, [k, bn.mean, bn.variance, bn.gamma], () => tf.mul(k, affine().scale));
+        },
+        bias: () => {
           const b = bias?.();
-          return b ? tf.add(tf.mul(b, scale), shift) : shift;
-        }),
+          const bn = bnNode.params.batchNorm!();
+          return cachedWeight(graph, `fold:${lin.name}:bias`, [b, bn.mean, bn.variance, bn.gamma, bn.beta], () => {
+            const { scale, shift } = affine();
+            return b ? tf.add(tf.mul(b, scale), shift) : shift;
+          });
+        },
       },
     });
     replaced.set(bnNode.name, { ...bnNode, kind: 'identity', params: {} });

@@ -19,5 +19,6 @@ export { canonize, batchNormAffine, type CanonizeResult } from './canonize.js';
 export { propagate, assignRules, type PropagationConfig, type PropagationResult, type MaxPoolMode } from './propagate.js';
 export { linearOpOf, convTranspose, type LinearOp } from './linear.js';
 export { visualBackProp } from './visual-backprop.js';
+export { clearWeightCache, weightCacheSize } from './weight-cache.js';
 export type { LrpOptions } from './lrp.js';
 export type { DeepTaylorOptions } from './deep-taylor.js';

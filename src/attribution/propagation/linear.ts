@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphNode } from '../../core/graph.js';
 import { UnsupportedLayerError } from '../../core/errors.js';
+import { wasmKernelsInstalled } from '../../engine/wasm-kernels/index.js';
 
 export interface LinearOp {
   kind: 'dense' | 'conv2d';
@@ -65,6 +66,11 @@ export function dilateKernel(w: tf.Tensor4D, dh: number, dw: number): tf.Tensor4
  * forward convolution. g: [N, Ho, Wo, out], w: [kh, kw, in, out] → [N, H, W, in].
  */
 export function convTranspose(g: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], strides: [number, number], padding: 'same' | 'valid'): tf.Tensor4D {
+  // Where Conv2DBackpropInput is fast (Glasswing's wasm kernels: polyphase, cached flips; cpu), use it.
+  const backend = tf.getBackend();
+  if ((backend === 'wasm' && wasmKernelsInstalled()) || backend === 'cpu' || backend === 'tensorflow') {
+    return tf.conv2dTranspose(g, w, xShape as [number, number, number, number], strides, padding);
+  }
   const [kh, kw] = w.shape;
   const [, H, W] = xShape;
   const gh = axisGeometry(H, kh, strides[0], padding);

@@ -294,6 +294,7 @@ function makeOverride(an: Analysis, rules: Map<string, Rule>, cfg: PropagationCo
         const inputName = node.inputs[0];
         const ctx: RuleContext = {
           node: node.name,
+          cacheOwner: an.graph,
           nonNegativeInput: an.nonNegative.get(inputName) ?? false,
           bounds: an.first.has(node.name) ? (cfg.bounds ?? an.bounds.get(inputName)) : cfg.bounds,
         };

@@ -15,14 +15,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { OptionError } from '../../core/errors.js';
 import { convTranspose, dilateKernel, type LinearOp } from './linear.js';
+import { cachedWeight } from './weight-cache.js';
 
 export interface RuleContext {
   /** The layer's input is known to be ≥ 0 (ReLU output, a [0, h] image…): x⁻ branches vanish. */
   nonNegativeInput: boolean;
   /** Value range of the layer's input, when known (the first layer: the classifier's domain after its transform). */
   bounds?: { low: number; high: number };
-  /** Node name, for error messages. */
+  /** Node name, for error messages and cache keys. */
   node: string;
+  /** Owner of cached modified weights (the graph); undefined disables caching. */
+  cacheOwner?: object;
 }
 
 export type InputModifier = (x: tf.Tensor, ctx: RuleContext) => tf.Tensor | null;
@@ -319,7 +322,24 @@ export function applyRule(rule: Rule, op: LinearOp, x: tf.Tensor, R: tf.Tensor, 
   const w = op.kernel();
   const b = op.bias();
   const inputs = rule.inputs.map((m) => m(x, ctx));
-  const params = rule.weights.map((m) => m(w, b));
+  // Modified parameters are cached per (layer, rule, branch) while the weights are unchanged.
+  const tag = `${ctx.node}|${rule.name}|${JSON.stringify(rule.params)}`;
+  const params = rule.weights.map((m, i): Params => {
+    if (m === UNMODIFIED) return { w, b };
+    const cache = ctx.cacheOwner;
+    if (inputs[i] === null) {
+      // a branch whose input is identically zero only matters through its bias
+      if (!b) return { w };
+      const mb = () => m(tf.zeros([1]), b).b ?? tf.zeros([0]);
+      const bb = cache ? cachedWeight(cache, `${tag}|${i}|${m.toString()}|b0`, [b], mb) : mb();
+      return { w, b: bb.size ? bb : undefined };
+    }
+    if (!cache) return m(w, b);
+    const key = `${tag}|${i}|${m.toString()}`;
+    const mw = cachedWeight(cache, `${key}|w`, [w, b], () => m(w, b).w);
+    const mbv = b ? cachedWeight(cache, `${key}|b`, [w, b], () => m(w, b).b ?? tf.zeros([0])) : undefined;
+    return { w: mw, b: mbv && mbv.size ? mbv : undefined };
+  });
   const outputs = inputs.map((xi, i) => {
     const p = params[i];
     if (xi === null) return p.b ? tf.add(tf.zerosLike(R), p.b) : null;
