@@ -51,7 +51,7 @@ export const RECIPES: Record<DefaultModelName, Recipe> = {
   'mnist-cnn': {
     dataset: 'mnist',
     build: () => buildCnn({ ...CNN_SHAPE, seed: 1, name: 'mnist_cnn' }),
-    train: MNIST_TRAIN,
+    train: { ...MNIST_TRAIN, epochs: 20, lrDecay: 0.88 },
     architecture: CNN_TEXT,
   },
   'mnist-mlp': {
@@ -69,8 +69,7 @@ export const RECIPES: Record<DefaultModelName, Recipe> = {
   'fashion-cnn': {
     dataset: 'fashion',
     build: () => buildCnn({ ...CNN_SHAPE, seed: 4, name: 'fashion_cnn' }),
-    train: { optimizer: 'adam', learningRate: 2e-3, lrDecay: 0.6, batchSize: 64, epochs: 3, seed: 4, augment: { shift: 1 } },
-    trainLimit: 20_000,
+    train: { optimizer: 'adam', learningRate: 2e-3, lrDecay: 0.5, batchSize: 64, epochs: 3, seed: 4, augment: { shift: 1 } },
     architecture: CNN_TEXT,
   },
   'mnist-cnn-biased': {
