@@ -6,7 +6,7 @@
  * A naturally trained net falls below 10 % under FGSM ε = 0.3.
  *
  * Options: quick (256 training and 100 test images, 1 epoch), train (default 4000), images (test,
- * default 1000), epochs (default 2), model (default mnist-cnn), lr (default 5e-4), schemes (comma list of
+ * default 1000), epochs (default 2), model (default mnist-cnn), lr (default 1e-3), schemes (comma list of
  * fgsm, ensemble, consistent; default all).
  */
 import * as path from 'node:path';
@@ -34,7 +34,7 @@ registerExperiment({
     const nTrain = Number(options.train ?? (quick ? 256 : 4000));
     const nTest = Number(options.images ?? (quick ? 100 : 1000));
     const epochs = Number(options.epochs ?? (quick ? 1 : 2));
-    const lr = Number(options.lr ?? 5e-4);
+    const lr = Number(options.lr ?? 1e-3);
     const pgdSteps = 40;
     const dir = outDir(options, 'fgsm-training');
     const base = await requireDefault(modelName);
