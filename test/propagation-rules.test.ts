@@ -184,6 +184,28 @@ describe('propagation rules', () => {
     x.dispose();
   });
 
+  it('Concatenate, ZeroPadding2D, Reshape, Dropout, GlobalMaxPooling2D and DepthwiseConv2D move relevance exactly (LRP-0 = gradient × input, conservation)', async () => {
+    const input = tfl.input({ shape: [8, 8, 2] });
+    const p0 = tfl.layers.zeroPadding2d({ padding: 1 }).apply(input) as tfl.SymbolicTensor;
+    const a = tfl.layers.conv2d({ filters: 3, kernelSize: 3, activation: 'relu', useBias: false, kernelInitializer: seedInit(61) }).apply(p0) as tfl.SymbolicTensor;
+    const b = tfl.layers.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, padding: 'same', activation: 'relu', useBias: false, depthwiseInitializer: seedInit(62) }).apply(input) as tfl.SymbolicTensor;
+    const cat = tfl.layers.concatenate().apply([a, b]) as tfl.SymbolicTensor;
+    const d = tfl.layers.dropout({ rate: 0.5 }).apply(cat) as tfl.SymbolicTensor;
+    const r = tfl.layers.reshape({ targetShape: [8, 8, 7] }).apply(d) as tfl.SymbolicTensor;
+    const g = tfl.layers.globalMaxPooling2d({}).apply(r) as tfl.SymbolicTensor;
+    const out = tfl.layers.dense({ units: 2, useBias: false, kernelInitializer: tfl.initializers.randomUniform({ minval: 0.1, maxval: 1, seed: 63 }) }).apply(g) as tfl.SymbolicTensor;
+    const c = Classifier.fromModel(tfl.model({ inputs: input, outputs: out }));
+    const x = tf.randomUniform([2, 8, 8, 2], 0, 1, 'float32', 64) as tf.Tensor4D;
+    const l0 = await map('lrp', c, x, { rule: 'lrp-0' });
+    const gxi = await map('gradient-x-input', c, x);
+    expect(relL2(l0.data, gxi.data)).toBeLessThan(1e-4);
+    for (const rule of ['lrp-0', 'zplus']) {
+      const m = await map('lrp', c, x, { rule });
+      for (const err of m.extras.conservationError as number[]) expect(err, rule).toBeLessThan(1e-3);
+    }
+    x.dispose();
+  });
+
   it('the conv transpose (forward-conv formulation) matches tf.conv2dTranspose for strides, padding and odd sizes', () => {
     const cases: Array<[number[], number[], [number, number], 'same' | 'valid']> = [
       [[2, 7, 7, 3], [3, 3, 3, 4], [1, 1], 'same'],
