@@ -68,7 +68,7 @@ export function plotErrors(ds: LabelledImages, errors: EvaluationError[], classN
       confidences: errs.map((e) => e.confidence),
       cols: opts.cols ?? (errs.length <= 9 ? 3 : 8),
       scale: opts.scale ?? 3,
-      title: opts.title ?? `${errs.length} of ${errors.length} errors shown (true → predicted)`,
+      title: opts.title ?? `${errs.length} of ${errors.length} errors`,
     });
     if (file) writePng(file, image);
     return image;
