@@ -152,7 +152,11 @@ registerExperiment({
     if (!wrong.length) throw new Error('the classifier makes no mistakes on the test split; nothing to explain');
     const xw = tf.tidy(() => tf.gather(test.images, tf.tensor1d(wrong, 'int32'))) as tf.Tensor4D;
     const r = await latentSearch(c, gen, xw, wrong.map((i) => labels[i]), { ...LSE_DEFAULTS, generator: gen, maxSteps: quick ? 100 : 500 });
-    const pick = Math.max(0, r.success.indexOf(true));
+    // The successful search with the most steps (a visible path), else the first image.
+    let pick = 0;
+    r.success.forEach((ok, i) => {
+      if (ok && (!r.success[pick] || r.steps[i] > r.steps[pick])) pick = i;
+    });
     const gi = wrong[pick];
     const y = labels[gi];
     const z = r.z[pick];
