@@ -48,6 +48,8 @@ registerExperiment({
     const dir = outDir(options, 'cdeepex-bias');
     const c = await requireDefault('mnist-cnn-biased');
     const gen = await generator('mnist-vae-10d');
+    // The generator trained on biased MNIST (it can draw the square), when shipped.
+    const genBiased = await generator('mnist-vae-10d-biased').catch(() => undefined);
     const { loadMnist, addSquare, squareMask } = await import('../data/index.js');
     const { writePng, grid, renderImage, renderMap } = await import('../render/index.js');
     const test = await loadMnist({ split: 'test', seed: 0 });
@@ -69,6 +71,10 @@ registerExperiment({
     const wanted: Array<{ label: string; method: string; options: Record<string, unknown> }> = [
       { label: 'CDeepEx', method: 'cdeepex', options: { generator: gen } },
       { label: 'xGEMs', method: 'xgems', options: { generator: gen } },
+      ...(genBiased ? [
+        { label: 'CDeepEx (G biased)', method: 'cdeepex', options: { generator: genBiased } },
+        { label: 'xGEMs (G biased)', method: 'xgems', options: { generator: genBiased } },
+      ] : []),
       { label: 'contrast LIME', method: 'contrast', options: { method: 'lime', methodOptions: quick ? { samples: 200 } : {} } },
       { label: 'contrast Grad-CAM', method: 'contrast', options: { method: 'grad-cam' } },
       { label: 'contrast LRP', method: 'contrast', options: { method: 'lrp' } },
