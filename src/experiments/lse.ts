@@ -201,7 +201,7 @@ registerExperiment({
       tf.dispose([xs, d]);
     }
     const f4 = path.join(dir, 'fig4-steps.png');
-    writePng(f4, grid(tiles, { cols: 2, labels: labs, title: 'x\' and x\' − x along the path' }));
+    writePng(f4, grid(tiles, { cols: 2, labels: labs, title: 'LSE steps' }));
     files.push(f4);
     const json = {
       classifier: name, generator: 'mnist-vae-2d', grid: G, image: gi, trueClass: y, predicted: preds[gi], success: r.success[pick], steps: r.steps[pick],
