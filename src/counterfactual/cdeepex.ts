@@ -48,6 +48,8 @@ export interface CdeepexOptions {
   optimizer: 'sgd' | 'adam';
   /** An image is done at the first multiplier update where |h| < tolerance and every inequality holds. Default 5e-3. */
   tolerance: number;
+  /** Give up on an image (converged = false) when min |h| has not improved by 1 % in this many multiplier updates (a local minimum). 0 = never. Default 30. */
+  patience: number;
   /** Record z and the class probabilities after every outer iteration. Default true. */
   recordPath: boolean;
   /** Latent code: 'auto' (encoder when there is one), 'encoder', 'optimize' (Algorithm 2). */
@@ -72,6 +74,7 @@ export const CDEEPEX_DEFAULTS: CdeepexOptions = {
   learningRate: 0.02,
   optimizer: 'sgd',
   tolerance: 5e-3,
+  patience: 30,
   recordPath: true,
   inversion: 'auto',
   inversionSteps: 300,
@@ -217,6 +220,16 @@ export async function contrastiveSearch(classifier: Classifier, gen: Generator, 
       if (k === 0) {
         prevH[i] = h[i];
         continue;
+      }
+      if (o.patience > 0 && hPath[i].length > o.patience) {
+        const hp = hPath[i];
+        const recent = Math.min(...hp.slice(-o.patience).map(Math.abs));
+        const before = Math.min(...hp.slice(0, -o.patience).map(Math.abs));
+        if (recent > 0.99 * before) {
+          active[i] = false;
+          outerDone[i] = k;
+          continue;
+        }
       }
       lam[i] += c[i] * h[i];
       if (o.constraints) {
