@@ -193,7 +193,7 @@ registerExperiment({
     }
     const files: string[] = [];
     const f = path.join(dir, 'why-not-8-by-net.png');
-    writePng(f, grid(tiles, { cols: x.shape[0], labels: labs, title: '"why not 8?" for nets trained with growing numbers of 8s (rows)' }));
+    writePng(f, grid(tiles, { cols: x.shape[0], labels: labs, title: 'why not 8? (rows: nets)' }));
     files.push(f);
     x.dispose();
     train.dispose();
