@@ -56,7 +56,7 @@ export const evaluateCommand: Command = {
       if (plots) {
         mkdirSync(plots, { recursive: true });
         await plotConfusionMatrix(r.confusion, classifier.classNames, join(plots, `${t.name.replace(/[^\w.-]+/g, '_')}-confusion.png`));
-        await plotErrors(ds, r.errors.slice(0, 32), classifier.classNames, join(plots, `${t.name.replace(/[^\w.-]+/g, '_')}-errors.png`));
+        await plotErrors(ds, r.errors, classifier.classNames, join(plots, `${t.name.replace(/[^\w.-]+/g, '_')}-errors.png`), { max: 32 });
       }
     }
     for (const ds of cache.values()) ds.dispose();
