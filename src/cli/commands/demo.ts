@@ -21,6 +21,11 @@ import type { Command } from './index.js';
 /** Where a method shows best: VisualBackProp's showcase is the bias-free offset network (seed 002). */
 const PREFERRED_MODEL: Record<string, string> = { 'visual-backprop': 'mnist-cnn-nobias' };
 const MODEL_ORDER = ['mnist-cnn', 'mnist-cnn-nobias', 'mnist-mlp'];
+/**
+ * The explained class is the prediction, except for the latent searches: LSE/LAE toward the predicted
+ * class of a correctly classified digit would stop at step 0, so they ask "what makes it the runner-up?".
+ */
+const DEMO_TARGET: Record<string, 'predicted' | 'second'> = { lse: 'second', lae: 'second' };
 
 export const demoCommand: Command = {
   name: 'demo',
@@ -123,7 +128,8 @@ async function runOne(
   const base = { method: m.name, family: m.family, description: m.description, signed: m.signed, maps: [] as string[], msPerImage: 0, model: '', extras: [] as Record<string, unknown>[] };
   if (!classifier) return { row: { ...base, error: why } };
   try {
-    const e = await explain(m.name, classifier, x, { target: 'predicted' });
+    const target = DEMO_TARGET[m.name] ?? 'predicted';
+    const e = await explain(m.name, classifier, x, { target });
     const tiles: Image[] = [];
     const maps: string[] = [];
     const extras: Record<string, unknown>[] = [];
@@ -135,7 +141,7 @@ async function runOne(
       maps.push(file);
       extras.push(scalarExtras(perImage(e.extras, i)));
     }
-    const row = { ...base, model: classifier.name, msPerImage: e.timeMs / x.shape[0], maps, targets: e.target, extras };
+    const row = { ...base, model: classifier.name, msPerImage: e.timeMs / x.shape[0], maps, targets: e.target, targetSpec: target, extras };
     e.dispose();
     return { row, tiles };
   } catch (err) {

@@ -11,6 +11,8 @@ export interface ReportMethodRow {
   msPerImage: number;
   maps: string[];
   targets?: number[];
+  /** How the explained class was chosen, when not the prediction. */
+  targetSpec?: string;
   extras: Record<string, unknown>[];
   error?: string;
 }
@@ -42,10 +44,11 @@ export function writeHtmlReport(r: ReportInput): string {
         .filter((m) => m.family === fam)
         .map((m) => {
           const label = `<th class="m"><b>${esc(m.method)}</b><br><small>${esc(m.description)}</small><br>` +
-            (m.error ? '' : `<span class="t">${m.msPerImage.toFixed(1)} ms/image · ${esc(m.model)}</span>`) + '</th>';
+            (m.error ? '' : `<span class="t">${m.msPerImage.toFixed(1)} ms/image · ${esc(m.model)}` +
+              (m.targetSpec && m.targetSpec !== 'predicted' ? ` · target: ${m.targetSpec === 'second' ? 'second most likely class' : esc(m.targetSpec)}` : '') + '</span>') + '</th>';
           if (m.error) return `<tr>${label}<td colspan="${r.digits.length}" class="err">not run: ${esc(m.error)}</td></tr>`;
           const cells = m.maps
-            .map((src, i) => `<td><img src="${src}" alt="${esc(m.method)} ${i}"><br><small>${extrasText(m.extras[i] ?? {})}</small></td>`)
+            .map((src, i) => `<td><img src="${src}" alt="${esc(m.method)} ${i}"><br><small>target ${m.targets?.[i] ?? '?'}<br>${extrasText(m.extras[i] ?? {})}</small></td>`)
             .join('');
           return `<tr>${label}${cells}</tr>`;
         })
@@ -72,7 +75,7 @@ img{image-rendering:pixelated;width:112px;height:112px}
 <p>Real MNIST test digits explained with every registered method on the shipped default models
 (backend <b>${esc(r.backend)}</b>, ${new Date().toISOString().slice(0, 19)}Z). Each map is drawn over the input in grey:
 signed maps use the diverging blue–white–red scale centred on 0 (red: evidence for the explained class, blue: against),
-magnitudes use the sequential scale. The target is the predicted class. Times are wall time per image for the whole batch.</p>
+magnitudes use the sequential scale. The explained class is the prediction unless a row says otherwise; a target class is shown under each map. Times are wall time per image for the whole batch.</p>
 <p><img src="overview.png" alt="overview" style="width:auto;height:auto;max-width:100%"></p>
 <table><tr><th></th>${head}</tr>
 ${body}
