@@ -4,10 +4,10 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { initBackend } from '../src/index.js';
 import '../src/attribution/index.js';
-import { runConformance } from '../src/conformance/index.js';
+import { defaultConformanceDir, runConformance } from '../src/conformance/index.js';
 import { clearWeightCache } from '../src/attribution/propagation/index.js';
 
-const ROOT = '/work/shared/conformance';
+const ROOT = defaultConformanceDir();
 const LRP = ['lrp_epsilon', 'lrp_zplus', 'lrp_alpha2beta1'];
 
 describe('propagation: Zennit conformance (FORMAT.md §4)', () => {

@@ -5,18 +5,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { Classifier } from '../../src/core/classifier.js';
 import { createRng, gaussian } from '../../src/util/random.js';
+import { defaultConformanceDir, readBundle as readConformanceBundle } from '../../src/conformance/index.js';
 
-const CONF = '/work/shared/conformance';
+const CONF = defaultConformanceDir();
 
 export function readBundle(dir: string): Map<string, tf.Tensor> {
-  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
-  const out = new Map<string, tf.Tensor>();
-  for (const t of manifest.tensors) {
-    const buf = fs.readFileSync(path.join(dir, t.file));
-    const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
-    out.set(t.name, tf.tensor(t.dtype === 'int32' ? new Int32Array(ab) : new Float32Array(ab), t.shape, t.dtype));
-  }
-  return out;
+  const b = readConformanceBundle(dir);
+  return new Map(b.names.map((n) => [n, b.tensor(n)]));
 }
 
 export function hasConformance(): boolean {
