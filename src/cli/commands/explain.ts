@@ -7,6 +7,7 @@ import { readImage, loadMnist } from '../../data/index.js';
 import { renderExplanationPanel } from '../report/panel.js';
 import { writePng } from '../../render/index.js';
 import { flag, methodOptions, num, str } from '../args.js';
+import { progress } from '../../util/progress.js';
 import { resolveClassifier } from '../model-arg.js';
 import { scalarExtras } from '../report/extras.js';
 import type { Command } from './index.js';
@@ -51,7 +52,14 @@ export const explainCommand: Command = {
       throw new OptionError('expected --image FILE or --mnist INDEX; got neither');
     }
     const target = parseTarget(str(args, 'target', 'predicted'));
-    const e = await explain(methodName, classifier, x, { target, options: methodOptions(args) });
+    const bar = progress(methodName, 100);
+    let reported = false;
+    const e = await explain(methodName, classifier, x, {
+      target,
+      options: methodOptions(args),
+      context: { progress: (fraction, label) => { reported = true; bar.update(Math.round(fraction * 100), label); } },
+    });
+    if (reported) bar.done();
     const def = getMethod(methodName);
     const panel = renderExplanationPanel(x, e, { signed: def.signed, classNames: classifier.classNames });
     await writePng(out, panel);
