@@ -48,7 +48,7 @@ export interface CdeepexOptions {
   optimizer: 'sgd' | 'adam';
   /** An image is done at the first multiplier update where |h| < tolerance and every inequality holds. Default 5e-3. */
   tolerance: number;
-  /** Give up on an image (converged = false) when min |h| has not improved by 1 % in this many multiplier updates (a local minimum). 0 = never. Default 30. */
+  /** Give up on an image (converged = false) when min |h| has not improved by 1 % in this many multiplier updates (a local minimum). 0 = never. Default 60. */
   patience: number;
   /** Record z and the class probabilities after every outer iteration. Default true. */
   recordPath: boolean;
@@ -74,7 +74,7 @@ export const CDEEPEX_DEFAULTS: CdeepexOptions = {
   learningRate: 0.02,
   optimizer: 'sgd',
   tolerance: 5e-3,
-  patience: 30,
+  patience: 60,
   recordPath: true,
   inversion: 'auto',
   inversionSteps: 300,
