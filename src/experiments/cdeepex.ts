@@ -22,6 +22,7 @@ import { initBackend, currentBackend } from '../engine/backend.js';
 import { explain, listMethods } from '../core/registry.js';
 import { Classifier } from '../core/classifier.js';
 import { renderContrast } from '../generative/render.js';
+import { upscale } from '../render/image.js';
 import { contrastiveSearch, CDEEPEX_DEFAULTS } from '../counterfactual/cdeepex.js';
 import '../counterfactual/contrast.js';
 import { outDir, writeReport, markdownTable, pct, requireDefault } from './robustness-util.js';
@@ -129,16 +130,6 @@ registerExperiment({
     return { rows, json, markdown, files };
   },
 });
-
-function upscale(img: { width: number; height: number; data: Uint8ClampedArray }, s: number) {
-  const out = new Uint8ClampedArray(img.width * s * img.height * s * 4);
-  for (let y = 0; y < img.height * s; y++) for (let x = 0; x < img.width * s; x++) {
-    const src = ((Math.floor(y / s) * img.width) + Math.floor(x / s)) * 4;
-    const dst = (y * img.width * s + x) * 4;
-    for (let ch = 0; ch < 4; ch++) out[dst + ch] = img.data[src + ch];
-  }
-  return { width: img.width * s, height: img.height * s, data: out };
-}
 
 registerExperiment({
   name: 'cdeepex-holdout',
