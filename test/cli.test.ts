@@ -12,7 +12,11 @@ let dir: string;
 let modelDir: string;
 
 function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, GLASSWING_QUIET: '1' } });
+  return runWith({}, ...args);
+}
+
+function runWith(env: Record<string, string>, ...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, GLASSWING_QUIET: '1', ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -74,6 +78,35 @@ describe('glasswing CLI', () => {
     const r = run('explain', '--model', modelDir, '--image', join(dir, 'digit.png'));
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/expected --out/);
+  });
+
+  it('GLASSWING_BACKEND selects the backend and the CLI says which runs', () => {
+    expect(runWith({ GLASSWING_BACKEND: '' }, 'methods').stderr).toMatch(/backend (wasm|tensorflow|node)/);
+    const cpu = runWith({ GLASSWING_BACKEND: 'cpu' }, 'methods');
+    expect(cpu.code).toBe(0);
+    expect(cpu.stderr).toContain('backend cpu');
+    const bad = runWith({ GLASSWING_BACKEND: 'gpu' }, 'methods');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/GLASSWING_BACKEND must be one of node, wasm, cpu; got "gpu"/);
+  });
+
+  it('demo writes an HTML report with a map per method and digit (shipped models)', () => {
+    const out = join(dir, 'demo');
+    const r = run('demo', '--quick', '--count', '2', '--methods', 'gradient,lrp,visual-backprop', '--out', out, '--json');
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(summary.methods.map((m: { method: string }) => m.method).sort()).toEqual(['gradient', 'lrp', 'visual-backprop']);
+    expect(summary.methods.every((m: { error?: string }) => !m.error)).toBe(true);
+    // VisualBackProp's showcase is the bias-free offset network.
+    expect(summary.methods.find((m: { method: string }) => m.method === 'visual-backprop').model).toBe('mnist-cnn-nobias');
+    const html = readFileSync(join(out, 'index.html'), 'utf8');
+    for (const m of ['gradient', 'lrp', 'visual-backprop']) {
+      for (const i of [0, 1]) {
+        expect(html).toContain(`maps/${m}-${i}.png`);
+        expect(existsSync(join(out, 'maps', `${m}-${i}.png`))).toBe(true);
+      }
+    }
+    expect(existsSync(join(out, 'overview.png'))).toBe(true);
   });
 
   it('methods lists the registered methods', () => {
