@@ -33,6 +33,8 @@ interface Recipe {
   epochs?: number;
   iterations?: number;
   maxSeconds?: number;
+  learningRate?: number;
+  batchSize?: number;
   architecture: string;
 }
 
@@ -58,10 +60,12 @@ export const GENERATOR_RECIPES: Record<string, Recipe> = {
   },
   'mnist-gan': {
     kind: 'gan',
-    make: () => new WGAN({ latentDim: 32, variant: 'dense', hidden: [256, 512], seed: 1 }),
-    iterations: 3000,
-    maxSeconds: 150,
-    architecture: 'dense WGAN: G 32 → 256 → 512 (ReLU) → 784 (sigmoid); critic 784 → 512 → 256 (leaky ReLU) → 1; RMSProp, clip 0.01, nCritic 5',
+    make: () => new WGAN({ latentDim: 32, variant: 'dense', hidden: [128, 256], seed: 1 }),
+    iterations: 6000,
+    maxSeconds: 420,
+    learningRate: 1e-4,
+    batchSize: 64,
+    architecture: 'dense WGAN: G 32 → 128 → 256 (ReLU) → 784 (sigmoid); critic 784 → 256 → 128 (leaky ReLU) → 1; RMSProp, clip 0.01, nCritic 5, batch 64',
   },
 };
 
@@ -72,12 +76,14 @@ export const GENERATOR_RECIPES: Record<string, Recipe> = {
  */
 export const DEFAULT_GENERATOR_NAMES = ['mnist-vae-2d', 'mnist-vae-10d', 'mnist-vae-10d-biased'];
 
-function parseArgs(argv: string[]): { only?: string[]; quick: boolean; out?: string } {
-  const r: { only?: string[]; quick: boolean; out?: string } = { quick: false };
+function parseArgs(argv: string[]): { only?: string[]; quick: boolean; out?: string; ganLr?: number; ganSeconds?: number } {
+  const r: { only?: string[]; quick: boolean; out?: string; ganLr?: number; ganSeconds?: number } = { quick: false };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--quick') r.quick = true;
     else if (argv[i] === '--only') r.only = argv[++i].split(',');
     else if (argv[i] === '--out') r.out = argv[++i];
+    else if (argv[i] === '--gan-lr') r.ganLr = Number(argv[++i]);
+    else if (argv[i] === '--gan-seconds') r.ganSeconds = Number(argv[++i]);
   }
   return r;
 }
@@ -106,7 +112,10 @@ async function main(): Promise<void> {
       await trainAutoencoder(model, trainImages, { epochs: args.quick ? 1 : recipe.epochs, batchSize: 128, learningRate: 1e-3, seed: 1, label: name });
       mse = await model.reconstructionError(testImages);
     } else {
-      await trainWgan(model, train.images, { iterations: args.quick ? 5 : recipe.iterations, maxSeconds: recipe.maxSeconds, learningRate: 5e-4, seed: 1 });
+      await trainWgan(model, train.images, {
+        iterations: args.quick ? 5 : recipe.iterations, maxSeconds: args.ganSeconds ?? recipe.maxSeconds,
+        learningRate: args.ganLr ?? recipe.learningRate ?? 5e-5, batchSize: recipe.batchSize ?? 64, seed: 1,
+      });
       const probe = tf.slice(test.images, 0, args.quick ? 4 : 64);
       const inv = await invertGenerator(model, probe, { method: 'optimize', steps: args.quick ? 20 : 300, seed: 1 });
       mse = inv.mse.reduce((a, b) => a + b, 0) / inv.mse.length;

@@ -208,7 +208,8 @@ export async function trainWgan(gan: WGAN, images: tf.Tensor4D, opts: WganTrainO
         const fake = stopGradient(gan.generate(z, false)) as tf.Tensor4D;
         return tf.sub(tf.mean(gan.critic(fake)), tf.mean(gan.critic(real))) as tf.Scalar;
       }, true, dVars)!;
-      last = -(await cost.data())[0];
+      // Read the estimate only after the last critic step (each read waits for the backend).
+      if (k === nCritic - 1) last = -(await cost.data())[0];
       cost.dispose();
       real.dispose();
       tf.tidy(() => {
