@@ -37,6 +37,11 @@ export interface WganTrainOptions {
   quiet?: boolean;
   /** Stop after this many seconds (the steps done so far are kept). */
   maxSeconds?: number;
+  /**
+   * The WGAN paper's schedule (Arjovsky et al. 2017, Algorithm 1 code): 100 critic steps for each of
+   * the first 25 generator steps and every 500th, so that the critic is near its optimum early. Default false.
+   */
+  criticWarmup?: boolean;
 }
 
 const BN_EPS = 1e-5;
@@ -199,7 +204,8 @@ export async function trainWgan(gan: WGAN, images: tf.Tensor4D, opts: WganTrainO
   for (; it < iterations; it++) {
     if (opts.maxSeconds && (performance.now() - start) / 1000 > opts.maxSeconds) break;
     let last = 0;
-    for (let k = 0; k < nCritic; k++) {
+    const criticSteps = opts.criticWarmup && (it < 25 || it % 500 === 0) ? 100 : nCritic;
+    for (let k = 0; k < criticSteps; k++) {
       const idx = Array.from({ length: batch }, () => Math.floor(rng() * n));
       const real = takeRows(images, idx);
       const zSeed = nextSeed(rng);
@@ -209,7 +215,7 @@ export async function trainWgan(gan: WGAN, images: tf.Tensor4D, opts: WganTrainO
         return tf.sub(tf.mean(gan.critic(fake)), tf.mean(gan.critic(real))) as tf.Scalar;
       }, true, dVars)!;
       // Read the estimate only after the last critic step (each read waits for the backend).
-      if (k === nCritic - 1) last = -(await cost.data())[0];
+      if (k === criticSteps - 1) last = -(await cost.data())[0];
       cost.dispose();
       real.dispose();
       tf.tidy(() => {
@@ -229,6 +235,6 @@ export async function trainWgan(gan: WGAN, images: tf.Tensor4D, opts: WganTrainO
   optD.dispose();
   optG.dispose();
   const timeMs = performance.now() - start;
-  gan.info = { ...gan.info, trainImages: n, iterations: it, nCritic, clip, batchSize: batch, seed: opts.seed ?? 1, finalWasserstein: w[w.length - 1], trainSeconds: timeMs / 1000 };
+  gan.info = { ...gan.info, trainImages: n, iterations: it, nCritic, criticWarmup: !!opts.criticWarmup, learningRate: opts.learningRate ?? 5e-5, clip, batchSize: batch, seed: opts.seed ?? 1, finalWasserstein: w[w.length - 1], trainSeconds: timeMs / 1000 };
   return { wasserstein: w, timeMs, iterations: it };
 }
