@@ -1,7 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/engine/backend.js';
-import { WGAN, trainWgan } from '../src/generative/index.js';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { WGAN, trainWgan, invertGenerator, loadDefaultGenerator, modelsDir } from '../src/generative/index.js';
+import { loadMnist } from '../src/data/index.js';
+import { loadDefaultClassifier } from '../src/models/io.js';
+import { explain } from '../src/core/registry.js';
+import '../src/counterfactual/index.js';
 
 beforeAll(async () => {
   await initBackend();
@@ -47,4 +53,32 @@ describe('WGAN objective on a 2-D toy distribution', () => {
     tf.dispose([data, before, after]);
     gan.dispose();
   }, 30000);
+});
+
+const shipped = fs.existsSync(path.join(modelsDir(), 'mnist-gan', 'generator.json'));
+
+describe.skipIf(!shipped)('shipped mnist-gan', () => {
+  it('Algorithm 2 inverts real test digits better than the best constant image (the mean digit); cdeepex runs with it', async () => {
+    const gen = await loadDefaultGenerator('mnist-gan');
+    const test = await loadMnist({ split: 'test', seed: 0, limit: 300 });
+    const x = tf.slice(test.images, 200, 8) as tf.Tensor4D;
+    const tensors = tf.memory().numTensors;
+    const inv = await invertGenerator(gen, x, { method: 'optimize', steps: 300, seed: 1 });
+    const mse = inv.mse.reduce((a, b) => a + b, 0) / inv.mse.length;
+    // Baseline: every digit replaced by the mean test digit.
+    const baseline = tf.tidy(() => tf.mean(tf.squaredDifference(x, tf.mean(test.images, 0, true))).dataSync()[0]);
+    expect(inv.residual.shape).toEqual(x.shape);
+    expect(mse).toBeLessThan(0.75 * baseline);
+    tf.dispose([inv.z0, inv.residual]);
+    expect(tf.memory().numTensors).toBe(tensors);
+    const clf = await loadDefaultClassifier('mnist-cnn');
+    const x2 = tf.slice(test.images, 0, 2) as tf.Tensor4D;
+    const e = await explain('cdeepex', clf, x2, { options: { generator: 'mnist-gan', outerSteps: 40, inversionSteps: 100 } });
+    expect(e.extras.generator).toBe('mnist-gan');
+    expect(e.extras.inversion).toBe('optimize');
+    expect(e.attribution.shape).toEqual([2, 28, 28, 1]);
+    e.dispose();
+    tf.dispose([x, x2]);
+    test.dispose();
+  }, 60000);
 });
