@@ -74,8 +74,9 @@ async function main(): Promise<void> {
   predT.dispose();
   const agree = pred.filter((k, i) => k === test.labels[200 + i]).length;
   console.log(`inversion (Algorithm 2, 300 Adam steps, ${nInv} test digits, ${(invMs / 1000).toFixed(1)} s): MSE ${mse.toFixed(4)} per pixel, mean |G(z0) − I| ${mae.toFixed(4)}, G(z0) classified as the label: ${agree}/${nInv}`);
-  const parts = [...tf.unstack(tf.slice(x, 0, 16)), ...tf.unstack(tf.slice(rec, 0, 16))];
-  writePng(path.join(dir, 'inversions.png'), grid(parts.map((t) => renderImage(t)), { cols: 16, scale: 2, padding: 2, rowLabels: ['input', 'G(z0)'] }));
+  const shown = Math.min(16, nInv);
+  const parts = [...tf.unstack(tf.slice(x, 0, shown)), ...tf.unstack(tf.slice(rec, 0, shown))];
+  writePng(path.join(dir, 'inversions.png'), grid(parts.map((t) => renderImage(t)), { cols: shown, scale: 2, padding: 2, rowLabels: ['input', 'G(z0)'] }));
   tf.dispose([...parts, rec, inv.z0, inv.residual, x]);
 
   // cdeepex with this generator.
