@@ -15,38 +15,38 @@ import { OptionError } from '../core/errors.js';
 export type IntegrationRule = 'riemann-left' | 'riemann-right' | 'riemann-middle' | 'riemann-trapezoid' | 'gauss-legendre';
 export const INTEGRATION_RULES: readonly IntegrationRule[] = ['riemann-left', 'riemann-right', 'riemann-middle', 'riemann-trapezoid', 'gauss-legendre'];
 
+/** Legendre P_n(x) and P_{n−1}(x) by the three-term recurrence. */
+function legendrePair(n: number, x: number): { pn: number; pn1: number } {
+  let p0 = 1;
+  let p1 = x;
+  for (let j = 2; j <= n; j++) {
+    const p2 = ((2 * j - 1) * x * p1 - (j - 1) * p0) / j;
+    p0 = p1;
+    p1 = p2;
+  }
+  return n === 1 ? { pn: x, pn1: 1 } : { pn: p1, pn1: p0 };
+}
+
+/** P_n'(x) from P_n and P_{n−1}. */
+function legendreDerivative(n: number, x: number): number {
+  const { pn, pn1 } = legendrePair(n, x);
+  return n === 1 ? 1 : (n * (x * pn - pn1)) / (x * x - 1);
+}
+
 /** n-point Gauss–Legendre nodes (ascending, on [−1, 1]) and weights, as numpy.polynomial.legendre.leggauss. */
 export function gaussLegendre(n: number): { nodes: number[]; weights: number[] } {
   const nodes: number[] = new Array(n);
   const weights: number[] = new Array(n);
   const m = Math.floor((n + 1) / 2);
   for (let i = 0; i < m; i++) {
+    // Newton's method from the usual initial guess for the i-th largest root.
     let x = Math.cos((Math.PI * (i + 0.75)) / (n + 0.5));
-    let dp = 0;
     for (let iter = 0; iter < 100; iter++) {
-      let p0 = 1;
-      let p1 = x;
-      for (let j = 2; j <= n; j++) {
-        const p2 = ((2 * j - 1) * x * p1 - (j - 1) * p0) / j;
-        p0 = p1;
-        p1 = p2;
-      }
-      const pn = n === 1 ? x : p1;
-      const pn1 = n === 1 ? 1 : p0;
-      dp = (n * (x * pn - pn1)) / (x * x - 1);
-      const dx = pn / dp;
+      const dx = legendrePair(n, x).pn / legendreDerivative(n, x);
       x -= dx;
       if (Math.abs(dx) < 1e-16) break;
     }
-    // recompute derivative at the converged node
-    let p0 = 1;
-    let p1 = x;
-    for (let j = 2; j <= n; j++) {
-      const p2 = ((2 * j - 1) * x * p1 - (j - 1) * p0) / j;
-      p0 = p1;
-      p1 = p2;
-    }
-    dp = n === 1 ? 1 : (n * (x * p1 - p0)) / (x * x - 1);
+    const dp = legendreDerivative(n, x);
     const w = 2 / ((1 - x * x) * dp * dp);
     nodes[n - 1 - i] = x;
     nodes[i] = -x;
