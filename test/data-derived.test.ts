@@ -1,6 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/engine/backend.js';
+import { valuesOf } from './support/tensor-values.js';
 import { loadMnist, biasedMnist, addSquare, holdOutClass, classCounts, makeDataset } from '../src/data/index.js';
 import { DataError } from '../src/core/errors.js';
 
@@ -8,13 +9,6 @@ beforeAll(async () => {
   await initBackend();
 });
 
-/** Values of a tensor computed in tidy (never return a TypedArray from tf.tidy itself). */
-function valuesOf(f: () => tf.Tensor): Float32Array {
-  const t = tf.tidy(f);
-  const v = Float32Array.from(t.dataSync());
-  t.dispose();
-  return v;
-}
 
 /** Values of image i as a 28×28 array of rows. */
 function rows(t: tf.Tensor4D, i: number): number[][] {

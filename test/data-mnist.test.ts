@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { initBackend } from '../src/engine/backend.js';
+import { valuesOf } from './support/tensor-values.js';
 import {
   loadMnist,
   loadMnistSync,
@@ -24,13 +25,6 @@ beforeAll(async () => {
   await initBackend();
 });
 
-/** Values of a tensor computed in tidy (never return a TypedArray from tf.tidy itself). */
-function valuesOf(f: () => tf.Tensor): Float32Array {
-  const t = tf.tidy(f);
-  const v = Float32Array.from(t.dataSync());
-  t.dispose();
-  return v;
-}
 
 const minMax = (t: tf.Tensor) => {
   const v = t.dataSync();
