@@ -25,7 +25,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../core/classifier.js';
 import { OptionError } from '../core/errors.js';
-import { registerMethod } from '../core/registry.js';
+import { registerMethod, type MethodResult } from '../core/registry.js';
 import { combinationGradients } from './local-linear.js';
 
 export interface ClosestOptions {
@@ -328,6 +328,18 @@ export async function geosal(classifier: Classifier, x: tf.Tensor4D, targets?: n
   };
 }
 
+/** The registered methods' view of a GeoSal run: the map, logits at the closest example, and the rest as extras. */
+function geosalMethodResult(classifier: Classifier, g: Awaited<ReturnType<typeof geosal>>): MethodResult {
+  return {
+    attribution: g.attribution,
+    logitsAfter: classifier.logits(g.closest),
+    extras: {
+      comparisons: g.comparisons, weights: g.weights, adversarial: g.adversarial, reached: g.reached,
+      iterations: g.iterations, l2: g.l2, closestClass: g.closestClass, closestL2: g.closestL2, closest: g.closest,
+    },
+  };
+}
+
 registerMethod({
   name: 'geosal',
   family: 'counterfactual',
@@ -335,16 +347,7 @@ registerMethod({
   signed: false,
   defaults: { ...GEOSAL_DEFAULTS },
   async run(classifier, x, targets, options) {
-    const g = await geosal(classifier, x, targets, options);
-    const logitsAfter = classifier.logits(g.closest);
-    return {
-      attribution: g.attribution,
-      logitsAfter,
-      extras: {
-        comparisons: g.comparisons, weights: g.weights, adversarial: g.adversarial, reached: g.reached,
-        iterations: g.iterations, l2: g.l2, closestClass: g.closestClass, closestL2: g.closestL2, closest: g.closest,
-      },
-    };
+    return geosalMethodResult(classifier, await geosal(classifier, x, targets, options));
   },
 });
 
@@ -357,15 +360,6 @@ registerMethod({
   signed: true,
   defaults: { ...SIGNED_DEFAULTS },
   async run(classifier, x, targets, options) {
-    const g = await geosal(classifier, x, targets, { ...options, mode: 'signed' });
-    const logitsAfter = classifier.logits(g.closest);
-    return {
-      attribution: g.attribution,
-      logitsAfter,
-      extras: {
-        comparisons: g.comparisons, weights: g.weights, adversarial: g.adversarial, reached: g.reached,
-        iterations: g.iterations, l2: g.l2, closestClass: g.closestClass, closestL2: g.closestL2, closest: g.closest,
-      },
-    };
+    return geosalMethodResult(classifier, await geosal(classifier, x, targets, { ...options, mode: 'signed' }));
   },
 });

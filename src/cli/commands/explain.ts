@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { explain } from '../../core/registry.js';
-import { getMethod } from '../../core/registry.js';
+import { explain, getMethod } from '../../core/registry.js';
 import { parseTarget } from '../../core/target.js';
 import { OptionError } from '../../core/errors.js';
 import { readImage, loadMnist } from '../../data/index.js';
@@ -28,7 +27,7 @@ export const explainCommand: Command = {
   ].join('\n'),
   async run(args) {
     const methodName = str(args, 'method', 'gradient');
-    getMethod(methodName); // fail on an unknown method before any loading
+    const def = getMethod(methodName); // fail on an unknown method before any loading
     const out = str(args, 'out');
     if (!out) throw new OptionError('expected --out FILE.png; got none');
     if (!out.toLowerCase().endsWith('.png')) throw new OptionError(`expected --out to name a .png file; got "${out}"`);
@@ -60,7 +59,6 @@ export const explainCommand: Command = {
       context: { progress: (fraction, label) => { reported = true; bar.update(Math.round(fraction * 100), label); } },
     });
     if (reported) bar.done();
-    const def = getMethod(methodName);
     const panel = renderExplanationPanel(x, e, { signed: def.signed, classNames: classifier.classNames });
     await writePng(out, panel);
     const summary = {
