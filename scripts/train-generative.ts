@@ -60,6 +60,21 @@ export const GENERATOR_RECIPES: Record<string, Recipe> = {
     epochs: 10,
     architecture: 'as mnist-vae-10d, trained on biased MNIST (every 8 carries the 6×6 grey square top-left; seed 001 §4.3) so that it can draw the square',
   },
+  'mnist-vae-conv-10d': {
+    kind: 'vae',
+    make: () => new VAE({ latentDim: 10, variant: 'conv', filters: [32, 64], convDense: 256, seed: 1 }),
+    epochs: 20,
+    architecture: 'conv VAE: 3×3/2 conv 32 → 3×3/2 conv 64 (ReLU) → 256 → μ, log σ² (10) | 10 → 256 → 7×7×64 → 3×3/2 deconv 32 (ReLU) → 3×3/2 deconv 1 (sigmoid); loss BCE + KL',
+  },
+  'mnist-dcgan': {
+    kind: 'gan',
+    make: () => new WGAN({ latentDim: 32, variant: 'conv', filters: [32, 16], seed: 1 }),
+    iterations: 4000,
+    maxSeconds: 900,
+    learningRate: 2e-4,
+    batchSize: 64,
+    architecture: 'DCGAN with the WGAN objective: G 32 → 7×7×32 (BN, ReLU) → 4×4/2 deconv 16 (BN, ReLU) → 4×4/2 deconv 1 (sigmoid); critic 4×4/2 conv 16 → 4×4/2 conv 32 (leaky ReLU) → 1; RMSProp, clip 0.01, nCritic 5, batch 64',
+  },
   'mnist-gan': {
     kind: 'gan',
     make: () => new WGAN({ latentDim: 32, variant: 'dense', hidden: [128, 256], seed: 1 }),

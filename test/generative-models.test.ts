@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { initBackend } from '../src/engine/backend.js';
 import {
-  VAE, Autoencoder, WGAN, GaussianRBM, trainAutoencoder, trainWgan, saveGenerator, loadGenerator, invertGenerator, renderContrast, matMulFast,
+  VAE, Autoencoder, WGAN, GaussianRBM, trainAutoencoder, attachClassifier, trainWgan, saveGenerator, loadGenerator, invertGenerator, renderContrast, matMulFast,
 } from '../src/generative/index.js';
 import { ModelLoadError } from '../src/core/errors.js';
 import { loadMnist } from '../src/data/index.js';
@@ -53,6 +53,32 @@ describe('generative models', () => {
     tf.dispose([z, ga, gb]);
     a.dispose();
     b.dispose();
+  });
+
+  it('attachClassifier: logits are the head applied to the frozen encoder mean; it learns labels carried by the code', async () => {
+    const vae = new VAE({ latentDim: 2, hidden: [32], seed: 5 });
+    // Labels that are a function of μ(x) alone (which side of the median of μ₁), so a head on μ can learn them.
+    const mu = vae.encode(images);
+    const m1 = Array.from(tf.tidy(() => tf.squeeze(tf.slice(mu, [0, 0], [-1, 1]))).dataSync());
+    const median = [...m1].sort((a, b) => a - b)[m1.length >> 1];
+    const labels = Int32Array.from(m1, (v) => (v > median ? 1 : 0));
+    const before = vae.params.list().map((v) => v.dataSync().slice());
+    const head = await attachClassifier(vae, { images, labels }, { epochs: 40, hidden: [16], quiet: true, seed: 2 });
+    expect(head.trainAccuracy).toBeGreaterThan(0.9);
+    // The VAE is untouched.
+    vae.params.list().forEach((v, i) => expect(Array.from(v.dataSync())).toEqual(Array.from(before[i])));
+    // The classifier of images agrees with the head on the codes; its input gradient flows through the encoder.
+    const x = tf.slice(images, 0, 8);
+    const preds = await head.classifier.predictClasses(x);
+    expect(preds.filter((p, i) => p === labels[i]).length).toBeGreaterThanOrEqual(6);
+    const g = tf.grad((xx: tf.Tensor) => tf.sum(head.classifier.logits(xx as tf.Tensor4D)))(x);
+    expect(tf.tidy(() => tf.max(tf.abs(g)).dataSync()[0])).toBeGreaterThan(0);
+    tf.dispose([mu, x, g]);
+    const gan = new WGAN({ latentDim: 2, variant: 'dense', hidden: [8] });
+    await expect(attachClassifier(gan, { images, labels })).rejects.toThrow(/encoder/);
+    gan.dispose();
+    head.dispose();
+    vae.dispose();
   });
 
   it('VAE reparameterisation: mean + σ·n with seeded noise', () => {

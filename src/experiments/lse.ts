@@ -17,12 +17,95 @@ import { registerExperiment, type TaskOptions } from '../tasks/registry.js';
 import { initBackend, currentBackend } from '../engine/backend.js';
 import { latentSearch, LSE_DEFAULTS } from '../counterfactual/lse.js';
 import { outDir, writeReport, markdownTable, pct } from './robustness-util.js';
+import type { Classifier } from '../core/classifier.js';
+import type { Generator } from '../generative/types.js';
+import { attachClassifier } from '../generative/latent-classifier.js';
 import { firstDefault, generator, classMapImage, mark, classesAndCe, mean } from './generative-util.js';
 
 const PAPER = {
   'mnist-vae-2d': { lse: '78.16 % / 0.10', lae: '22.34 % / 0.52' },
   'mnist-vae-10d': { lse: '95.40 % / 0.217', lae: '91.11 % / 1.53' },
 } as const;
+
+interface LseMeasure {
+  row: Record<string, string | number>;
+  json: Record<string, unknown>;
+  files: string[];
+}
+
+/** LSE on the classifier's misclassified test digits and LAE toward every other class, with one generator. */
+async function measureLse(
+  c: Classifier, cname: string, slug: string, gen: Generator, gname: 'mnist-vae-2d' | 'mnist-vae-10d', test: { images: tf.Tensor4D; labels: Int32Array },
+  o: { quick: boolean; laeN: number; maxSteps: number; laeSteps: number; dir: string },
+): Promise<LseMeasure> {
+  const { writePng, grid, renderImage, renderMap } = await import('../render/index.js');
+  const preds = await c.predictClasses(test.images);
+  const labels = Array.from(test.labels);
+  let wrong = preds.map((p, i) => (p !== labels[i] ? i : -1)).filter((i) => i >= 0);
+  if (o.quick) wrong = wrong.slice(0, 5);
+  const right = preds.map((p, i) => (p === labels[i] ? i : -1)).filter((i) => i >= 0).slice(0, o.laeN);
+  const take = (idx: number[]) => tf.tidy(() => tf.gather(test.images, tf.tensor1d(idx, 'int32'))) as tf.Tensor4D;
+  const files: string[] = [];
+  const search = { ...LSE_DEFAULTS, generator: gen, maxSteps: o.maxSteps, recordPath: false };
+  const tag = `${gname}-${slug}`;
+  // LSE on the misclassified images, toward the true label.
+  const t0 = performance.now();
+  const xw = take(wrong);
+  const r = await latentSearch(c, gen, xw, wrong.map((i) => labels[i]), search);
+  const lseMs = (performance.now() - t0) / Math.max(1, wrong.length);
+  const okIdx = r.success.map((s, i) => (s ? i : -1)).filter((i) => i >= 0);
+  const lseRate = okIdx.length / Math.max(1, wrong.length);
+  // Examples (Fig. 5): predicted, x, x', x' − x, label.
+  const tiles = [];
+  const labs: string[] = [];
+  for (const i of okIdx.slice(0, 6)) {
+    tiles.push(renderImage(xw, { index: i, scale: 3 }), renderImage(r.perturbed, { index: i, scale: 3, range: 'auto' }), renderMap(r.perturbation, { index: i, scale: 3 }));
+    labs.push(`x: said ${preds[wrong[i]]}`, `x': ${r.predicted[i]}`, `x' − x (true ${labels[wrong[i]]})`);
+  }
+  if (tiles.length) {
+    const f = path.join(o.dir, `${tag}-examples.png`);
+    writePng(f, grid(tiles, { cols: 3, labels: labs, title: `LSE, ${gname}, classifier ${cname}` }));
+    files.push(f);
+  }
+  // §5: dataset-bias heatmap = mean perturbation over the successful LSEs.
+  if (okIdx.length) {
+    const heat = tf.tidy(() => tf.mean(tf.gather(r.perturbation, tf.tensor1d(okIdx, 'int32')), 0, true));
+    const f = path.join(o.dir, `${tag}-bias-heatmap.png`);
+    writePng(f, grid([renderMap(heat, { scale: 8 })], { title: `mean x' − x, ${okIdx.length} LSEs` }));
+    files.push(f);
+    heat.dispose();
+  }
+  tf.dispose([xw, r.perturbed, r.perturbation, r.logitsAfter]);
+  // LAE toward every other class.
+  const t1 = performance.now();
+  const xr = take(right);
+  let tried = 0;
+  let ok = 0;
+  const laeEps: number[] = [];
+  for (let target = 0; target < 10; target++) {
+    const idx = right.map((gi, j) => (labels[gi] !== target ? j : -1)).filter((j) => j >= 0);
+    if (!idx.length) continue;
+    const xs = tf.tidy(() => tf.gather(xr, tf.tensor1d(idx, 'int32'))) as tf.Tensor4D;
+    const q = await latentSearch(c, gen, xs, idx.map(() => target), { ...search, maxSteps: o.laeSteps });
+    tried += idx.length;
+    q.success.forEach((s, j) => {
+      if (s) {
+        ok++;
+        laeEps.push(q.epsNorm[j]);
+      }
+    });
+    tf.dispose([xs, q.perturbed, q.perturbation, q.logitsAfter]);
+  }
+  xr.dispose();
+  const laeMs = (performance.now() - t1) / Math.max(1, tried);
+  const accuracy = 1 - preds.filter((p, i) => p !== labels[i]).length / labels.length;
+  const row = {
+    generator: gname, classifier: cname, 'test accuracy': pct(accuracy), 'LSE images': wrong.length, 'LSE success': pct(lseRate), 'LSE mean ‖ε‖': mean(okIdx.map((i) => r.epsNorm[i])), 'LSE mean steps': mean(okIdx.map((i) => r.steps[i])),
+    'paper LSE (success / ‖ε‖)': PAPER[gname].lse, 'LAE runs': tried, 'LAE success': pct(ok / Math.max(1, tried)), 'LAE mean ‖ε‖': mean(laeEps),
+    'paper LAE (success / ‖ε‖)': PAPER[gname].lae, 'LSE s/image': lseMs / 1000, 'LAE s/run': laeMs / 1000,
+  };
+  return { row, files, json: { ...row, accuracy, lseSuccessRate: lseRate, laeSuccessRate: ok / Math.max(1, tried), stepsToSuccess: mean(okIdx.map((i) => r.steps[i])) } };
+}
 
 registerExperiment({
   name: 'lse',
@@ -33,87 +116,34 @@ registerExperiment({
     const dir = outDir(options, 'lse');
     const { c, name } = await firstDefault(['mnist-cnn', 'mnist-mlp']);
     const { loadMnist } = await import('../data/index.js');
-    const { writePng, grid, renderImage, renderMap } = await import('../render/index.js');
     const test = await loadMnist({ split: 'test', seed: 0 });
-    const preds = await c.predictClasses(test.images);
-    const labels = Array.from(test.labels);
-    let wrong = preds.map((p, i) => (p !== labels[i] ? i : -1)).filter((i) => i >= 0);
-    if (quick) wrong = wrong.slice(0, 5);
-    const laeN = Number(options.laeImages ?? (quick ? 4 : 30));
-    const right = preds.map((p, i) => (p === labels[i] ? i : -1)).filter((i) => i >= 0).slice(0, laeN);
-    const maxSteps = Number(options.maxSteps ?? (quick ? 100 : 500));
-    const laeSteps = Number(options.laeSteps ?? (quick ? 50 : 300));
-    const take = (idx: number[]) => tf.tidy(() => tf.gather(test.images, tf.tensor1d(idx, 'int32'))) as tf.Tensor4D;
+    const train = await loadMnist({ split: 'train', seed: 0, limit: quick ? 1000 : undefined });
+    const o = {
+      quick, dir, laeN: Number(options.laeImages ?? (quick ? 4 : 30)),
+      maxSteps: Number(options.maxSteps ?? (quick ? 100 : 500)), laeSteps: Number(options.laeSteps ?? (quick ? 50 : 300)),
+    };
     const rows: Array<Record<string, string | number>> = [];
-    const json: Record<string, unknown> = { classifier: name, backend: currentBackend(), misclassified: wrong.length, testImages: labels.length, laeImages: right.length, maxSteps, laeSteps, stepSize: 0.1 };
+    const json: Record<string, unknown> = { classifier: name, backend: currentBackend(), testImages: test.labels.length, laeImages: o.laeN, maxSteps: o.maxSteps, laeSteps: o.laeSteps, stepSize: 0.1 };
     const files: string[] = [];
     for (const gname of ['mnist-vae-2d', 'mnist-vae-10d'] as const) {
       const gen = await generator(gname);
-      const o = { ...LSE_DEFAULTS, generator: gen, maxSteps, recordPath: false };
-      // LSE on the misclassified images, toward the true label.
-      const t0 = performance.now();
-      const xw = take(wrong);
-      const r = await latentSearch(c, gen, xw, wrong.map((i) => labels[i]), o);
-      const lseMs = (performance.now() - t0) / Math.max(1, wrong.length);
-      const okIdx = r.success.map((s, i) => (s ? i : -1)).filter((i) => i >= 0);
-      const lseRate = okIdx.length / Math.max(1, wrong.length);
-      const lseEps = mean(okIdx.map((i) => r.epsNorm[i]));
-      // Examples (Fig. 5): predicted, x, x', x' − x, label.
-      const tiles = [];
-      const labs: string[] = [];
-      for (const i of okIdx.slice(0, 6)) {
-        tiles.push(renderImage(xw, { index: i, scale: 3 }), renderImage(r.perturbed, { index: i, scale: 3, range: 'auto' }), renderMap(r.perturbation, { index: i, scale: 3 }));
-        labs.push(`x: said ${preds[wrong[i]]}`, `x': ${r.predicted[i]}`, `x' − x (true ${labels[wrong[i]]})`);
+      // Seed 000's own setup: a classifier trained on the frozen VAE's code (attachClassifier).
+      const head = await attachClassifier(gen, train, { epochs: 20, quiet: true, name: `${gname}+head` });
+      for (const [cl, cname, slug] of [[c, name, name], [head.classifier, 'head on μ(x)', 'head']] as const) {
+        const m = await measureLse(cl, cname, slug, gen, gname, test, o);
+        rows.push(m.row);
+        files.push(...m.files);
+        json[`${gname} / ${cname}`] = m.json;
       }
-      if (tiles.length) {
-        const f = path.join(dir, `${gname}-examples.png`);
-        writePng(f, grid(tiles, { cols: 3, labels: labs, title: `LSE with ${gname}` }));
-        files.push(f);
-      }
-      // §5: dataset-bias heatmap = mean perturbation over the successful LSEs.
-      if (okIdx.length) {
-        const heat = tf.tidy(() => tf.mean(tf.gather(r.perturbation, tf.tensor1d(okIdx, 'int32')), 0, true));
-        const f = path.join(dir, `${gname}-bias-heatmap.png`);
-        writePng(f, grid([renderMap(heat, { scale: 8 })], { title: `mean x' − x, ${okIdx.length} LSEs` }));
-        files.push(f);
-        heat.dispose();
-      }
-      tf.dispose([xw, r.perturbed, r.perturbation, r.logitsAfter]);
-      // LAE toward every other class.
-      const t1 = performance.now();
-      const xr = take(right);
-      let tried = 0;
-      let ok = 0;
-      const laeEps: number[] = [];
-      for (let target = 0; target < 10; target++) {
-        const idx = right.map((gi, j) => (labels[gi] !== target ? j : -1)).filter((j) => j >= 0);
-        if (!idx.length) continue;
-        const xs = tf.tidy(() => tf.gather(xr, tf.tensor1d(idx, 'int32'))) as tf.Tensor4D;
-        const q = await latentSearch(c, gen, xs, idx.map(() => target), { ...o, maxSteps: laeSteps });
-        tried += idx.length;
-        q.success.forEach((s, j) => {
-          if (s) {
-            ok++;
-            laeEps.push(q.epsNorm[j]);
-          }
-        });
-        tf.dispose([xs, q.perturbed, q.perturbation, q.logitsAfter]);
-      }
-      xr.dispose();
-      const laeMs = (performance.now() - t1) / Math.max(1, tried);
-      const row = {
-        generator: gname, 'LSE images': wrong.length, 'LSE success': pct(lseRate), 'LSE mean ‖ε‖': lseEps,
-        'paper LSE (success / ‖ε‖)': PAPER[gname].lse, 'LAE runs': tried, 'LAE success': pct(ok / Math.max(1, tried)), 'LAE mean ‖ε‖': mean(laeEps),
-        'paper LAE (success / ‖ε‖)': PAPER[gname].lae, 'LSE s/image': lseMs / 1000, 'LAE s/run': laeMs / 1000,
-      };
-      rows.push(row);
-      json[gname] = { ...row, lseSuccessRate: lseRate, laeSuccessRate: ok / Math.max(1, tried), stepsToSuccess: mean(okIdx.map((i) => r.steps[i])) };
+      head.dispose();
     }
     test.dispose();
+    train.dispose();
     c.model?.dispose();
-    const markdown = `# Latent sympathetic examples (seed 000 §3.2)\n\nClassifier ${name} (${currentBackend()}); ${wrong.length} misclassified images of the ${labels.length}-image MNIST test split ` +
-      `(the paper: 87); λ = 0.1, at most ${maxSteps} steps (LAE: ${laeSteps}), stop at c(x') = y. ‖ε‖ is averaged over successful searches. ` +
-      `LAE: ${right.length} correctly classified images pushed toward each of the other 9 classes.\n\n${markdownTable(rows)}\n\n` +
+    const markdown = `# Latent sympathetic examples (seed 000 §3.2)\n\nTwo classifiers per VAE: ${name} (pixels), and seed 000's setup — a classifier attached to the VAE and trained without updating it ` +
+      `(an MLP 64 → 10 on the encoder mean μ(x), \`attachClassifier\`). Misclassified images of the ${test.labels.length}-image MNIST test split ` +
+      `(the paper: 87); λ = 0.1, at most ${o.maxSteps} steps (LAE: ${o.laeSteps}), stop at c(x') = y; ${currentBackend()}. ‖ε‖ is averaged over successful searches. ` +
+      `LAE: ${o.laeN} correctly classified images pushed toward each of the other 9 classes.\n\n${markdownTable(rows)}\n\n` +
       files.map((f) => `![${path.basename(f)}](${path.basename(f)})`).join('\n') + '\n';
     files.push(...writeReport(dir, 'lse', markdown, json));
     return { rows, json, markdown, files };

@@ -8,3 +8,4 @@ export * from './train.js';
 export * from './inversion.js';
 export * from './io.js';
 export * from './render.js';
+export * from './latent-classifier.js';
