@@ -74,6 +74,24 @@ describe('cdeepex / xgems', () => {
     xi.dispose();
   });
 
+  it('a batch gives each image what it gets alone, though finished images leave the batch early', async () => {
+    const o = { ...CDEEPEX_DEFAULTS, generator: fx.vae, ...opts };
+    const probes = [3, 4, 5, 6, 7, 8];
+    const batch = await contrastiveSearch(fx.classifier, fx.vae, x, probes, o);
+    // The images finish at different multiplier updates, so the batch does shrink along the way.
+    expect(new Set(batch.outerSteps).size).toBeGreaterThan(1);
+    for (let i = 0; i < 6; i++) {
+      const xi = tf.slice(x, i, 1);
+      const one = await contrastiveSearch(fx.classifier, fx.vae, xi, [probes[i]], o);
+      expect(one.outerSteps[0]).toBe(batch.outerSteps[i]);
+      expect(one.converged[0]).toBe(batch.converged[i]);
+      one.zE[0].forEach((v, j) => expect(v).toBeCloseTo(batch.zE[i][j], 3));
+      expect(one.equalityResidual[0]).toBeCloseTo(batch.equalityResidual[i], 3);
+      tf.dispose([xi, one.counterfactual, one.difference, one.logitsAfter]);
+    }
+    tf.dispose([batch.counterfactual, batch.difference, batch.logitsAfter]);
+  });
+
   it('Algorithm 2 inversion path (no encoder) runs and reports its method; seeded runs are reproducible', async () => {
     const noEnc = { kind: 'gan' as const, name: 'dec-only', latentDim: 8, outputShape: [28, 28, 1] as [number, number, number], info: {}, decode: (z: tf.Tensor2D) => fx.vae.decode(z), dispose() {} };
     const xi = tf.slice(x, 0, 2);

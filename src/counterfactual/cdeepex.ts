@@ -146,22 +146,27 @@ export async function contrastiveSearch(classifier: Classifier, gen: Generator, 
   const gz0 = tf.tidy(() => gen.decode(z0));
   const mTrue = targetMask(trueClass, K);
   const mProbe = targetMask(probe, K);
-  // Other classes: 1 where y' ∉ {true, probe}.
-  const mOther = tf.tidy(() => tf.sub(tf.sub(1, mTrue), mProbe)) as tf.Tensor2D;
-  const imageOf = (z: tf.Tensor2D) => tf.add(x, tf.sub(gen.decode(z), gz0)) as tf.Tensor4D;
-  /** h [N], g1 [N, K], g2 [N, K] (g masked to other classes; g ≤ 0 ⇔ constraint holds). */
+  // The search runs on the images still active only: a finished image leaves the batch (its z is
+  // stored), so a batch costs what its unfinished images cost, not what its slowest one costs × N.
+  let idx = Array.from({ length: n }, (_, i) => i);
+  const zDone: number[][] = Array.from({ length: n }, () => []);
+  let cur: { x: tf.Tensor4D; gz0: tf.Tensor4D; z0: tf.Tensor2D; mTrue: tf.Tensor2D; mProbe: tf.Tensor2D; mOther: tf.Tensor2D } = {
+    x: tf.clone(x), gz0: tf.clone(gz0), z0: tf.clone(z0), mTrue: tf.clone(mTrue), mProbe: tf.clone(mProbe),
+    // Other classes: 1 where y' ∉ {true, probe}.
+    mOther: tf.tidy(() => tf.sub(tf.sub(1, mTrue), mProbe)) as tf.Tensor2D,
+  };
+  const imageOf = (z: tf.Tensor2D) => tf.add(cur.x, tf.sub(gen.decode(z), cur.gz0)) as tf.Tensor4D;
+  /** h [rows], g1 [rows, K], g2 [rows, K] (g masked to other classes; g ≤ 0 ⇔ constraint holds). */
   const constraints = (llh: tf.Tensor2D) => {
-    const lt = tf.sum(tf.mul(llh, mTrue), 1, true);
-    const lp = tf.sum(tf.mul(llh, mProbe), 1, true);
-    const h = tf.reshape(tf.sub(lt, lp), [n]) as tf.Tensor1D;
-    const g1 = tf.mul(tf.sub(o.margin, tf.sub(lt, llh)), mOther) as tf.Tensor2D;
-    const g2 = tf.mul(tf.sub(o.margin, tf.sub(lp, llh)), mOther) as tf.Tensor2D;
+    const lt = tf.sum(tf.mul(llh, cur.mTrue), 1, true);
+    const lp = tf.sum(tf.mul(llh, cur.mProbe), 1, true);
+    const h = tf.reshape(tf.sub(lt, lp), [-1]) as tf.Tensor1D;
+    const g1 = tf.mul(tf.sub(o.margin, tf.sub(lt, llh)), cur.mOther) as tf.Tensor2D;
+    const g2 = tf.mul(tf.sub(o.margin, tf.sub(lp, llh)), cur.mOther) as tf.Tensor2D;
     return { h, g1, g2 };
   };
 
-  const zInit = tf.clone(z0);
-  const z = tf.variable(zInit, true);
-  zInit.dispose();
+  let z = tf.variable(z0, true);
   const lam = new Float32Array(n);
   const mu = new Float32Array(n * K);
   const muT = new Float32Array(n * K);
@@ -174,52 +179,71 @@ export async function contrastiveSearch(classifier: Classifier, gen: Generator, 
   const probsPath: number[][][] = Array.from({ length: n }, () => []);
   const hPath: number[][] = Array.from({ length: n }, () => []);
   // Adam state
-  let m1 = tf.zerosLike(z0);
-  let m2 = tf.zerosLike(z0);
+  let m1: tf.Tensor2D = tf.zerosLike(z0);
+  let m2: tf.Tensor2D = tf.zerosLike(z0);
   let t = 0;
 
-  /** One forward pass at the current z: constraints, and z and probabilities for the path. */
+  /** One forward pass at the current z (active rows): constraints, z, and probabilities for the path. */
   const evaluate = async () => {
-    const [hT, g1T, g2T, pT, zT] = tf.tidy(() => {
+    const [hT, g1T, g2T, pT] = tf.tidy(() => {
       const logits = classifier.logits(imageOf(z as unknown as tf.Tensor2D));
       const r = constraints(tf.logSoftmax(logits));
-      return [r.h, r.g1, r.g2, tf.softmax(logits), tf.clone(z)];
+      return [r.h, r.g1, r.g2, tf.softmax(logits)];
     });
     const out = {
       h: (await hT.data()) as Float32Array,
       g1: (await g1T.data()) as Float32Array,
       g2: (await g2T.data()) as Float32Array,
       probs: o.recordPath ? ((await pT.array()) as number[][]) : [],
-      z: o.recordPath ? ((await zT.array()) as number[][]) : [],
+      z: await rows(z as unknown as tf.Tensor2D),
     };
-    tf.dispose([hT, g1T, g2T, pT, zT]);
+    tf.dispose([hT, g1T, g2T, pT]);
     return out;
+  };
+
+  /** Keep only the rows at positions `keep` of every per-image tensor of the search. */
+  const compact = (keep: number[]) => {
+    const sel = tf.tensor1d(keep, 'int32');
+    const take = <T extends tf.Tensor>(a: T): T => {
+      const b = tf.gather(a, sel) as T;
+      a.dispose();
+      return b;
+    };
+    cur = { x: take(cur.x), gz0: take(cur.gz0), z0: take(cur.z0), mTrue: take(cur.mTrue), mProbe: take(cur.mProbe), mOther: take(cur.mOther) };
+    m1 = take(m1);
+    m2 = take(m2);
+    const zKeep = tf.gather(z, sel);
+    z.dispose();
+    z = tf.variable(zKeep, true);
+    zKeep.dispose();
+    sel.dispose();
+    idx = keep.map((p) => idx[p]);
   };
 
   for (let k = 0; ; k++) {
     // Constraints at the end of the previous solve (at z0 when k = 0): record, test, update multipliers and c.
     const { h, g1, g2, probs, z: zRows } = await evaluate();
-    for (let i = 0; i < n; i++) {
-      if (!active[i]) continue;
-      hPath[i].push(h[i]);
+    idx.forEach((i, p) => {
+      hPath[i].push(h[p]);
+      zDone[i] = zRows[p];
       if (o.recordPath) {
-        path[i].push(zRows[i]);
-        probsPath[i].push(probs[i]);
+        path[i].push(zRows[p]);
+        probsPath[i].push(probs[p]);
       }
       let worst = -Infinity;
       for (let j = 0; j < K; j++) {
         if (j === trueClass[i] || j === probe[i]) continue;
-        worst = Math.max(worst, g1[i * K + j], g2[i * K + j]);
+        worst = Math.max(worst, g1[p * K + j], g2[p * K + j]);
       }
-      if (Math.abs(h[i]) < o.tolerance && (!o.constraints || worst <= 0)) {
+      if (Math.abs(h[p]) < o.tolerance && (!o.constraints || worst <= 0)) {
         active[i] = false;
         converged[i] = true;
         outerDone[i] = k;
-        continue;
+        return;
       }
       if (k === 0) {
-        prevH[i] = h[i];
-        continue;
+        prevH[i] = h[p];
+        return;
       }
       if (o.patience > 0 && hPath[i].length > o.patience) {
         const hp = hPath[i];
@@ -228,36 +252,38 @@ export async function contrastiveSearch(classifier: Classifier, gen: Generator, 
         if (recent > 0.99 * before) {
           active[i] = false;
           outerDone[i] = k;
-          continue;
+          return;
         }
       }
-      lam[i] += c[i] * h[i];
+      lam[i] += c[i] * h[p];
       if (o.constraints) {
         for (let j = 0; j < K; j++) {
           if (j === trueClass[i] || j === probe[i]) continue;
-          mu[i * K + j] = Math.max(0, mu[i * K + j] + c[i] * g1[i * K + j]);
-          muT[i * K + j] = Math.max(0, muT[i * K + j] + c[i] * g2[i * K + j]);
+          mu[i * K + j] = Math.max(0, mu[i * K + j] + c[i] * g1[p * K + j]);
+          muT[i * K + j] = Math.max(0, muT[i * K + j] + c[i] * g2[p * K + j]);
         }
       }
       // Eq. 4: grow c when |h| did not shrink by the factor γ.
-      if (Math.abs(h[i]) > o.gamma * Math.abs(prevH[i])) c[i] *= o.beta;
-      prevH[i] = h[i];
-    }
+      if (Math.abs(h[p]) > o.gamma * Math.abs(prevH[i])) c[i] *= o.beta;
+      prevH[i] = h[p];
+    });
     if (k >= o.outerSteps || !active.some(Boolean)) break;
+    const keep = idx.map((i, p) => (active[i] ? p : -1)).filter((p) => p >= 0);
+    if (keep.length < idx.length) compact(keep);
 
-    const lamT = tf.tensor1d(lam);
-    const cT = tf.tensor1d(c);
-    const cCol = tf.reshape(cT, [n, 1]);
-    const muTT = tf.tensor2d(mu, [n, K]);
-    const muTildeT = tf.tensor2d(muT, [n, K]);
-    const actT = tf.tensor2d(active.map((a) => [a ? 1 : 0]), [n, 1]);
+    const rowsN = idx.length;
+    const lamT = tf.tensor1d(idx.map((i) => lam[i]));
+    const cT = tf.tensor1d(idx.map((i) => c[i]));
+    const cCol = tf.reshape(cT, [rowsN, 1]);
+    const muTT = tf.tensor2d(idx.flatMap((i) => Array.from(mu.subarray(i * K, (i + 1) * K))), [rowsN, K]);
+    const muTildeT = tf.tensor2d(idx.flatMap((i) => Array.from(muT.subarray(i * K, (i + 1) * K))), [rowsN, K]);
     const lagrangian = (zz: tf.Tensor2D) => {
       const llh = tf.logSoftmax(classifier.logits(imageOf(zz)));
       const { h, g1, g2 } = constraints(llh);
-      let L = tf.add(tf.sum(tf.square(tf.sub(zz, z0))), tf.sum(tf.add(tf.mul(lamT, h), tf.mul(tf.div(cT, 2), tf.square(h)))));
+      let L = tf.add(tf.sum(tf.square(tf.sub(zz, cur.z0))), tf.sum(tf.add(tf.mul(lamT, h), tf.mul(tf.div(cT, 2), tf.square(h)))));
       if (o.constraints) {
         const term = (m: tf.Tensor2D, g: tf.Tensor2D) =>
-          tf.sum(tf.mul(tf.div(tf.sub(tf.square(tf.relu(tf.add(m, tf.mul(cCol, g)))), tf.square(m)), tf.mul(cCol, 2)), mOther));
+          tf.sum(tf.mul(tf.div(tf.sub(tf.square(tf.relu(tf.add(m, tf.mul(cCol, g)))), tf.square(m)), tf.mul(cCol, 2)), cur.mOther));
         L = tf.add(L, tf.add(term(muTT, g1), term(muTildeT, g2)));
       }
       return L as tf.Scalar;
@@ -265,7 +291,7 @@ export async function contrastiveSearch(classifier: Classifier, gen: Generator, 
     for (let s = 0; s < o.innerSteps; s++) {
       t++;
       tf.tidy(() => {
-        const g = tf.mul(tf.grad((zz: tf.Tensor) => lagrangian(zz as tf.Tensor2D))(z), actT);
+        const g = tf.grad((zz: tf.Tensor) => lagrangian(zz as tf.Tensor2D))(z);
         let step: tf.Tensor;
         if (o.optimizer === 'adam') {
           const nm1 = tf.add(tf.mul(m1, 0.9), tf.mul(g, 0.1));
@@ -274,18 +300,21 @@ export async function contrastiveSearch(classifier: Classifier, gen: Generator, 
           const vh = tf.div(nm2, 1 - 0.999 ** t);
           step = tf.mul(tf.div(mh, tf.add(tf.sqrt(vh), 1e-8)), o.learningRate);
           tf.dispose([m1, m2]);
-          m1 = tf.keep(tf.mul(nm1, actT));
-          m2 = tf.keep(tf.mul(nm2, actT));
+          m1 = tf.keep(nm1) as tf.Tensor2D;
+          m2 = tf.keep(nm2) as tf.Tensor2D;
         } else {
           step = tf.mul(g, o.learningRate);
         }
-        z.assign(tf.sub(z, tf.mul(step, actT)));
+        z.assign(tf.sub(z, step));
       });
     }
-    tf.dispose([lamT, cT, cCol, muTT, muTildeT, actT]);
+    tf.dispose([lamT, cT, cCol, muTT, muTildeT]);
   }
+  tf.dispose([z, m1, m2, cur.x, cur.gz0, cur.z0, cur.mTrue, cur.mProbe, cur.mOther]);
+  const mOther = tf.tidy(() => tf.sub(tf.sub(1, mTrue), mProbe)) as tf.Tensor2D;
+  cur = { x, gz0, z0, mTrue, mProbe, mOther };
 
-  const counterfactual = tf.tidy(() => imageOf(z as unknown as tf.Tensor2D));
+  const counterfactual = tf.tidy(() => imageOf(tf.tensor2d(zDone)));
   const difference = tf.sub(counterfactual, x) as tf.Tensor4D;
   const logitsAfter = classifier.logits(counterfactual);
   const [hT, ineqT] = tf.tidy(() => {
@@ -296,9 +325,9 @@ export async function contrastiveSearch(classifier: Classifier, gen: Generator, 
   });
   const equalityResidual = Array.from((await hT.data()) as Float32Array);
   const inequalityResidual = Array.from((await ineqT.data()) as Float32Array);
-  const zE = await rows(z as unknown as tf.Tensor2D);
+  const zE = zDone;
   const z0a = await rows(z0);
-  tf.dispose([hT, ineqT, z, z0, gz0, mTrue, mProbe, mOther, m1, m2]);
+  tf.dispose([hT, ineqT, z0, gz0, mTrue, mProbe, mOther]);
   return {
     counterfactual, difference, logitsAfter, trueClass, probe, z0: z0a, zE,
     distance: zE.map((r, i) => Math.sqrt(r.reduce((s, v, j) => s + (v - z0a[i][j]) ** 2, 0))),
