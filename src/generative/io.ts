@@ -3,7 +3,7 @@
  * info) and weights.bin (float32 little-endian, weights concatenated in manifest order).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { promises as fs } from 'node:fs';
+import { promises as fs, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { defaultModelsDir } from '../models/io.js';
 import { ModelLoadError } from '../core/errors.js';
@@ -106,6 +106,11 @@ const cache = new Map<string, Promise<Generator>>();
  * A shipped generator by name (models/NAME), loaded once per process and shared: do not dispose it.
  * Names: mnist-vae-2d, mnist-vae-10d (trained by `npm run train:defaults`).
  */
+/** Whether models/NAME holds a shipped generator. */
+export function hasDefaultGenerator(name: string): boolean {
+  return existsSync(path.join(modelsDir(), name, 'generator.json'));
+}
+
 export function loadDefaultGenerator(name: string): Promise<Generator> {
   let p = cache.get(name);
   if (!p) {

@@ -84,7 +84,7 @@ export async function attachClassifier(
 
   // The encoder is frozen, so its codes are computed once.
   const codes = encodeAll(enc, data.images);
-  const onehot = tf.oneHot(tf.tensor1d(data.labels, 'int32'), numClasses);
+  const onehot = tf.tidy(() => tf.oneHot(tf.tensor1d(data.labels, 'int32'), numClasses));
   const optimizer = tf.train.adam(opts.learningRate ?? 1e-3);
   const perEpoch = Math.ceil(n / batchSize);
   const bar = opts.quiet ? undefined : progress(opts.name ?? `head on ${gen.name}`, epochs * perEpoch);
