@@ -5,7 +5,9 @@
  * images with the 2-D and 10-D VAE (λ = 0.1), LAE success toward every other class on correctly
  * classified images, beside the paper's figures; Fig. 5-style examples; §5 dataset-bias heatmap (the
  * average perturbation x' − x over the successful LSEs).
- * Options: quick, laeImages (default 30), maxSteps (default 500), laeSteps (default 300).
+ * Options: quick, laeImages (default 30; 0 skips LAE), maxSteps (default 500), laeSteps (default 300),
+ * stepSize λ (default 0.1, the paper's; λ = 0.1/87 is the step each image gets when the cross-entropy
+ * is averaged over a batch of 87, as a framework's default mean reduction would do).
  *
  * `glasswing experiment lse-latent-maps`: Figs. 2–4 with the 2-D VAE — the class map of c(g(z)) over
  * a latent grid, the class map of c(x') over a grid of ε with cross-entropy contours, the path of
@@ -36,7 +38,7 @@ interface LseMeasure {
 /** LSE on the classifier's misclassified test digits and LAE toward every other class, with one generator. */
 async function measureLse(
   c: Classifier, cname: string, slug: string, gen: Generator, gname: 'mnist-vae-2d' | 'mnist-vae-10d', test: { images: tf.Tensor4D; labels: Int32Array },
-  o: { quick: boolean; laeN: number; maxSteps: number; laeSteps: number; dir: string },
+  o: { quick: boolean; laeN: number; maxSteps: number; laeSteps: number; stepSize: number; dir: string },
 ): Promise<LseMeasure> {
   const { writePng, grid, renderImage, renderMap } = await import('../render/index.js');
   const preds = await c.predictClasses(test.images);
@@ -46,7 +48,7 @@ async function measureLse(
   const right = preds.map((p, i) => (p === labels[i] ? i : -1)).filter((i) => i >= 0).slice(0, o.laeN);
   const take = (idx: number[]) => tf.tidy(() => tf.gather(test.images, tf.tensor1d(idx, 'int32'))) as tf.Tensor4D;
   const files: string[] = [];
-  const search = { ...LSE_DEFAULTS, generator: gen, maxSteps: o.maxSteps, recordPath: false };
+  const search = { ...LSE_DEFAULTS, generator: gen, maxSteps: o.maxSteps, stepSize: o.stepSize, recordPath: false };
   const tag = `${gname}-${slug}`;
   // LSE on the misclassified images, toward the true label.
   const t0 = performance.now();
@@ -121,9 +123,10 @@ registerExperiment({
     const o = {
       quick, dir, laeN: Number(options.laeImages ?? (quick ? 4 : 30)),
       maxSteps: Number(options.maxSteps ?? (quick ? 100 : 500)), laeSteps: Number(options.laeSteps ?? (quick ? 50 : 300)),
+      stepSize: Number(options.stepSize ?? 0.1),
     };
     const rows: Array<Record<string, string | number>> = [];
-    const json: Record<string, unknown> = { classifier: name, backend: currentBackend(), testImages: test.labels.length, laeImages: o.laeN, maxSteps: o.maxSteps, laeSteps: o.laeSteps, stepSize: 0.1 };
+    const json: Record<string, unknown> = { classifier: name, backend: currentBackend(), testImages: test.labels.length, laeImages: o.laeN, maxSteps: o.maxSteps, laeSteps: o.laeSteps, stepSize: o.stepSize };
     const files: string[] = [];
     for (const gname of ['mnist-vae-2d', 'mnist-vae-10d'] as const) {
       const gen = await generator(gname);
@@ -142,7 +145,7 @@ registerExperiment({
     c.model?.dispose();
     const markdown = `# Latent sympathetic examples (seed 000 §3.2)\n\nTwo classifiers per VAE: ${name} (pixels), and seed 000's setup — a classifier attached to the VAE and trained without updating it ` +
       `(an MLP 64 → 10 on the encoder mean μ(x), \`attachClassifier\`). Misclassified images of the ${test.labels.length}-image MNIST test split ` +
-      `(the paper: 87); λ = 0.1, at most ${o.maxSteps} steps (LAE: ${o.laeSteps}), stop at c(x') = y; ${currentBackend()}. ‖ε‖ is averaged over successful searches. ` +
+      `(the paper: 87); λ = ${o.stepSize}, at most ${o.maxSteps} steps (LAE: ${o.laeSteps}), stop at c(x') = y; ${currentBackend()}. ‖ε‖ is averaged over successful searches. ` +
       `LAE: ${o.laeN} correctly classified images pushed toward each of the other 9 classes.\n\n${markdownTable(rows)}\n\n` +
       files.map((f) => `![${path.basename(f)}](${path.basename(f)})`).join('\n') + '\n';
     files.push(...writeReport(dir, 'lse', markdown, json));
