@@ -25,8 +25,8 @@ import { renderContrast } from '../generative/render.js';
 import { upscale } from '../render/image.js';
 import { contrastiveSearch, CDEEPEX_DEFAULTS } from '../counterfactual/cdeepex.js';
 import '../counterfactual/contrast.js';
-import { outDir, writeReport, markdownTable, pct, requireDefault } from './robustness-util.js';
-import { firstDefault, generator, mean } from './generative-util.js';
+import { outDir, writeReport, markdownTable, pct, mean } from './report.js';
+import { requireDefault, firstDefault, generator } from './shipped.js';
 
 /** Share of Σ|map| inside the mask, per image. */
 async function massInside(map: tf.Tensor4D, mask: tf.Tensor4D): Promise<number[]> {

@@ -14,7 +14,8 @@ import type { Classifier } from '../core/classifier.js';
 import { registerExperiment, type TaskOptions } from '../tasks/registry.js';
 import { initBackend } from '../engine/backend.js';
 import { adversarialSet, neuronConsistency, consistencyHistograms, type ConsistencyResult } from '../robustness/consistency.js';
-import { adversariallyTrainedCopy, requireDefault, mnistSplit, outDir, writeReport, markdownTable } from './robustness-util.js';
+import { outDir, writeReport, markdownTable } from './report.js';
+import { adversariallyTrainedCopy, requireDefault, mnistSplit } from './shipped.js';
 
 registerExperiment({
   name: 'consistency',

@@ -11,7 +11,8 @@ import { registerExperiment, type TaskOptions } from '../tasks/registry.js';
 import { initBackend } from '../engine/backend.js';
 import { deepfool } from '../counterfactual/deepfool.js';
 import { minimalFgsm } from '../robustness/fgsm.js';
-import { hasDefault, requireDefault, mnistSplit, outDir, writeReport, markdownTable } from './robustness-util.js';
+import { outDir, writeReport, markdownTable } from './report.js';
+import { hasDefault, requireDefault, mnistSplit } from './shipped.js';
 
 const PAPER: Record<string, string> = { 'mnist-cnn': '0.20 (LeNet)', 'mnist-mlp': '0.11 (FC500-150-10)' };
 

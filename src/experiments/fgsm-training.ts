@@ -15,7 +15,8 @@ import { registerExperiment, type TaskOptions } from '../tasks/registry.js';
 import { initBackend } from '../engine/backend.js';
 import { runAttack, attacks, type AttackReport } from '../robustness/attack-runner.js';
 import type { AdversarialScheme } from '../robustness/adversarial-training.js';
-import { adversariallyTrainedCopy, hasDefault, requireDefault, mnistSplit, outDir, writeReport, markdownTable, pct } from './robustness-util.js';
+import { outDir, writeReport, markdownTable, pct } from './report.js';
+import { adversariallyTrainedCopy, hasDefault, requireDefault, mnistSplit } from './shipped.js';
 
 async function measure(c: Classifier, test: { images: import('@tensorflow/tfjs-core').Tensor4D; labels: Int32Array }, pgdSteps: number): Promise<{ clean: number; fgsm: AttackReport; pgd: AttackReport }> {
   const labels = Array.from(test.labels);

@@ -17,7 +17,8 @@ import { geosal } from '../counterfactual/geosal.js';
 import { deepfool } from '../counterfactual/deepfool.js';
 import '../counterfactual/weight-saliency.js';
 import { minimalFgsm } from '../robustness/fgsm.js';
-import { requireDefault, mnistSplit, outDir, writeReport, markdownTable } from './robustness-util.js';
+import { outDir, writeReport, markdownTable } from './report.js';
+import { requireDefault, mnistSplit } from './shipped.js';
 
 registerExperiment({
   name: 'geosal-figures',

@@ -18,11 +18,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { registerExperiment, type TaskOptions } from '../tasks/registry.js';
 import { initBackend, currentBackend } from '../engine/backend.js';
 import { latentSearch, LSE_DEFAULTS } from '../counterfactual/lse.js';
-import { outDir, writeReport, markdownTable, pct } from './robustness-util.js';
+import { classMapImage, mark, classesAndCe } from './class-maps.js';
+import { outDir, writeReport, markdownTable, pct, mean } from './report.js';
+import { firstDefault, generator } from './shipped.js';
 import type { Classifier } from '../core/classifier.js';
 import type { Generator } from '../generative/types.js';
 import { attachClassifier } from '../generative/latent-classifier.js';
-import { firstDefault, generator, classMapImage, mark, classesAndCe, mean } from './generative-util.js';
 
 const PAPER = {
   'mnist-vae-2d': { lse: '78.16 % / 0.10', lae: '22.34 % / 0.52' },

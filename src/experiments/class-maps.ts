@@ -1,25 +1,7 @@
-/** Helpers shared by the LSE and CDeepEx experiments: default classifier/generator, class-map drawing. */
+/** Class maps over a latent grid (seed 000 Figs. 2–4): colours per class, cross-entropy contours, markers. */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../core/classifier.js';
-import { DataError } from '../core/errors.js';
-import { loadDefaultGenerator } from '../generative/io.js';
-import type { Generator } from '../generative/types.js';
 import type { RgbaImage } from '../generative/render.js';
-
-/** The first shipped default classifier among `names`. */
-export async function firstDefault(names: string[]): Promise<{ c: Classifier; name: string }> {
-  const io = await import('../models/io.js');
-  for (const name of names) if (io.hasDefaultModel(name)) return { c: await io.loadDefaultClassifier(name), name };
-  throw new DataError(`expected one of the default models ${names.join(', ')} under models/; got none — run \`npm run train:defaults\` first`);
-}
-
-export async function generator(name: string): Promise<Generator> {
-  try {
-    return await loadDefaultGenerator(name);
-  } catch (err) {
-    throw new DataError(`expected the default generator "${name}" under models/; got ${(err as Error).message} — run \`npm run train:defaults\``);
-  }
-}
 
 /** 10 distinguishable class colours (tab10). */
 export const CLASS_COLOURS: Array<[number, number, number]> = [
@@ -90,5 +72,3 @@ export async function classesAndCe(c: Classifier, images: tf.Tensor4D, target?: 
   }
   return { cls, ce };
 }
-
-export const mean = (a: number[]) => (a.length ? a.reduce((s, v) => s + v, 0) / a.length : NaN);

@@ -1,11 +1,10 @@
-/** Shared helpers of the robustness / decision-geometry experiments. */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+/** The shipped default models and generators as experiments need them, with errors that say how to make them. */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { Classifier } from '../core/classifier.js';
 import { DataError } from '../core/errors.js';
-import type { TaskOptions } from '../tasks/registry.js';
+import { loadDefaultGenerator } from '../generative/io.js';
+import type { Generator } from '../generative/types.js';
 import { adversarialTrain, type AdversarialTrainingOptions } from '../robustness/adversarial-training.js';
 
 export interface Labelled {
@@ -39,28 +38,6 @@ export async function mnistSplit(split: 'train' | 'test', limit: number, seed = 
   return data.loadMnist({ split, limit, seed });
 }
 
-export function outDir(options: TaskOptions, name: string): string {
-  const dir = typeof options.outDir === 'string' && options.outDir ? options.outDir : path.join('out', 'experiments', name);
-  fs.mkdirSync(dir, { recursive: true });
-  return dir;
-}
-
-/** Write the markdown and the json next to the figures; return their paths. */
-export function writeReport(dir: string, name: string, markdown: string, json: Record<string, unknown>): string[] {
-  const md = path.join(dir, `${name}.md`);
-  const js = path.join(dir, `${name}.json`);
-  fs.writeFileSync(md, markdown);
-  fs.writeFileSync(js, JSON.stringify(json, null, 2));
-  return [md, js];
-}
-
-export function markdownTable(rows: Array<Record<string, string | number>>): string {
-  if (rows.length === 0) return '';
-  const keys = Object.keys(rows[0]);
-  const cell = (v: string | number) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(4)) : v);
-  return [`| ${keys.join(' | ')} |`, `| ${keys.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${keys.map((k) => cell(r[k])).join(' | ')} |`)].join('\n');
-}
-
 /** Train a copy of default model `name` adversarially (one recipe shared by the experiments). */
 export async function adversariallyTrainedCopy(name: string, train: Labelled, opts: AdversarialTrainingOptions): Promise<Classifier> {
   const model = await freshDefaultModel(name);
@@ -68,4 +45,17 @@ export async function adversariallyTrainedCopy(name: string, train: Labelled, op
   return Classifier.fromModel(model, { name: `${name}-adv-${opts.scheme ?? 'fgsm'}` });
 }
 
-export const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
+/** The first shipped default classifier among `names`. */
+export async function firstDefault(names: string[]): Promise<{ c: Classifier; name: string }> {
+  const io = await import('../models/io.js');
+  for (const name of names) if (io.hasDefaultModel(name)) return { c: await io.loadDefaultClassifier(name), name };
+  throw new DataError(`expected one of the default models ${names.join(', ')} under models/; got none — run \`npm run train:defaults\` first`);
+}
+
+export async function generator(name: string): Promise<Generator> {
+  try {
+    return await loadDefaultGenerator(name);
+  } catch (err) {
+    throw new DataError(`expected the default generator "${name}" under models/; got ${(err as Error).message} — run \`npm run train:defaults\``);
+  }
+}
