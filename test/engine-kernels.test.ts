@@ -266,6 +266,15 @@ describe('other replaced wasm kernels match cpu', () => {
       return [tf.matMul(dy, w, false, true), tf.matMul(dy, w, false, true), tf.matMul(dy, w2, false, true)];
     });
     expectClose(c, d);
+    // A one-unit Dense layer: its [16, 1] weight is B of the forward, then Wᵀ of the backward. XNNPACK
+    // keeps B's packing per buffer, so a reshaped view of the same buffer as [1, 16] gave NaN.
+    const [e, f] = await onBoth(() => {
+      const w = rand([16, 1], 46);
+      const x = rand([64, 16], 47);
+      const y = tf.matMul(x, w);
+      return [y, tf.matMul(tf.onesLike(y), w, false, true), tf.matMul(rand([64, 1], 48), w, false, true)];
+    });
+    expectClose(e, f);
   });
 
   it('slice (any rank, contiguous and strided runs) and the ZeroPadding gradient', async () => {

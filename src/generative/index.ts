@@ -1,5 +1,5 @@
 export * from './types.js';
-export { ParamStore, matMulFast, stopGradient } from './params.js';
+export { ParamStore, stopGradient } from './params.js';
 export * from './autoencoder.js';
 export * from './vae.js';
 export * from './gan.js';

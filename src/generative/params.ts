@@ -97,23 +97,9 @@ export function activate(x: tf.Tensor, a: Activation): tf.Tensor {
   }
 }
 
-/**
- * x·W whose backward uses explicit transposes and plain matMuls: stock wasm runs matMul with
- * transposeA/B ~10× slower than without (ENGINE.md), and the default gradient of matMul uses them.
- */
-export const matMulFast: (x: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D = tf.customGrad(((x: tf.Tensor2D, w: tf.Tensor2D, save: (t: tf.Tensor[]) => void) => {
-  save([x, w]);
-  return {
-    value: tf.matMul(x, w),
-    gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
-      const [xs, ws] = saved as tf.Tensor2D[];
-      return [tf.matMul(dy, tf.transpose(ws)), tf.matMul(tf.transpose(xs), dy)];
-    },
-  };
-}) as any) as any;
-
+/** Dense layer. Its backward's transposed matMuls run on Glasswing's BatchMatMul kernel, which caches Wᵀ per weight buffer. */
 export function dense(p: ParamStore, name: string, x: tf.Tensor, act: Activation = 'linear'): tf.Tensor2D {
-  return activate(tf.add(matMulFast(x as tf.Tensor2D, p.get(`${name}/w`) as tf.Tensor2D), p.get(`${name}/b`)), act) as tf.Tensor2D;
+  return activate(tf.add(tf.matMul(x as tf.Tensor2D, p.get(`${name}/w`) as tf.Tensor2D), p.get(`${name}/b`)), act) as tf.Tensor2D;
 }
 
 export function makeDense(p: ParamStore, name: string, inDim: number, outDim: number): void {

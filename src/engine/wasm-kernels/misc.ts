@@ -39,7 +39,10 @@ export function batchMatMul({ inputs, backend, attrs }: KernelArgs): tf.TensorIn
   let at = a;
   let bt = b;
   if (transposeA) at = isVectorLike(a) ? swapView(a) : transpose(backend, a, swapLast(a));
-  if (transposeB) bt = isVectorLike(b) ? swapView(b) : cachedDerived(backend, b, 'T', () => transpose(backend, b, swapLast(b)));
+  // B always gets a buffer of its own, even when a reshaped view would do: the stock kernel keeps
+  // XNNPACK's packed copy of B keyed by buffer, so a [k, 1] weight seen again as a [1, k] view would
+  // be multiplied with its stale packing (NaN and garbage in the dense backward dy·Wᵀ for 1-unit layers).
+  if (transposeB) bt = cachedDerived(backend, b, 'T', () => transpose(backend, b, swapLast(b)));
   const out = callStock('BatchMatMul', backend, { a: at, b: bt }, { ...attrs, transposeA: false, transposeB: false });
   if (at !== a && at.dataId !== a.dataId) free(backend, at);
   return out;
