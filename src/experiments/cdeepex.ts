@@ -26,7 +26,7 @@ import { upscale } from '../render/image.js';
 import { contrastiveSearch, CDEEPEX_DEFAULTS } from '../counterfactual/cdeepex.js';
 import '../counterfactual/contrast.js';
 import { outDir, writeReport, markdownTable, pct, mean } from './report.js';
-import { requireDefault, firstDefault, generator } from './shipped.js';
+import { requireDefault, firstDefault, generator, predictedTestSplit, spreadCorrect } from './shipped.js';
 
 /** Share of Σ|map| inside the mask, per image. */
 async function massInside(map: tf.Tensor4D, mask: tf.Tensor4D): Promise<number[]> {
@@ -51,11 +51,9 @@ registerExperiment({
     const gen = await generator('mnist-vae-10d');
     // The generator trained on biased MNIST (it can draw the square), when shipped.
     const genBiased = await generator('mnist-vae-10d-biased').catch(() => undefined);
-    const { loadMnist, addSquare, squareMask } = await import('../data/index.js');
+    const { addSquare, squareMask } = await import('../data/index.js');
     const { writePng, grid, renderImage, renderMap } = await import('../render/index.js');
-    const test = await loadMnist({ split: 'test', seed: 0 });
-    const labels = Array.from(test.labels);
-    const preds = await c.predictClasses(test.images);
+    const { test, labels, preds } = await predictedTestSplit(c);
     const eights = labels.map((l, i) => (l === 8 ? i : -1)).filter((i) => i >= 0);
     const others = labels.map((l, i) => (l !== 8 ? i : -1)).filter((i) => i >= 0);
     const clean8 = eights.filter((i) => preds[i] === 8).length / eights.length;
@@ -207,12 +205,9 @@ registerExperiment({
     const dir = outDir(options, 'cdeepex-paths');
     const { c, name } = await firstDefault(['mnist-cnn', 'mnist-mlp']);
     const gen = await generator('mnist-vae-10d');
-    const { loadMnist } = await import('../data/index.js');
     const { writePng, grid, renderImage, plotLines } = await import('../render/index.js');
-    const test = await loadMnist({ split: 'test', seed: 0 });
-    const labels = Array.from(test.labels);
-    const preds = await c.predictClasses(test.images);
-    const pick = preds.map((p, i) => (p === labels[i] ? i : -1)).filter((i) => i >= 0).filter((_, j) => j % 50 === 0).slice(0, k);
+    const { test, labels, preds } = await predictedTestSplit(c);
+    const pick = spreadCorrect(preds, labels, k);
     const x = tf.tidy(() => tf.gather(test.images, tf.tensor1d(pick, 'int32'))) as tf.Tensor4D;
     const rows: Array<Record<string, string | number>> = [];
     const json: Record<string, unknown> = { classifier: name, generator: 'mnist-vae-10d', images: pick.length, backend: currentBackend() };
@@ -290,12 +285,9 @@ registerExperiment({
     const { c, name } = await firstDefault(['mnist-cnn', 'mnist-mlp']);
     const { hasDefaultGenerator } = await import('../generative/io.js');
     const names = ['mnist-vae-10d', 'mnist-vae-conv-10d', 'mnist-gan', 'mnist-dcgan'].filter(hasDefaultGenerator);
-    const { loadMnist } = await import('../data/index.js');
     const { writePng, grid, renderImage } = await import('../render/index.js');
-    const test = await loadMnist({ split: 'test', seed: 0 });
-    const labels = Array.from(test.labels);
-    const preds = await c.predictClasses(test.images);
-    const pick = preds.map((p, i) => (p === labels[i] ? i : -1)).filter((i) => i >= 0).filter((_, j) => j % 50 === 0).slice(0, k);
+    const { test, labels, preds } = await predictedTestSplit(c);
+    const pick = spreadCorrect(preds, labels, k);
     const x = tf.tidy(() => tf.gather(test.images, tf.tensor1d(pick, 'int32'))) as tf.Tensor4D;
     const rows: Array<Record<string, string | number>> = [];
     const json: Record<string, unknown> = { classifier: name, images: pick.length, generators: names, starts, backend: currentBackend() };

@@ -59,3 +59,15 @@ export async function generator(name: string): Promise<Generator> {
     throw new DataError(`expected the default generator "${name}" under models/; got ${(err as Error).message} — run \`npm run train:defaults\``);
   }
 }
+
+/** The MNIST test split (split seed 0) with the classifier's predictions; the caller disposes `test`. */
+export async function predictedTestSplit(c: Classifier): Promise<{ test: Labelled; labels: number[]; preds: number[] }> {
+  const { loadMnist } = await import('../data/index.js');
+  const test = await loadMnist({ split: 'test', seed: 0 });
+  return { test, labels: Array.from(test.labels), preds: await c.predictClasses(test.images) };
+}
+
+/** Indices of correctly classified images, every `stride`-th of them (a spread over the classes), at most k. */
+export function spreadCorrect(preds: number[], labels: number[], k: number, stride = 50): number[] {
+  return preds.flatMap((p, i) => (p === labels[i] ? [i] : [])).filter((_, j) => j % stride === 0).slice(0, k);
+}
