@@ -92,6 +92,15 @@ describe('cdeepex / xgems', () => {
     tf.dispose([batch.counterfactual, batch.difference, batch.logitsAfter]);
   });
 
+  it('reports progress: non-decreasing fractions that end at 1', async () => {
+    const seen: number[] = [];
+    const e = await explain('cdeepex', fx.classifier, x, { options: { generator: fx.vae, ...opts }, context: { progress: (f) => seen.push(f) } });
+    expect(seen.length).toBeGreaterThan(1);
+    for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThanOrEqual(seen[i - 1]);
+    expect(seen[seen.length - 1]).toBe(1);
+    e.dispose();
+  });
+
   it('Algorithm 2 inversion path (no encoder) runs and reports its method; seeded runs are reproducible', async () => {
     const noEnc = { kind: 'gan' as const, name: 'dec-only', latentDim: 8, outputShape: [28, 28, 1] as [number, number, number], info: {}, decode: (z: tf.Tensor2D) => fx.vae.decode(z), dispose() {} };
     const xi = tf.slice(x, 0, 2);

@@ -22,7 +22,7 @@
  * seed 001 Fig. 2), negative = must be removed (blue). Seed 001 Algorithm 1's G(z0) − G(z_e) is its negation.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { registerMethod, type MethodResult } from '../core/registry.js';
+import { registerMethod, type MethodResult, type MethodContext } from '../core/registry.js';
 import type { Classifier } from '../core/classifier.js';
 import { OptionError } from '../core/errors.js';
 import { targetMask } from '../core/target.js';
@@ -134,7 +134,11 @@ export function trueAndProbe(logits: number[][], targets: number[]): { trueClass
   return { trueClass, probe };
 }
 
-export async function contrastiveSearch(classifier: Classifier, gen: Generator, x: tf.Tensor4D, targets: number[], o: CdeepexOptions): Promise<CdeepexResult> {
+export async function contrastiveSearch(
+  classifier: Classifier, gen: Generator, x: tf.Tensor4D, targets: number[], o: CdeepexOptions,
+  /** Called after every multiplier update with the fraction done (images finished, or updates used). */
+  progress?: (fraction: number, label?: string) => void,
+): Promise<CdeepexResult> {
   check(o);
   const n = x.shape[0];
   const K = classifier.numClasses;
@@ -267,6 +271,8 @@ export async function contrastiveSearch(classifier: Classifier, gen: Generator, 
       if (Math.abs(h[p]) > o.gamma * Math.abs(prevH[i])) c[i] *= o.beta;
       prevH[i] = h[p];
     });
+    const finished = active.filter((a) => !a).length;
+    progress?.(Math.max(finished / n, Math.min(1, k / Math.max(1, o.outerSteps))), `${o.constraints ? 'cdeepex' : 'xgems'}: ${finished}/${n} done`);
     if (k >= o.outerSteps || !active.some(Boolean)) break;
     const keep = idx.map((i, p) => (active[i] ? p : -1)).filter((p) => p >= 0);
     if (keep.length < idx.length) compact(keep);
@@ -336,9 +342,9 @@ export async function contrastiveSearch(classifier: Classifier, gen: Generator, 
   };
 }
 
-async function run(classifier: Classifier, x: tf.Tensor4D, targets: number[], options: CdeepexOptions, method: string): Promise<MethodResult> {
+async function run(classifier: Classifier, x: tf.Tensor4D, targets: number[], options: CdeepexOptions, method: string, context: MethodContext): Promise<MethodResult> {
   const gen = await resolveGenerator(options.generator, classifier, method);
-  const r = await contrastiveSearch(classifier, gen, x, targets, options);
+  const r = await contrastiveSearch(classifier, gen, x, targets, options, context.progress);
   return {
     attribution: r.difference,
     logitsAfter: r.logitsAfter,
@@ -356,7 +362,7 @@ registerMethod<CdeepexOptions>({
   description: 'contrastive explanation "why true and not probe?": closest latent point where both are equally likely and above all others (seed 001)',
   signed: true,
   defaults: CDEEPEX_DEFAULTS,
-  run: (c, x, t, o) => run(c, x, t, o, 'cdeepex'),
+  run: (c, x, t, o, ctx) => run(c, x, t, o, 'cdeepex', ctx),
 });
 
 registerMethod<CdeepexOptions>({
@@ -365,5 +371,5 @@ registerMethod<CdeepexOptions>({
   description: 'xGEMs: closest latent point where true and probe are equally likely, without CDeepEx\'s inequality constraints',
   signed: true,
   defaults: { ...CDEEPEX_DEFAULTS, constraints: false },
-  run: (c, x, t, o) => run(c, x, t, o, 'xgems'),
+  run: (c, x, t, o, ctx) => run(c, x, t, o, 'xgems', ctx),
 });
