@@ -11,9 +11,13 @@ export function renderExplanationPanel(
 ): Image {
   const index = opts.index ?? 0;
   const colormap = opts.signed ? 'diverging' : 'sequential';
-  const target = opts.classNames[e.target[index]] ?? String(e.target[index]);
+  const name = (c: number) => opts.classNames[c] ?? String(c);
+  // Contrastive methods answer "why the true class and not the probe?"; others explain one target.
+  const probe = e.extras.probe as number[] | undefined;
+  const trueClass = e.extras.trueClass as number[] | undefined;
+  const title = probe && trueClass ? `${e.method}: why ${name(trueClass[index])}, not ${name(probe[index])}?` : `${e.method} → ${name(e.target[index])}`;
   return grid(
     [renderImage(x, { index }), renderMap(e.attribution, { index, colormap, signed: opts.signed }), mapOverInput(x, e.attribution, index, opts.signed)],
-    { labels: ['input', `${e.method} → ${target}`, `${e.timeMs.toFixed(1)} ms`], cols: 3, scale: opts.scale ?? 8 },
+    { labels: ['input', title, `${e.timeMs.toFixed(1)} ms`], cols: 3, scale: opts.scale ?? 8 },
   );
 }
