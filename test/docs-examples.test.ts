@@ -2,7 +2,8 @@
  * Every ```ts block of README.md and docs/*.md runs as written, against the built package (dist/),
  * in a fresh Node process whose working directory is a temporary folder (files the examples write
  * land there). A block fenced ```ts continued is appended to the block before it; ```ts interface
- * blocks are type listings and are not run. `from 'glasswing'` resolves to dist/src/index.js.
+ * blocks are type listings and are not run. `from 'glasswing'` resolves to dist/src/index.js, and
+ * every program is first type-checked (strict) against the package's declarations.
  */
 import { describe, it, expect } from 'vitest';
 import * as fs from 'node:fs';
@@ -52,6 +53,27 @@ describe('documentation examples', () => {
   it('finds the examples', () => {
     expect(programs.length).toBeGreaterThanOrEqual(14);
   });
+
+  it('type-check against the published declarations (strict)', () => {
+    const dir = path.join(scratch, 'typecheck');
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir, { recursive: true });
+    const names = programs.map((p) => {
+      const file = path.join(dir, `${p.name.replace(/[^\w]+/g, '-')}.mts`);
+      fs.writeFileSync(file, `${p.code}\nexport {};\n`);
+      return file;
+    });
+    const program = ts.createProgram(names, {
+      target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      strict: true, noEmit: true, skipLibCheck: true, types: ['node'],
+      baseUrl: dir, paths: { glasswing: [path.join(root, 'dist', 'src', 'index.d.ts')] },
+    });
+    const errors = ts.getPreEmitDiagnostics(program).map((d) => {
+      const where = d.file ? `${path.basename(d.file.fileName)}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}` : '';
+      return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+    });
+    expect(errors).toEqual([]);
+  }, 120_000);
 
   for (const p of programs) {
     it(`${p.name} runs`, () => {
