@@ -14,6 +14,10 @@
  * `glasswing experiment cdeepex-paths` (Fig. 4): CDeepEx vs xGEMs optimisation paths — mean
  * likelihood of the true, probe and most likely other class along the path, and the images along one
  * path. Options: quick, images (default 12).
+ *
+ * `glasswing experiment cdeepex-generators` (§4.1.3): the same "why not probe?" with every shipped
+ * generator; GANs from several Algorithm 2 starting points, with the cosine consistency of the
+ * explanations across starts. Options: quick, images (default 8), starts (default 3).
  */
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -280,7 +284,7 @@ registerExperiment({
     await initBackend();
     const quick = Boolean(options.quick);
     const k = Number(options.images ?? (quick ? 2 : 8));
-    const starts = quick ? [1, 2] : [1, 2, 3];
+    const starts = Array.from({ length: Number(options.starts ?? (quick ? 2 : 3)) }, (_, i) => i + 1);
     const dir = outDir(options, 'cdeepex-generators');
     const { c, name } = await firstDefault(['mnist-cnn', 'mnist-mlp']);
     const { hasDefaultGenerator } = await import('../generative/io.js');
