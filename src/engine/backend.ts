@@ -5,7 +5,6 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { createRequire } from 'node:module';
 import { installWasmKernels, stockKernelsRequested } from './wasm-kernels/index.js';
 
 export type BackendName = 'node' | 'wasm' | 'cpu';
@@ -33,7 +32,10 @@ async function tryNode(): Promise<boolean> {
 async function tryWasm(): Promise<boolean> {
   try {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    // In Node the .wasm files are read from the installed package; a browser fetches them from
+    // wherever the page's setWasmPaths (or the bundle's folder by default) says.
     if (typeof process !== 'undefined' && process.versions?.node) {
+      const { createRequire } = await import('node:module');
       const require = createRequire(import.meta.url);
       const dir = require.resolve('@tensorflow/tfjs-backend-wasm').replace(/[^/\\]+$/, '');
       wasm.setWasmPaths(dir.endsWith('/') ? dir : dir + '/');
@@ -45,7 +47,8 @@ async function tryWasm(): Promise<boolean> {
 }
 
 async function select(requested?: string): Promise<BackendName> {
-  const want = (requested ?? process.env.GLASSWING_BACKEND ?? '').trim().toLowerCase();
+  const fromEnv = typeof process !== 'undefined' ? process.env?.GLASSWING_BACKEND : undefined;
+  const want = (requested ?? fromEnv ?? '').trim().toLowerCase();
   if (want && !['node', 'wasm', 'cpu'].includes(want)) {
     throw new Error(`GLASSWING_BACKEND must be one of node, wasm, cpu; got "${want}"`);
   }

@@ -1,0 +1,25 @@
+/**
+ * The browser build of Glasswing (dist/browser/glasswing.js, made by `npm run build:browser`): the
+ * classifier, the method registry with every attribution and relevance-propagation method, and the
+ * heatmap renderers, without the Node-only parts (files, PNG encoding, datasets, training scripts).
+ * Models load from URLs with `loadLayersModel`; the wasm backend fetches its .wasm files from the
+ * folder given to `setWasmPaths` (the build copies them beside the bundle).
+ *
+ * @example
+ * import { initBackend, setWasmPaths, loadLayersModel, Classifier, explain, renderMap } from './glasswing.js';
+ * setWasmPaths('./');
+ * await initBackend();
+ * const c = Classifier.fromModel(await loadLayersModel('models/mnist-cnn/model.json'));
+ * const e = await explain('integrated-gradients', c, x);
+ * const img = renderMap(e.attribution, { index: 0 });   // RGBA pixels for a canvas ImageData
+ */
+export * as tf from '@tensorflow/tfjs-core';
+export { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+export { loadLayersModel } from '@tensorflow/tfjs-layers';
+export * from './engine/backend.js';
+export { installWasmKernels, uninstallWasmKernels, replacedKernelNames, wasmKernelsInstalled } from './engine/wasm-kernels/index.js';
+export * from './core/index.js';
+export * from './render/colormap.js';
+export * from './render/image.js';
+export * from './render/heatmap.js';
+import './attribution/index.js';

@@ -1,0 +1,135 @@
+/**
+ * Glasswing in a browser: the bundle from `npm run build:browser` runs in Debian's headless chromium
+ * (installed by scripts/ensure-chromium.sh when missing), loads the shipped mnist-cnn over HTTP,
+ * picks the wasm backend with Glasswing's kernels, and explains test digits with gradient,
+ * attribution and relevance methods; the maps must equal the ones Node computes.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as http from 'node:http';
+import { execFileSync, spawnSync } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend, currentBackend, loadDefaultClassifier, loadMnist, explain } from '../src/index.js';
+
+const root = path.resolve(__dirname, '..');
+const METHODS = ['saliency', 'integrated-gradients', 'grad-cam', 'guided-backprop', 'lrp'];
+const N = 3;
+
+const PAGE = `<!doctype html><html><body><pre id="out">running</pre><script type="module">
+import { initBackend, setWasmPaths, loadLayersModel, Classifier, explain, tf, replacedKernelNames } from '/glasswing.js';
+const out = {};
+try {
+  setWasmPaths('/');
+  out.backend = await initBackend();
+  out.kernels = replacedKernelNames().length;
+  const input = await (await fetch('/input.json')).json();
+  const c = Classifier.fromModel(await loadLayersModel('/models/mnist-cnn/model.json'));
+  const x = tf.tensor4d(input.pixels, [input.n, 28, 28, 1]);
+  // The second round must end with as many tensors as the first (caches fill on first use).
+  for (const round of [0, 1]) {
+    if (round === 1) out.baseline = tf.memory().numTensors;
+    for (const m of input.methods) {
+      const e = await explain(m, c, x);
+      out[m] = Array.from(await e.attribution.data());
+      e.dispose();
+    }
+  }
+  out.tensors = tf.memory().numTensors;
+  x.dispose();
+} catch (err) {
+  out.error = String((err && err.stack) || err);
+}
+document.getElementById('out').textContent = JSON.stringify(out);
+</script></body></html>`;
+
+function chromium(): string {
+  const found = spawnSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).stdout.trim();
+  if (found) return found;
+  execFileSync(path.join(root, 'scripts', 'ensure-chromium.sh'), { stdio: 'inherit' });
+  return spawnSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).stdout.trim();
+}
+
+let server: http.Server;
+let base = '';
+let pixels: number[] = [];
+
+beforeAll(async () => {
+  const { buildBrowser } = await import('../scripts/build-browser.mjs');
+  const dist = await buildBrowser();
+  await initBackend();
+  const test = await loadMnist({ split: 'test', limit: N });
+  pixels = Array.from(await test.images.data());
+  test.dispose();
+  const types: Record<string, string> = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json', '.html': 'text/html', '.bin': 'application/octet-stream' };
+  server = http.createServer((req, res) => {
+    const url = decodeURIComponent((req.url ?? '/').split('?')[0]);
+    let body: Buffer | string | undefined;
+    if (url === '/') body = PAGE;
+    else if (url === '/input.json') body = JSON.stringify({ n: N, pixels, methods: METHODS });
+    else {
+      const file = url.startsWith('/models/') ? path.join(root, url) : path.join(dist, url);
+      if (!file.startsWith(root) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+        res.writeHead(404).end();
+        return;
+      }
+      body = fs.readFileSync(file);
+    }
+    res.writeHead(200, { 'content-type': types[path.extname(url)] ?? 'text/html' }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+}, 120_000);
+
+afterAll(() => {
+  server?.close();
+});
+
+describe('the browser bundle in headless chromium', () => {
+  it('explains MNIST digits with the wasm backend exactly as Node does, without leaking tensors', async () => {
+    const { chromium: pw } = await import('playwright-core');
+    const browser = await pw.launch({
+      executablePath: chromium(),
+      // Without the background-networking flags chromium keeps dialling out on this closed network.
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    let got: Record<string, unknown>;
+    try {
+      const page = await browser.newPage();
+      const logs: string[] = [];
+      page.on('console', (msg) => logs.push(msg.text()));
+      page.on('pageerror', (err) => logs.push(String(err)));
+      await page.goto(base);
+      await page.waitForFunction(() => document.getElementById('out')?.textContent !== 'running', undefined, { timeout: 180_000 });
+      got = JSON.parse((await page.textContent('#out')) ?? '{}') as Record<string, unknown>;
+      expect(got.error, logs.join('\n')).toBeUndefined();
+    } finally {
+      await browser.close();
+    }
+    expect(got.backend).toBe('wasm');
+    expect(got.kernels as number).toBeGreaterThan(5); // Glasswing's gradient kernels are installed there too
+    expect(got.tensors).toBe(got.baseline);           // every method released what it made
+    // The same maps in Node.
+    expect(currentBackend()).toBe('wasm');
+    const c = await loadDefaultClassifier('mnist-cnn');
+    const x = tf.tensor4d(pixels, [N, 28, 28, 1]);
+    for (const method of METHODS) {
+      const e = await explain(method, c, x);
+      const ref = Array.from(await e.attribution.data());
+      e.dispose();
+      const b = got[method] as number[];
+      expect(b.length, method).toBe(ref.length);
+      let d = 0;
+      let r = 0;
+      ref.forEach((v, i) => {
+        d += (v - b[i]) ** 2;
+        r += v * v;
+      });
+      expect(Math.sqrt(d / Math.max(r, 1e-30)), method).toBeLessThan(1e-5);
+    }
+    x.dispose();
+    c.model?.dispose();
+  }, 240_000);
+});
