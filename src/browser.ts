@@ -1,7 +1,9 @@
 /**
  * The browser build of Glasswing (dist/browser/glasswing.js, made by `npm run build:browser`): the
- * classifier, the method registry with every attribution and relevance-propagation method, and the
- * heatmap renderers, without the Node-only parts (files, PNG encoding, datasets, training scripts).
+ * classifier, the method registry with every attribution and relevance-propagation method, the
+ * decision-geometry methods (local-linear, weight-saliency, DeepFool, GeoSal) and the FGSM/PGD
+ * attacks, and the heatmap renderers — without the Node-only parts (files, PNG encoding, datasets,
+ * training scripts, and the generative methods, whose generators load from disk).
  * Models load from URLs with `loadLayersModel`; the wasm backend fetches its .wasm files from the
  * folder given to `setWasmPaths` (the build copies them beside the bundle).
  *
@@ -23,3 +25,9 @@ export * from './render/colormap.js';
 export * from './render/image.js';
 export * from './render/heatmap.js';
 import './attribution/index.js';
+import './counterfactual/local-linear.js';
+import './counterfactual/weight-saliency.js';
+import './counterfactual/deepfool.js';
+import './counterfactual/geosal.js';
+import './robustness/fgsm.js';
+import './robustness/pgd.js';

@@ -132,4 +132,45 @@ describe('the browser bundle in headless chromium', () => {
     x.dispose();
     c.model?.dispose();
   }, 240_000);
+
+  it('the explorer (web/) runs every method of the bundle on a test digit and paints its map', async () => {
+    const { createWebServer } = await import('../scripts/serve-web.mjs');
+    const web = await createWebServer({ count: 8 });
+    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(web.address() as AddressInfo).port}/`;
+    const { chromium: pw } = await import('playwright-core');
+    const browser = await pw.launch({ executablePath: chromium(), args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (err) => errors.push(String(err)));
+      await page.goto(url);
+      await page.waitForFunction(() => document.body.dataset.ready || document.body.dataset.error, undefined, { timeout: 60_000 });
+      expect(await page.evaluate(() => document.body.dataset.error)).toBeUndefined();
+      await page.click('#digits canvas:nth-child(3)');
+      const methods = await page.$$eval('#method option', (os) => os.map((o) => (o as HTMLOptionElement).value));
+      expect(methods).toEqual(expect.arrayContaining([...METHODS, 'occlusion', 'lime', 'deep-taylor', 'visual-backprop']));
+      for (const m of methods) {
+        await page.evaluate(() => delete document.body.dataset.done);
+        await page.selectOption('#method', m);
+        await page.click('#run');
+        await page.waitForFunction(() => document.body.dataset.done || document.body.dataset.error, undefined, { timeout: 60_000 });
+        expect(await page.evaluate(() => document.body.dataset.error), m).toBeUndefined();
+        expect(await page.evaluate(() => document.body.dataset.done)).toBe(m);
+        // The painted map is a picture, not one flat colour.
+        const distinct = await page.evaluate(() => {
+          const c = document.getElementById('map') as HTMLCanvasElement;
+          const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+          const seen = new Set<number>();
+          for (let i = 0; i < d.length; i += 4) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+          return seen.size;
+        });
+        expect(distinct, m).toBeGreaterThan(1);
+      }
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+      web.close();
+    }
+  }, 300_000);
 });
