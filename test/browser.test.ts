@@ -6,7 +6,6 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as http from 'node:http';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -52,6 +51,9 @@ function chromium(): string {
   return spawnSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).stdout.trim();
 }
 
+// Without the background-networking flags chromium keeps dialling out on this closed network.
+const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
 let server: http.Server;
 let base = '';
 let pixels: number[] = [];
@@ -92,8 +94,7 @@ describe('the browser bundle in headless chromium', () => {
     const { chromium: pw } = await import('playwright-core');
     const browser = await pw.launch({
       executablePath: chromium(),
-      // Without the background-networking flags chromium keeps dialling out on this closed network.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: CHROMIUM_FLAGS,
     });
     let got: Record<string, unknown>;
     try {
@@ -139,7 +140,7 @@ describe('the browser bundle in headless chromium', () => {
     await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(web.address() as AddressInfo).port}/`;
     const { chromium: pw } = await import('playwright-core');
-    const browser = await pw.launch({ executablePath: chromium(), args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    const browser = await pw.launch({ executablePath: chromium(), args: CHROMIUM_FLAGS });
     try {
       const page = await browser.newPage();
       const errors: string[] = [];
