@@ -1,9 +1,10 @@
 /**
  * The browser build of Glasswing (dist/browser/glasswing.js, made by `npm run build:browser`): the
  * classifier, the method registry with every attribution and relevance-propagation method, the
- * decision-geometry methods (local-linear, weight-saliency, DeepFool, GeoSal) and the FGSM/PGD
- * attacks, and the heatmap renderers — without the Node-only parts (files, PNG encoding, datasets,
- * training scripts, and the generative methods, whose generators load from disk).
+ * decision-geometry methods (local-linear, weight-saliency, DeepFool, GeoSal), the FGSM/PGD
+ * attacks, the latent counterfactual methods (lse, lae, cdeepex, xgems, contrast; their generators
+ * load from URLs: `setGeneratorResolver(name => loadGeneratorFromUrl(...))`), and the heatmap
+ * renderers — without the Node-only parts (files, PNG encoding, datasets, training scripts).
  * Models load from URLs with `loadLayersModel`; the wasm backend fetches its .wasm files from the
  * folder given to `setWasmPaths` (the build copies them beside the bundle).
  *
@@ -31,3 +32,9 @@ import './counterfactual/deepfool.js';
 import './counterfactual/geosal.js';
 import './robustness/fgsm.js';
 import './robustness/pgd.js';
+import './counterfactual/lse.js';
+import './counterfactual/cdeepex.js';
+import './counterfactual/contrast.js';
+export { setGeneratorResolver } from './counterfactual/latent.js';
+export { loadGeneratorFromUrl } from './generative/format.js';
+export { renderContrast } from './generative/render.js';

@@ -2,7 +2,8 @@
  * Glasswing in a browser: the bundle from `npm run build:browser` runs in Debian's headless chromium
  * (installed by scripts/ensure-chromium.sh when missing), loads the shipped mnist-cnn over HTTP,
  * picks the wasm backend with Glasswing's kernels, and explains test digits with gradient,
- * attribution and relevance methods; the maps must equal the ones Node computes.
+ * attribution, relevance and contrastive (CDeepEx, generator fetched by URL) methods; the maps must
+ * equal the ones Node computes.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import * as fs from 'node:fs';
@@ -14,14 +15,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, currentBackend, loadDefaultClassifier, loadMnist, explain } from '../src/index.js';
 
 const root = path.resolve(__dirname, '..');
-const METHODS = ['saliency', 'integrated-gradients', 'grad-cam', 'guided-backprop', 'lrp'];
+const METHODS = ['saliency', 'integrated-gradients', 'grad-cam', 'guided-backprop', 'lrp', 'cdeepex'];
 const N = 3;
 
 const PAGE = `<!doctype html><html><body><pre id="out">running</pre><script type="module">
-import { initBackend, setWasmPaths, loadLayersModel, Classifier, explain, tf, replacedKernelNames } from '/glasswing.js';
+import { initBackend, setWasmPaths, loadLayersModel, Classifier, explain, tf, replacedKernelNames, setGeneratorResolver, loadGeneratorFromUrl } from '/glasswing.js';
 const out = {};
 try {
   setWasmPaths('/');
+  setGeneratorResolver((name) => loadGeneratorFromUrl('/models/' + name));
   out.backend = await initBackend();
   out.kernels = replacedKernelNames().length;
   const input = await (await fetch('/input.json')).json();

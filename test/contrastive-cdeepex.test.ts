@@ -4,6 +4,7 @@ import { initBackend } from '../src/engine/backend.js';
 import { explain } from '../src/core/registry.js';
 import { OptionError } from '../src/core/errors.js';
 import { contrastiveSearch, trueAndProbe, CDEEPEX_DEFAULTS } from '../src/counterfactual/cdeepex.js';
+import { setGeneratorResolver } from '../src/counterfactual/latent.js';
 import { makeFixture, type Fixture } from './support/generative-fixture.js';
 
 let fx: Fixture;
@@ -99,6 +100,22 @@ describe('cdeepex / xgems', () => {
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThanOrEqual(seen[i - 1]);
     expect(seen[seen.length - 1]).toBe(1);
     e.dispose();
+  });
+
+  it('a generator given by name comes from the resolver when one is set (how a browser page loads them), once per name', async () => {
+    const asked: string[] = [];
+    setGeneratorResolver(async (name) => {
+      asked.push(name);
+      return fx.vae;
+    });
+    try {
+      const xi = tf.slice(x, 0, 1);
+      for (let i = 0; i < 2; i++) (await explain('xgems', fx.classifier, xi, { options: { generator: 'from-the-page', outerSteps: 2 } })).dispose();
+      expect(asked).toEqual(['from-the-page']);
+      xi.dispose();
+    } finally {
+      setGeneratorResolver(undefined);
+    }
   });
 
   it('Algorithm 2 inversion path (no encoder) runs and reports its method; seeded runs are reproducible', async () => {

@@ -1,6 +1,9 @@
 // The in-browser explorer: every attribution and relevance method of Glasswing on the shipped MNIST
 // models, computed in the page. Served by `npm run web` (scripts/serve-web.mjs).
-import { initBackend, setWasmPaths, loadLayersModel, Classifier, explain, listMethods, renderMap, renderImage, overlay, tf } from './glasswing.js';
+import {
+  initBackend, setWasmPaths, loadLayersModel, Classifier, explain, listMethods, renderMap, renderImage, overlay, tf,
+  setGeneratorResolver, loadGeneratorFromUrl,
+} from './glasswing.js';
 
 const $ = (id) => document.getElementById(id);
 const state = { digits: null, index: 0, classifier: null, busy: false };
@@ -34,7 +37,8 @@ async function run() {
   if (state.busy || !state.classifier) return;
   state.busy = true;
   const name = $('method').value;
-  const target = $('target').value;
+  // lse and lae move the image toward their target: toward the class it already has is no move at all.
+  const target = (name === 'lse' || name === 'lae') && $('target').value === 'predicted' ? 'second' : $('target').value;
   const x = digitTensor(state.index);
   try {
     $('status').textContent = `${name}…`;
@@ -45,7 +49,8 @@ async function run() {
     const def = listMethods().find((m) => m.name === name);
     paint($('map'), renderMap(e.attribution, { colormap: def.signed ? 'diverging' : 'sequential', signed: def.signed }));
     paint($('overlay'), overlay(x, e.attribution));
-    $('maplabel').textContent = `${name} → class ${e.target[0]}`;
+    const { probe, trueClass } = e.extras;
+    $('maplabel').textContent = probe && trueClass ? `${name}: why ${trueClass[0]}, not ${probe[0]}?` : `${name} → class ${e.target[0]}`;
     $('description').textContent = def.description;
     $('status').textContent = `done: ${name} in ${e.timeMs.toFixed(0)} ms`;
     document.body.dataset.done = name;
@@ -70,6 +75,8 @@ async function select(i) {
 
 async function main() {
   setWasmPaths('./');
+  // lse, cdeepex, xgems and contrast name their generator (default mnist-vae-10d); fetch it from the server.
+  setGeneratorResolver((name) => loadGeneratorFromUrl(`./models/${name}`));
   const backend = await initBackend();
   const [digits, models] = await Promise.all([fetch('./digits.json').then((r) => r.json()), fetch('./models.json').then((r) => r.json())]);
   state.digits = digits;

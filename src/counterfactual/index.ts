@@ -7,3 +7,4 @@ export * from './geosal.js';
 import './lse.js';
 import './cdeepex.js';
 import './contrast.js';
+export { setGeneratorResolver, type GeneratorOption } from './latent.js';

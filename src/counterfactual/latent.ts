@@ -6,16 +6,47 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../core/classifier.js';
 import { OptionError } from '../core/errors.js';
 import type { Generator } from '../generative/types.js';
-import { loadDefaultGenerator } from '../generative/io.js';
 import { invertGenerator, type InversionOptions } from '../generative/inversion.js';
 
 /** A generator object, or the name of one under models/ (e.g. 'mnist-vae-10d'), or a folder path. */
 export type GeneratorOption = string | Generator;
 
+let resolver: ((name: string) => Promise<Generator>) | undefined;
+
+/**
+ * How a `generator` option given by name is loaded. Node needs nothing (the shipped generators under
+ * models/); a browser page sets one, e.g.
+ * `setGeneratorResolver((name) => loadGeneratorFromUrl(\`./models/${name}\`))`. Resolved generators
+ * are shared by every later call with that name; do not dispose them.
+ */
+export function setGeneratorResolver(fn: ((name: string) => Promise<Generator>) | undefined): void {
+  resolver = fn;
+  byName.clear();
+}
+
+const byName = new Map<string, Promise<Generator>>();
+
+async function generatorNamed(name: string): Promise<Generator> {
+  if (!resolver) {
+    // The file loader reads models/ from disk; a non-literal specifier keeps bundlers from pulling
+    // node:fs into a browser build (which sets a resolver instead).
+    const spec = '../generative/io.js';
+    const io = (await import(spec)) as typeof import('../generative/io.js');
+    return io.loadDefaultGenerator(name);
+  }
+  let p = byName.get(name);
+  if (!p) {
+    p = resolver(name);
+    p.catch(() => byName.delete(name));
+    byName.set(name, p);
+  }
+  return p;
+}
+
 export async function resolveGenerator(option: unknown, classifier: Classifier, method: string): Promise<Generator> {
   let gen: Generator;
   if (typeof option === 'string') {
-    gen = await loadDefaultGenerator(option);
+    gen = await generatorNamed(option);
   } else if (option && typeof option === 'object' && typeof (option as Generator).decode === 'function') {
     gen = option as Generator;
   } else {

@@ -2,28 +2,18 @@
  * Save and load generators: a folder with generator.json (kind, config, weight manifest, training
  * info) and weights.bin (float32 little-endian, weights concatenated in manifest order).
  */
-import * as tf from '@tensorflow/tfjs-core';
 import { promises as fs, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { defaultModelsDir } from '../models/io.js';
 import { ModelLoadError } from '../core/errors.js';
+import { GENERATOR_FORMAT, generatorFromParts, type Manifest } from './format.js';
 import type { ParamStore } from './params.js';
 import type { Generator } from './types.js';
-import { VAE, type VaeConfig } from './vae.js';
-import { Autoencoder, type AutoencoderConfig } from './autoencoder.js';
-import { WGAN, type GanConfig } from './gan.js';
+import { VAE } from './vae.js';
+import type { Autoencoder } from './autoencoder.js';
+import type { WGAN } from './gan.js';
 
-export const GENERATOR_FORMAT = 'glasswing-generator';
-
-interface Manifest {
-  format: string;
-  version: 1;
-  kind: Generator['kind'];
-  name: string;
-  config: Record<string, unknown>;
-  weights: Array<{ name: string; shape: number[] }>;
-  info: Record<string, unknown>;
-}
+export { GENERATOR_FORMAT, generatorFromParts, loadGeneratorFromUrl } from './format.js';
 
 type Saveable = Generator & { params: ParamStore; config: object };
 
@@ -52,45 +42,15 @@ function extraConfig(gen: Saveable): Record<string, unknown> {
 
 /** Read a generator folder written by saveGenerator. Throws ModelLoadError when missing or corrupt. */
 export async function loadGenerator(dir: string): Promise<VAE | Autoencoder | WGAN> {
-  let manifest: Manifest;
-  let bin: Buffer;
+  let manifest: unknown;
+  let bin: Uint8Array;
   try {
-    manifest = JSON.parse(await fs.readFile(path.join(dir, 'generator.json'), 'utf8')) as Manifest;
+    manifest = JSON.parse(await fs.readFile(path.join(dir, 'generator.json'), 'utf8'));
     bin = await fs.readFile(path.join(dir, 'weights.bin'));
   } catch (err) {
     throw new ModelLoadError(`expected a generator folder with generator.json and weights.bin at "${dir}"; got ${(err as Error).message}`);
   }
-  if (manifest.format !== GENERATOR_FORMAT) {
-    throw new ModelLoadError(`expected generator.json of format "${GENERATOR_FORMAT}" in "${dir}"; got "${manifest.format}"`);
-  }
-  let gen: VAE | Autoencoder | WGAN;
-  if (manifest.kind === 'vae') gen = new VAE(manifest.config as unknown as VaeConfig, manifest.name);
-  else if (manifest.kind === 'ae') gen = new Autoencoder(manifest.config as unknown as AutoencoderConfig, manifest.name);
-  else if (manifest.kind === 'gan') gen = new WGAN(manifest.config as unknown as GanConfig, manifest.name);
-  else throw new ModelLoadError(`expected generator kind vae, ae or gan in "${dir}"; got "${String(manifest.kind)}"`);
-  const expectedBytes = manifest.weights.reduce((s, w) => s + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
-  if (bin.byteLength !== expectedBytes) {
-    gen.dispose();
-    throw new ModelLoadError(`expected ${expectedBytes} bytes in "${path.join(dir, 'weights.bin')}"; got ${bin.byteLength}`);
-  }
-  const floats = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength));
-  const values = new Map<string, tf.Tensor>();
-  let offset = 0;
-  for (const w of manifest.weights) {
-    const size = w.shape.reduce((a, b) => a * b, 1);
-    values.set(w.name, tf.tensor(floats.subarray(offset, offset + size), w.shape));
-    offset += size;
-  }
-  try {
-    gen.params.assign(values);
-  } catch (err) {
-    gen.dispose();
-    throw new ModelLoadError(`generator "${dir}" does not match its config: ${(err as Error).message}`);
-  } finally {
-    tf.dispose([...values.values()]);
-  }
-  gen.info = manifest.info ?? {};
-  return gen;
+  return generatorFromParts(manifest, bin, dir);
 }
 
 /** The shipped models folder (GLASSWING_MODELS_DIR, else <package root>/models), shared with src/models. */
