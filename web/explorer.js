@@ -49,6 +49,15 @@ async function run() {
     const def = listMethods().find((m) => m.name === name);
     paint($('map'), renderMap(e.attribution, { colormap: def.signed ? 'diverging' : 'sequential', signed: def.signed }));
     paint($('overlay'), overlay(x, e.attribution));
+    // Counterfactual methods also return the changed image (CDeepEx's I_ze, LSE's x', an attack's x + δ).
+    const changed = e.extras.counterfactual ?? e.extras.perturbed ?? e.extras.adversarial;
+    $('cfview').hidden = !(changed instanceof tf.Tensor);
+    if (changed instanceof tf.Tensor) {
+      paint($('counterfactual'), renderImage(changed));
+      const row = e.logitsAfter?.[0];
+      const after = row ? row.indexOf(Math.max(...row)) : undefined;
+      $('cflabel').textContent = after === undefined ? 'changed image' : `changed image: classified ${after}`;
+    }
     const { probe, trueClass } = e.extras;
     $('maplabel').textContent = probe && trueClass ? `${name}: why ${trueClass[0]}, not ${probe[0]}?` : `${name} → class ${e.target[0]}`;
     $('description').textContent = def.description;
