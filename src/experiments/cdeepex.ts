@@ -29,7 +29,7 @@ import { renderContrast } from '../generative/render.js';
 import { upscale } from '../render/image.js';
 import { contrastiveSearch, CDEEPEX_DEFAULTS } from '../counterfactual/cdeepex.js';
 import '../counterfactual/contrast.js';
-import { outDir, writeReport, markdownTable, pct, mean } from './report.js';
+import { outDir, writeReport, figureLinks, markdownTable, pct, mean } from './report.js';
 import { requireDefault, firstDefault, generator, predictedTestSplit, spreadCorrect } from './shipped.js';
 
 /** Share of Σ|map| inside the mask, per image. */
@@ -127,7 +127,7 @@ registerExperiment({
     const head = [{ measure: 'clean test 8s recognised as 8', ours: pct(clean8), paper: '5 %' }, { measure: 'other digits with the square called 8', ours: pct(others8), paper: '77 %' }];
     const markdown = `# Biased MNIST (seed 001 §4.3)\n\n${markdownTable(head)}\n\n"Why not 8?" on ${pick.length} clean, correctly classified digits; generator mnist-vae-10d. ` +
       `Share of the absolute explanation mass inside the 6×6 top-left square (uniform: 4.6 %):\n\n${markdownTable(rows)}\n\n` +
-      files.map((p) => `![${path.basename(p)}](${path.basename(p)})`).join('\n') + '\n';
+      figureLinks(files) + '\n';
     files.push(...writeReport(dir, 'cdeepex-bias', markdown, json));
     return { rows, json, markdown, files };
   },
@@ -193,7 +193,7 @@ registerExperiment({
     test.dispose();
     const markdown = `# Class-8 hold-out (seed 001 §4.2)\n\nMLP 784-128-10 trained ${epochs} epochs on the MNIST training split with only the given number of 8s; ` +
       `CDeepEx (mnist-vae-10d, probe 8; when 8 is the prediction the probe is the second class) on the same ${x.shape[0]} test 8s.\n\n${markdownTable(rows)}\n\n` +
-      files.map((p) => `![${path.basename(p)}](${path.basename(p)})`).join('\n') + '\n';
+      figureLinks(files) + '\n';
     files.push(...writeReport(dir, 'cdeepex-holdout', markdown, json));
     return { rows, json, markdown, files };
   },
@@ -271,7 +271,7 @@ registerExperiment({
     test.dispose();
     c.model?.dispose();
     const markdown = `# CDeepEx vs xGEMs paths (seed 001 Fig. 4)\n\nClassifier ${name}, generator mnist-vae-10d, probe = second most likely class, ${pick.length} correctly classified test images.\n\n${markdownTable(rows)}\n\n` +
-      files.map((p) => `![${path.basename(p)}](${path.basename(p)})`).join('\n') + '\n';
+      figureLinks(files) + '\n';
     files.push(...writeReport(dir, 'cdeepex-paths', markdown, json));
     return { rows, json, markdown, files };
   },
@@ -364,7 +364,7 @@ registerExperiment({
     const markdown = `# CDeepEx with different generators and starting points (seed 001 §4.1.3)\n\nClassifier ${name}, probe = second most likely class, ${pick.length} correctly classified test images. ` +
       `Encoder models start at z0 = e(I); GANs start from Algorithm 2 with ${starts.length} random initialisations (seeds ${starts.join(', ')}). ` +
       `Consistency = mean pairwise cosine similarity of G(ze) − G(z0) between starts (1 = the same explanation).\n\n${markdownTable(rows)}\n\n` +
-      files.map((p) => `![${path.basename(p)}](${path.basename(p)})`).join('\n') + '\n';
+      figureLinks(files) + '\n';
     files.push(...writeReport(dir, 'cdeepex-generators', markdown, json));
     return { rows, json, markdown, files };
   },

@@ -14,7 +14,7 @@ import type { Classifier } from '../core/classifier.js';
 import { registerExperiment, type TaskOptions } from '../tasks/registry.js';
 import { initBackend } from '../engine/backend.js';
 import { adversarialSet, neuronConsistency, consistencyHistograms, type ConsistencyResult } from '../robustness/consistency.js';
-import { outDir, writeReport, markdownTable } from './report.js';
+import { outDir, writeReport, figureLinks, markdownTable } from './report.js';
 import { adversariallyTrainedCopy, requireDefault, mnistSplit } from './shipped.js';
 
 registerExperiment({
@@ -68,7 +68,7 @@ registerExperiment({
       `Concept distances from the natural model's confusion matrix (d = 2 … 6, σ = 1). The adversarially trained copy was fine-tuned ` +
       `for ${epochs} epoch(s) on ${nTrain} training images with the consistent loss.\n\n${markdownTable(rows)}\n\n` +
       `Seed 004 (ImageNet): consis_adv < consis for every net, and adversarial training raises consis_adv (e.g. ResNet-18 0.0133 → 0.0206).\n\n` +
-      files.map((f) => `![${path.basename(f)}](${path.basename(f)})`).join('\n') + '\n';
+      figureLinks(files) + '\n';
     files.push(...writeReport(dir, 'consistency', markdown, json));
     return { rows, json, markdown, files };
   },

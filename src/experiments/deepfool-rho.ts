@@ -11,7 +11,7 @@ import { registerExperiment, type TaskOptions } from '../tasks/registry.js';
 import { initBackend } from '../engine/backend.js';
 import { deepfool } from '../counterfactual/deepfool.js';
 import { minimalFgsm } from '../robustness/fgsm.js';
-import { outDir, writeReport, markdownTable } from './report.js';
+import { outDir, writeReport, figureLinks, markdownTable } from './report.js';
 import { hasDefault, requireDefault, mnistSplit } from './shipped.js';
 
 const PAPER: Record<string, string> = { 'mnist-cnn': '0.20 (LeNet)', 'mnist-mlp': '0.11 (FC500-150-10)' };
@@ -112,7 +112,7 @@ registerExperiment({
     const markdown = `# DeepFool ρ_adv on MNIST\n\n${n} test images (seeded MNIST test split), L2 DeepFool, overshoot 0.02, all classes.\n` +
       `ρ_adv = mean ‖r‖₂/‖x‖₂ over all images (DeepFool paper). FGSM ρ uses the smallest ε (grid of 20 in (0, 1], 6 bisections) ` +
       `that changes the predicted label along sign ∇ℓ(x, prediction), averaged over the images FGSM fools.\n\n${markdownTable(rows)}\n\n` +
-      files.map((f) => `![${path.basename(f)}](${path.basename(f)})`).join('\n') + '\n';
+      figureLinks(files) + '\n';
     files.push(...writeReport(dir, 'deepfool-rho', markdown, json));
     return { rows, json, markdown, files };
   },

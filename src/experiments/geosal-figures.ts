@@ -17,7 +17,7 @@ import { geosal } from '../counterfactual/geosal.js';
 import { deepfool } from '../counterfactual/deepfool.js';
 import '../counterfactual/weight-saliency.js';
 import { minimalFgsm } from '../robustness/fgsm.js';
-import { outDir, writeReport, markdownTable } from './report.js';
+import { outDir, writeReport, figureLinks, markdownTable } from './report.js';
 import { requireDefault, mnistSplit } from './shipped.js';
 
 registerExperiment({
@@ -109,7 +109,7 @@ registerExperiment({
     c.model?.dispose();
     const markdown = `# GeoSal (seed 002) on ${modelName}\n\n` +
       `Test 4 (index ${idx} of the seeded test split). Comparison classes in order of probability: ${comps.join(', ')}.\n\n` +
-      files.map((p) => `![${path.basename(p)}](${path.basename(p)})`).join('\n\n') +
+      figureLinks(files, '\n\n') +
       `\n\n## Adversarial distances over ${n} test images\n\n${markdownTable(rows)}\n\n` +
       `GeoSal's nearest example is closer than DeepFool's on ${geoCloser} of ${both.length} images where both succeed. ` +
       `Seed 002 reports GeoSal examples much closer than FGSM's.\n`;

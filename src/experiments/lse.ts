@@ -19,7 +19,7 @@ import { registerExperiment, type TaskOptions } from '../tasks/registry.js';
 import { initBackend, currentBackend } from '../engine/backend.js';
 import { latentSearch, LSE_DEFAULTS } from '../counterfactual/lse.js';
 import { classMapImage, mark, classesAndCe } from './class-maps.js';
-import { outDir, writeReport, markdownTable, pct, mean } from './report.js';
+import { outDir, writeReport, figureLinks, markdownTable, pct, mean } from './report.js';
 import { firstDefault, generator, predictedTestSplit } from './shipped.js';
 import type { Classifier } from '../core/classifier.js';
 import type { Generator } from '../generative/types.js';
@@ -148,7 +148,7 @@ registerExperiment({
       `(an MLP 64 → 10 on the encoder mean μ(x), \`attachClassifier\`). Misclassified images of the ${test.labels.length}-image MNIST test split ` +
       `(the paper: 87); λ = ${o.stepSize}, at most ${o.maxSteps} steps (LAE: ${o.laeSteps}), stop at c(x') = y; ${currentBackend()}. ‖ε‖ is averaged over successful searches. ` +
       `LAE: ${o.laeN} correctly classified images pushed toward each of the other 9 classes.\n\n${markdownTable(rows)}\n\n` +
-      files.map((f) => `![${path.basename(f)}](${path.basename(f)})`).join('\n') + '\n';
+      figureLinks(files) + '\n';
     files.push(...writeReport(dir, 'lse', markdown, json));
     return { rows, json, markdown, files };
   },
@@ -245,7 +245,7 @@ registerExperiment({
     const markdown = `# LSE latent maps (seed 000 Figs. 2–4)\n\nClassifier ${name}, generator mnist-vae-2d, ${G}×${G} grid on [−3, 3]². ` +
       `fig2: class of c(g(z)) (colours: tab10 by class), white = z = 0, black = e(x). fig3-4: class of c(x') over ε centred on e(x), darker bands and lines = ` +
       `CE(c(x'), y) contours every 1 nat, dark dots = the path of z + ε, white = start, gold = first step with c(x') = y.\n\n${markdownTable(rows)}\n\n` +
-      files.map((f) => `![${path.basename(f)}](${path.basename(f)})`).join('\n') + '\n';
+      figureLinks(files) + '\n';
     files.push(...writeReport(dir, 'lse-latent-maps', markdown, json));
     return { rows, json, markdown, files };
   },

@@ -9,6 +9,11 @@ export function outDir(options: TaskOptions, name: string): string {
   return dir;
 }
 
+/** Markdown image links to figures written beside the report (one per line, or `separator`). */
+export function figureLinks(files: string[], separator = '\n'): string {
+  return files.map((f) => `![${path.basename(f)}](${path.basename(f)})`).join(separator);
+}
+
 /** Write the markdown and the json next to the figures; return their paths. */
 export function writeReport(dir: string, name: string, markdown: string, json: Record<string, unknown>): string[] {
   const md = path.join(dir, `${name}.md`);
