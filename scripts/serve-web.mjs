@@ -15,8 +15,11 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MODELS = ['mnist-cnn', 'mnist-mlp', 'mnist-cnn-nobias', 'mnist-cnn-biased'];
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json', '.bin': 'application/octet-stream' };
 
-/** The explorer's server (not yet listening). Needs `npm run build` (dist/) for the digits. */
-export async function createWebServer({ count = 48 } = {}) {
+/**
+ * The explorer's server (not yet listening). Needs `npm run build` (dist/) for the digits. `pages`
+ * adds HTML pages by path (the browser tests serve their own pages beside the explorer).
+ */
+export async function createWebServer({ count = 48, pages = {} } = {}) {
   const bundle = await buildBrowser();
   const { loadMnist, initBackend } = await import(pathToFileURL(path.join(root, 'dist', 'src', 'index.js')).href);
   await initBackend();
@@ -28,6 +31,7 @@ export async function createWebServer({ count = 48 } = {}) {
     const url = decodeURIComponent((req.url ?? '/').split('?')[0]);
     const send = (body, type) => res.writeHead(200, { 'content-type': type }).end(body);
     if (url === '/' || url === '/index.html') return send(fs.readFileSync(path.join(root, 'web', 'index.html')), TYPES['.html']);
+    if (pages[url]) return send(pages[url], TYPES['.html']);
     if (url === '/digits.json') return send(digits, TYPES['.json']);
     if (url === '/models.json') return send(models, TYPES['.json']);
     const file = url.startsWith('/models/') ? path.join(root, url) : url === '/explorer.js' ? path.join(root, 'web', 'explorer.js') : path.join(bundle, url);
