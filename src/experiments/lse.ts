@@ -38,12 +38,12 @@ interface LseMeasure {
 
 /** LSE on the classifier's misclassified test digits and LAE toward every other class, with one generator. */
 async function measureLse(
-  c: Classifier, cname: string, slug: string, gen: Generator, gname: 'mnist-vae-2d' | 'mnist-vae-10d', test: { images: tf.Tensor4D; labels: Int32Array },
+  c: Classifier, cname: string, slug: string, gen: Generator, gname: 'mnist-vae-2d' | 'mnist-vae-10d',
+  test: { images: tf.Tensor4D; labels: number[]; preds: number[] },
   o: { quick: boolean; laeN: number; maxSteps: number; laeSteps: number; stepSize: number; dir: string },
 ): Promise<LseMeasure> {
   const { writePng, grid, renderImage, renderMap } = await import('../render/index.js');
-  const preds = await c.predictClasses(test.images);
-  const labels = Array.from(test.labels);
+  const { preds, labels } = test;
   let wrong = preds.map((p, i) => (p !== labels[i] ? i : -1)).filter((i) => i >= 0);
   if (o.quick) wrong = wrong.slice(0, 5);
   const right = preds.map((p, i) => (p === labels[i] ? i : -1)).filter((i) => i >= 0).slice(0, o.laeN);
@@ -119,7 +119,7 @@ registerExperiment({
     const dir = outDir(options, 'lse');
     const { c, name } = await firstDefault(['mnist-cnn', 'mnist-mlp']);
     const { loadMnist } = await import('../data/index.js');
-    const test = await loadMnist({ split: 'test', seed: 0 });
+    const { test, labels, preds } = await predictedTestSplit(c);
     const train = await loadMnist({ split: 'train', seed: 0, limit: quick ? 1000 : undefined });
     const o = {
       quick, dir, laeN: Number(options.laeImages ?? (quick ? 4 : 30)),
@@ -133,8 +133,9 @@ registerExperiment({
       const gen = await generator(gname);
       // Seed 000's own setup: a classifier trained on the frozen VAE's code (attachClassifier).
       const head = await attachClassifier(gen, train, { epochs: 20, quiet: true, name: `${gname}+head` });
-      for (const [cl, cname, slug] of [[c, name, name], [head.classifier, 'head on μ(x)', 'head']] as const) {
-        const m = await measureLse(cl, cname, slug, gen, gname, test, o);
+      const headPreds = await head.classifier.predictClasses(test.images);
+      for (const [cl, cname, slug, p] of [[c, name, name, preds], [head.classifier, 'head on μ(x)', 'head', headPreds]] as const) {
+        const m = await measureLse(cl, cname, slug, gen, gname, { images: test.images, labels, preds: p }, o);
         rows.push(m.row);
         files.push(...m.files);
         json[`${gname} / ${cname}`] = m.json;
