@@ -1,9 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/engine/backend.js';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { WGAN, trainWgan, invertGenerator, loadDefaultGenerator, modelsDir } from '../src/generative/index.js';
+import { WGAN, trainWgan, invertGenerator, loadDefaultGenerator, hasDefaultGenerator } from '../src/generative/index.js';
 import { loadMnist } from '../src/data/index.js';
 import { loadDefaultClassifier } from '../src/models/io.js';
 import { explain } from '../src/core/registry.js';
@@ -55,7 +53,7 @@ describe('WGAN objective on a 2-D toy distribution', () => {
   }, 30000);
 });
 
-const shipped = fs.existsSync(path.join(modelsDir(), 'mnist-gan', 'generator.json'));
+const shipped = hasDefaultGenerator('mnist-gan');
 
 describe.skipIf(!shipped)('shipped mnist-gan', () => {
   it('Algorithm 2 inverts real test digits better than the best constant image (the mean digit); cdeepex runs with it', async () => {

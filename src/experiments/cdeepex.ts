@@ -300,7 +300,6 @@ registerExperiment({
       const gen = await generator(gname);
       const seeds = gen.encode ? [1] : starts;
       let probes: number[] = [];
-      const tiles = [];
       const tileLabels: string[] = [];
       const perImage: ReturnType<typeof renderImage>[][] = pick.map((_, i) => [upscale(renderImage(x, { index: i }), 3)]);
       for (const constraints of [true, false]) {
@@ -353,9 +352,8 @@ registerExperiment({
         rows.push(row);
         json[`${gname} / ${label}`] = row;
       }
-      tiles.push(...perImage.flat());
       const f = path.join(dir, `${gname}.png`);
-      writePng(f, grid(tiles, { cols: perImage[0].length, labels: pick.flatMap((gi, i) => [`why ${labels[gi]}, not ${probes[i]}?`, ...tileLabels].slice(0, perImage[i].length)), title: `${gname}: red = add, blue = remove to move to the probe` }));
+      writePng(f, grid(perImage.flat(), { cols: perImage[0].length, labels: pick.flatMap((gi, i) => [`why ${labels[gi]}, not ${probes[i]}?`, ...tileLabels].slice(0, perImage[i].length)), title: `${gname}: red = add, blue = remove to move to the probe` }));
       files.push(f);
     }
     x.dispose();
