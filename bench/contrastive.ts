@@ -58,6 +58,10 @@ registerBenchmark({
       { method: 'cdeepex', idx: right, target: () => 'second', note: 'probe = 2nd; c0 = 10', options: { c0: 10 } },
       { method: 'xgems', idx: right, target: () => 'second', note: 'probe = 2nd; seed c0 = 1' },
     ];
+    const row = (method: string, note: string, n: number, t: { median: number; mean: number; max: number }, ok: number) => ({
+      method, case: note, images: n, backend: String(currentBackend()),
+      'median s/explanation': t.median, 'mean s/explanation': t.mean, 'max s': t.max, 'success (lse) / converged': ok / Math.max(1, n),
+    }) as Record<string, string | number>;
     for (const cs of cases) {
       const secs: number[] = [];
       let ok = 0;
@@ -69,13 +73,9 @@ registerBenchmark({
         e.dispose();
         x.dispose();
       }
-      const row = {
-        method: cs.method, case: cs.note, images: cs.idx.length, backend: String(currentBackend()),
-        'median s/explanation': median(secs), 'mean s/explanation': secs.reduce((a, b) => a + b, 0) / Math.max(1, secs.length),
-        'max s': Math.max(...secs), 'success (lse) / converged': ok / Math.max(1, cs.idx.length),
-      } as Record<string, string | number>;
-      rows.push(row);
-      json[`${cs.method}${cs.options ? '-c0-10' : ''}`] = row;
+      const r = row(cs.method, cs.note, cs.idx.length, { median: median(secs), mean: secs.reduce((a, b) => a + b, 0) / Math.max(1, secs.length), max: Math.max(...secs) }, ok);
+      rows.push(r);
+      json[`${cs.method}${cs.options ? '-c0-10' : ''}`] = r;
     }
     // The same cdeepex images explained in one batch: every multiplier update is one batched pass.
     {
@@ -83,12 +83,9 @@ registerBenchmark({
       const e = await explain('cdeepex', c, x, { target: 'second', options: { generator: gen }, skipRangeCheck: true });
       const per = e.timeMs / 1000 / right.length;
       const ok = (e.extras.converged as boolean[]).filter(Boolean).length;
-      const row = {
-        method: 'cdeepex', case: `probe = 2nd; seed c0 = 1; one batch of ${right.length}`, images: right.length, backend: String(currentBackend()),
-        'median s/explanation': per, 'mean s/explanation': per, 'max s': e.timeMs / 1000, 'success (lse) / converged': ok / Math.max(1, right.length),
-      } as Record<string, string | number>;
-      rows.push(row);
-      json['cdeepex-batch'] = row;
+      const r = row('cdeepex', `probe = 2nd; seed c0 = 1; one batch of ${right.length}`, right.length, { median: per, mean: per, max: e.timeMs / 1000 }, ok);
+      rows.push(r);
+      json['cdeepex-batch'] = r;
       e.dispose();
       x.dispose();
     }
