@@ -154,11 +154,12 @@ export async function contrastiveSearch(
   // stored), so a batch costs what its unfinished images cost, not what its slowest one costs × N.
   let idx = Array.from({ length: n }, (_, i) => i);
   const zDone: number[][] = Array.from({ length: n }, () => []);
-  let cur: { x: tf.Tensor4D; gz0: tf.Tensor4D; z0: tf.Tensor2D; mTrue: tf.Tensor2D; mProbe: tf.Tensor2D; mOther: tf.Tensor2D } = {
-    x: tf.clone(x), gz0: tf.clone(gz0), z0: tf.clone(z0), mTrue: tf.clone(mTrue), mProbe: tf.clone(mProbe),
-    // Other classes: 1 where y' ∉ {true, probe}.
-    mOther: tf.tidy(() => tf.sub(tf.sub(1, mTrue), mProbe)) as tf.Tensor2D,
-  };
+  // Other classes: 1 where y' ∉ {true, probe}.
+  const mOther = tf.tidy(() => tf.sub(tf.sub(1, mTrue), mProbe)) as tf.Tensor2D;
+  type Rows = { x: tf.Tensor4D; gz0: tf.Tensor4D; z0: tf.Tensor2D; mTrue: tf.Tensor2D; mProbe: tf.Tensor2D; mOther: tf.Tensor2D };
+  const all: Rows = { x, gz0, z0, mTrue, mProbe, mOther };
+  // The per-image tensors the search works on; compact() shrinks them, `all` stays whole for the result.
+  let cur: Rows = { x: tf.clone(x), gz0: tf.clone(gz0), z0: tf.clone(z0), mTrue: tf.clone(mTrue), mProbe: tf.clone(mProbe), mOther: tf.clone(mOther) };
   const imageOf = (z: tf.Tensor2D) => tf.add(cur.x, tf.sub(gen.decode(z), cur.gz0)) as tf.Tensor4D;
   /** h [rows], g1 [rows, K], g2 [rows, K] (g masked to other classes; g ≤ 0 ⇔ constraint holds). */
   const constraints = (llh: tf.Tensor2D) => {
@@ -316,9 +317,8 @@ export async function contrastiveSearch(
     }
     tf.dispose([lamT, cT, cCol, muTT, muTildeT]);
   }
-  tf.dispose([z, m1, m2, cur.x, cur.gz0, cur.z0, cur.mTrue, cur.mProbe, cur.mOther]);
-  const mOther = tf.tidy(() => tf.sub(tf.sub(1, mTrue), mProbe)) as tf.Tensor2D;
-  cur = { x, gz0, z0, mTrue, mProbe, mOther };
+  tf.dispose([z, m1, m2, ...Object.values(cur)]);
+  cur = all;
 
   const counterfactual = tf.tidy(() => imageOf(tf.tensor2d(zDone)));
   const difference = tf.sub(counterfactual, x) as tf.Tensor4D;
