@@ -22,7 +22,7 @@ interface Program {
 }
 
 /** The runnable programs of one markdown file. */
-export function programsOf(file: string): Program[] {
+function programsOf(file: string): Program[] {
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   const out: Program[] = [];
   for (let i = 0; i < lines.length; i++) {
