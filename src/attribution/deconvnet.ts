@@ -1,6 +1,7 @@
 /**
- * `deconvnet` (Zeiler & Fergus 2014; seed 004): backpropagation where every ReLU passes back
- * relu(dy), ignoring the forward mask (Captum Deconvolution). Scoped to the call via a NodeOverride.
+ * `deconvnet` (Zeiler & Fergus 2014; seed 004): backpropagation where every rectifier (ReLU,
+ * ReLU6, clipped ReLU, fused `activation: 'relu'`) passes back relu(dy), ignoring both forward masks
+ * (Captum Deconvolution). Scoped to the call via a NodeOverride.
  */
 import { registerMethod } from '../core/registry.js';
 import { batchedGradient, modifiedReluOverride, positiveInt } from './math.js';
@@ -8,7 +9,7 @@ import { batchedGradient, modifiedReluOverride, positiveInt } from './math.js';
 registerMethod({
   name: 'deconvnet',
   family: 'attribution',
-  description: 'deconvnet: ReLU backward relu(dy), forward mask ignored (Zeiler & Fergus 2014)',
+  description: 'deconvnet: rectifier backward relu(dy), forward masks ignored (Zeiler & Fergus 2014)',
   signed: true,
   defaults: { batchSize: 64 },
   requires: (c) => (c.graph ? undefined : 'needs a layered model (its ReLU nodes are modified)'),

@@ -1,6 +1,8 @@
 /**
- * `guided-backprop` (Springenberg et al. 2015; seed 004): backpropagation where every ReLU passes
- * back relu(dy)·1[z > 0] — only positive gradients through active units (Captum GuidedBackprop).
+ * `guided-backprop` (Springenberg et al. 2015; seed 004): backpropagation where every rectifier passes
+ * back relu(dy)·1[0 < z < max] — only positive gradients through units in their linear range
+ * (Captum GuidedBackprop; max = ∞ for ReLU, 6 for ReLU6, a clipped ReLU's max_value; fused
+ * `activation: 'relu'` included).
  * The modified backward is installed through a NodeOverride on the ReLU activation nodes for this
  * call only; no global gradient registry is touched.
  */
@@ -10,7 +12,7 @@ import { batchedGradient, modifiedReluOverride, positiveInt } from './math.js';
 registerMethod({
   name: 'guided-backprop',
   family: 'attribution',
-  description: 'guided backpropagation: ReLU backward relu(dy)·1[z>0] (Springenberg et al. 2015)',
+  description: 'guided backpropagation: rectifier backward relu(dy)·1[0<z<max] (Springenberg et al. 2015)',
   signed: true,
   defaults: { batchSize: 64 },
   requires: (c) => (c.graph ? undefined : 'needs a layered model (its ReLU nodes are modified)'),

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../core/classifier.js';
-import type { NodeOverride, RunOptions } from '../core/graph.js';
+import type { GraphNode, NodeOverride, NodeParams, RunOptions } from '../core/graph.js';
 import { targetMask } from '../core/target.js';
 import { OptionError } from '../core/errors.js';
 
@@ -187,20 +187,52 @@ export function tileTargets(targets: number[], times: number): number[] {
 export type ReluBackward = 'guided' | 'deconvnet';
 
 /**
- * A NodeOverride that keeps every ReLU activation node's forward pass and replaces its backward:
- * guided: relu(dy)·1[z > 0] (Captum GuidedBackprop); deconvnet: relu(dy) (Captum Deconvolution).
+ * The rectifier an activation node computes, if it is one: y = min(max(z, 0), max). Plain ReLU
+ * (also a Conv2D/Dense fused `activation: 'relu'`, which the graph splits into its own node) has
+ * max = ∞; ReLU6 (`relu6`, or a Keras ReLU layer with max_value 6) has max = 6; a ReLU layer with
+ * another max_value carries it in params.maxValue. A ReLU with a threshold or a negative slope is
+ * not a rectifier in this sense (it passes negative values or shifts the kink) and is left alone.
+ */
+export function rectifierMax(node: GraphNode): number | undefined {
+  if (node.kind !== 'activation') return undefined;
+  const p = node.params as NodeParams & { maxValue?: number; threshold?: number; negativeSlope?: number };
+  if ((p.threshold ?? 0) !== 0 || (p.negativeSlope ?? 0) !== 0) return undefined;
+  switch (p.activation) {
+    case 'relu':
+      return p.maxValue != null && Number.isFinite(p.maxValue) ? Number(p.maxValue) : Infinity;
+    case 'relu6':
+      return 6;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * A NodeOverride that keeps every rectifier's forward pass (the node's own standard op) and replaces
+ * its backward, at plain and clipped ReLUs alike (ReLU6 included — Captum hooks every ReLU/ReLU6 module):
+ *   guided:    relu(dy · 1[0 < z < max])  — the rectifier's own gradient, then only its positive part
+ *              (Captum GuidedBackprop: relu of the module's gradient);
+ *   deconvnet: relu(dy)                   — both masks ignored (Captum Deconvolution).
  * The override lives only in the RunOptions of one call, so nothing leaks into other calls.
  */
 export function modifiedReluOverride(mode: ReluBackward): NodeOverride {
-  const fn = tf.customGrad(((z: tf.Tensor, save: tf.GradSaveFunc) => {
-    save([z]);
-    return {
-      value: tf.relu(z),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        mode === 'guided' ? tf.mul(tf.relu(dy), tf.step(saved[0])) : tf.relu(dy),
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]) as (z: tf.Tensor) => tf.Tensor;
-  return (node, inputs) => (node.kind === 'activation' && node.params.activation === 'relu' ? fn(inputs[0]) : undefined);
+  return (node, inputs, standard) => {
+    const max = rectifierMax(node);
+    if (max === undefined) return undefined;
+    const op = tf.customGrad(((z: tf.Tensor, save: tf.GradSaveFunc) => {
+      save([z]);
+      return {
+        value: standard([z]),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          if (mode === 'deconvnet') return tf.relu(dy);
+          const zs = saved[0];
+          const open = Number.isFinite(max) ? tf.logicalAnd(tf.greater(zs, 0), tf.less(zs, max)) : tf.greater(zs, 0);
+          return tf.mul(tf.relu(dy), tf.cast(open, dy.dtype));
+        },
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0]) as (z: tf.Tensor) => tf.Tensor;
+    return op(inputs[0]);
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

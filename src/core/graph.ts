@@ -16,6 +16,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { UnsupportedLayerError } from './errors.js';
 import type { InputTransformSpec } from './domain.js';
 import { applyInputTransform } from './input-transform.js';
+import { avgPoolExact } from './avg-pool.js';
 
 export type NodeKind =
   | 'input'
@@ -326,8 +327,8 @@ export function standardOp(node: GraphNode, ins: tf.Tensor[]): tf.Tensor {
       return applyActivation(p.activation!, x, p.alpha);
     case 'maxpool':
       return tf.maxPool(x as tf.Tensor4D, p.poolSize!, p.strides!, p.padding!);
-    case 'avgpool':
-      return tf.avgPool(x as tf.Tensor4D, p.poolSize!, p.strides!, p.padding!);
+    case 'avgpool': // true gradient at 'same'-padded borders (stock AvgPoolGrad divides by kh·kw): see avg-pool.ts
+      return avgPoolExact(x as tf.Tensor4D, p.poolSize!, p.strides!, p.padding!);
     case 'global-avgpool':
       return tf.mean(x, [1, 2]);
     case 'global-maxpool':
