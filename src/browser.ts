@@ -21,6 +21,11 @@ export { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 export { loadLayersModel } from '@tensorflow/tfjs-layers';
 export * from './engine/backend.js';
 export { installWasmKernels, uninstallWasmKernels, replacedKernelNames, wasmKernelsInstalled } from './engine/wasm-kernels/index.js';
+export {
+  setMemoryBudget, getMemoryBudget, withMemoryBudget, batchSizeFor, footprint, activationBytes, assertFits, availableBudget, parseBytes, formatBytes,
+  DEFAULT_MEMORY_BUDGET, WASM_HEAP_LIMIT, FOOTPRINT_SAFETY, type MemoryKind, type Footprint,
+} from './engine/memory.js';
+export { guardBackend, resetBackend, backendHealthy, isWasmAbort, backendResetCount } from './engine/recovery.js';
 export * from './core/index.js';
 export * from './render/colormap.js';
 export * from './render/image.js';

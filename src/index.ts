@@ -1,6 +1,11 @@
 export * from './core/index.js';
 export { initBackend, currentBackend, type BackendName } from './engine/backend.js';
 export { installWasmKernels, uninstallWasmKernels, replacedKernelNames, wasmKernelsInstalled, stockKernelsRequested } from './engine/wasm-kernels/index.js';
+export {
+  setMemoryBudget, getMemoryBudget, withMemoryBudget, batchSizeFor, footprint, activationBytes, assertFits, availableBudget, parseBytes, formatBytes,
+  DEFAULT_MEMORY_BUDGET, WASM_HEAP_LIMIT, FOOTPRINT_SAFETY, type MemoryKind, type Footprint,
+} from './engine/memory.js';
+export { guardBackend, resetBackend, backendHealthy, isWasmAbort, backendResetCount } from './engine/recovery.js';
 export * from './util/random.js';
 export * from './util/progress.js';
 export * from './tasks/registry.js';

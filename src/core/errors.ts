@@ -32,3 +32,35 @@ export class OptionError extends GlasswingError {}
 
 /** A data bundle (conformance fixtures, datasets) is missing or malformed. */
 export class DataError extends GlasswingError {}
+
+/**
+ * A call cannot fit even one sample in the memory budget (per-sample need and budget in the
+ * message). Raised before the method's work starts; raise the budget (setMemoryBudget,
+ * GLASSWING_MEMORY_BUDGET, the call's memoryBudget) or use smaller inputs.
+ */
+export class MemoryBudgetError extends GlasswingError {
+  constructor(
+    message: string,
+    /** Bytes one sample needs for this kind of evaluation. */
+    readonly perSampleBytes: number,
+    /** The budget in bytes that was in force. */
+    readonly budgetBytes: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The backend failed inside this call (a wasm abort: out of memory, out-of-bounds access, …) and was
+ * re-initialised, with every tensor carried over and every classifier's weights restored. Only this
+ * call failed: the next one runs on a healthy backend; retry with a smaller memory budget.
+ */
+export class BackendResetError extends GlasswingError {
+  constructor(
+    message: string,
+    /** The error the backend raised. */
+    readonly causeError: unknown,
+  ) {
+    super(message);
+  }
+}

@@ -8,6 +8,8 @@ import type { Classifier } from './classifier.js';
 import { disposeExplanation, type Explanation } from './explanation.js';
 import { OptionError, UnknownMethodError } from './errors.js';
 import { resolveTargets, type TargetSpec } from './target.js';
+import { assertFits, batchSizeFor, withMemoryBudget, type MemoryKind } from '../engine/memory.js';
+import { guardBackend } from '../engine/recovery.js';
 
 export type MethodFamily = 'attribution' | 'propagation' | 'counterfactual' | 'interpretation' | 'robustness';
 
@@ -32,6 +34,12 @@ export interface MethodDefinition<O extends object = Record<string, unknown>> {
   signed: boolean;
   /** Default options; the user's options are merged over them. */
   defaults: O;
+  /**
+   * What one sample costs the method at least: 'gradient' (default: logits and input gradient),
+   * 'forward' (logits only) or 'none' (no classifier evaluation per sample worth checking).
+   * `explain` fails with MemoryBudgetError before any work when not even one sample fits.
+   */
+  memory?: MemoryKind | 'none';
   /** Return why the method cannot run on this classifier, or undefined when it can. */
   requires?: (classifier: Classifier) => string | undefined;
   run(classifier: Classifier, x: tf.Tensor4D, targets: number[], options: O, context: MethodContext): MethodResult | Promise<MethodResult>;
@@ -68,6 +76,26 @@ export interface ExplainOptions {
   context?: MethodContext;
   /** Skip the input range check (e.g. for adversarial inputs slightly outside). Default false. */
   skipRangeCheck?: boolean;
+  /**
+   * Memory budget of this call, in bytes or as a size such as '512MB' (default: the global budget,
+   * see setMemoryBudget). Internal batches are sized to fit it.
+   */
+  memoryBudget?: number | string;
+}
+
+/** Logits of x as a flat Float32Array, in batches that fit the memory budget. */
+async function logitsInBatches(classifier: Classifier, x: tf.Tensor4D): Promise<Float32Array> {
+  const n = x.shape[0];
+  const k = classifier.numClasses;
+  const bs = batchSizeFor(classifier, 'forward');
+  const out = new Float32Array(n * k);
+  for (let s = 0; s < n; s += bs) {
+    const c = Math.min(bs, n - s);
+    const t = tf.tidy(() => classifier.logits(c === n ? x : tf.slice(x, [s, 0, 0, 0], [c, -1, -1, -1])));
+    out.set((await t.data()) as Float32Array, s * k);
+    t.dispose();
+  }
+  return out;
 }
 
 /**
@@ -78,6 +106,10 @@ export interface ExplainOptions {
  * console.log(e.attribution.shape, e.timeMs); e.dispose();
  */
 export async function explain(name: string, classifier: Classifier, x: tf.Tensor4D, opts: ExplainOptions = {}): Promise<Explanation> {
+  return withMemoryBudget(opts.memoryBudget, () => guardBackend(`method "${name}"`, [classifier], () => explainGuarded(name, classifier, x, opts)));
+}
+
+async function explainGuarded(name: string, classifier: Classifier, x: tf.Tensor4D, opts: ExplainOptions): Promise<Explanation> {
   const def = getMethod(name);
   const why = def.requires?.(classifier);
   if (why) throw new OptionError(`method "${name}" cannot run on classifier "${classifier.name}": ${why}`);
@@ -88,9 +120,9 @@ export async function explain(name: string, classifier: Classifier, x: tf.Tensor
       throw new OptionError(`method "${name}" has options ${Object.keys(def.defaults).join(', ') || '(none)'}; got unknown option "${key}"`);
     }
   }
-  const logitsT = classifier.logits(x);
-  const logitsFlat = (await logitsT.data()) as Float32Array;
-  logitsT.dispose();
+  // Not even one sample fits: fail before any work (the footprint is measured on one sample once).
+  if (def.memory !== 'none') assertFits(classifier, def.memory ?? 'gradient');
+  const logitsFlat = await logitsInBatches(classifier, x);
   const n = x.shape[0];
   const k = classifier.numClasses;
   const targets = resolveTargets(opts.target ?? 'predicted', logitsFlat, n, k);

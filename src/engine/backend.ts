@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { installWasmKernels, stockKernelsRequested } from './wasm-kernels/index.js';
+import { installAllocationTracker } from './memory.js';
 
 export type BackendName = 'node' | 'wasm' | 'cpu';
 
@@ -75,6 +76,14 @@ export async function initBackend(requested?: BackendName): Promise<BackendName>
   pending = select(requested).then((name) => (chosen = name));
   return pending;
 }
+
+/** Run the backend-ready hooks again (after backend recovery has re-created the backend). */
+export async function runBackendReadyHooks(name: BackendName): Promise<void> {
+  for (const hook of postInitHooks) await hook(name);
+}
+
+// Byte counts and live buffers of every backend (memory budget, recovery); first, so later hooks' buffers count.
+postInitHooks.unshift(() => installAllocationTracker(tf.backend()));
 
 // Replacement wasm kernels (missing, wrong or slow gradients in stock tfjs 4.22); GLASSWING_STOCK_KERNELS=1 skips them.
 onBackendReady((name) => {
