@@ -15,6 +15,7 @@ import { runGraph, type Graph, type GraphNode, type NodeOverride } from '../../c
 import { firstLayerBounds } from '../../core/domain.js';
 import { UnsupportedLayerError } from '../../core/errors.js';
 import { targetMask } from '../../core/target.js';
+import { avgPoolCounts } from '../../core/avg-pool.js';
 import { wasmKernelsInstalled } from '../../engine/wasm-kernels/index.js';
 import { canonize as canonizeGraph, batchNormAffine } from './canonize.js';
 import { isLinearNode, linearOpOf, convTranspose } from './linear.js';
@@ -316,12 +317,18 @@ function makeOverride(an: Analysis, rules: Map<string, Rule>, cfg: PropagationCo
         return customOp(ins, standard, (dy, [x], y) =>
           maxMode === 'winner' ? maxPoolWinner(node, x as tf.Tensor4D, y as tf.Tensor4D, dy as tf.Tensor4D) : proportional(node, dy, x));
       case 'avgpool':
-        return customOp(ins, standard, (dy, [x]) => proportional(node, dy, x));
+        // Zennit's Norm on the window mean z_k = s_k / count_k: R_i = x_i Σ_k (1/count_k) R_k / stab(z_k)
+        return customOp(ins, standard, (dy, [x], y) => {
+          const p = node.params;
+          const count = p.padding === 'same' ? avgPoolCounts(x.shape[1]!, x.shape[2]!, p.poolSize!, p.strides!) : p.poolSize![0] * p.poolSize![1];
+          const q = tf.div(dy, tf.mul(stabilize(y, stab), count)) as tf.Tensor4D;
+          return tf.mul(x, windowSumT(q, x.shape, p.poolSize!, p.strides!, p.padding!));
+        });
       case 'global-avgpool':
-        return customOp(ins, standard, (dy, [x]) => {
-          const s = tf.sum(x, [1, 2], true);
-          const [n, , , c] = x.shape;
-          return tf.mul(x, tf.div(tf.reshape(dy, [n, 1, 1, c]), stabilize(s, stab)));
+        // Zennit's Norm on the mean z = Σx/(H·W): R_i = x_i · (1/(H·W)) · R / stab(z) (ε on the mean, not on the sum)
+        return customOp(ins, standard, (dy, [x], y) => {
+          const [n, h, w, c] = x.shape;
+          return tf.mul(x, tf.div(tf.reshape(dy, [n, 1, 1, c]), tf.mul(tf.reshape(stabilize(y, stab), [n, 1, 1, c]), h * w)));
         });
       case 'global-maxpool':
         return customOp(ins, standard, (dy, [x]) => globalMaxWinner(x as tf.Tensor4D, dy));
