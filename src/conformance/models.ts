@@ -1,11 +1,16 @@
 /**
- * Architectures of the conformance fixtures (FORMAT.md §2), built as TF.js LayersModels and filled
- * from a weights bundle. New fixture models register a builder with registerFixtureModel.
+ * The models of conformance fixtures. Two kinds: a `weights/` bundle for an architecture registered
+ * here by name (FORMAT.md §2: mnist_cnn, mnist_mlp; others via registerFixtureModel), or a `model/`
+ * folder holding the TF.js layers model itself (FORMAT.md §6), loaded from files with tfjs-layers.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { DataError } from '../core/errors.js';
+import { DataError, UnsupportedLayerError } from '../core/errors.js';
 import { Classifier } from '../core/classifier.js';
+import { SUPPORTED_LAYER_CLASSES } from '../core/graph.js';
+import { loadModel } from '../models/io.js';
 import { readBundle, type Bundle } from './bundle.js';
 
 type Builder = () => tfl.LayersModel;
@@ -88,4 +93,59 @@ export function loadFixtureModel(weights: Bundle | string, modelName?: string | 
 export function loadFixtureClassifier(weights: Bundle | string, modelName?: string | null): Classifier {
   const model = loadFixtureModel(weights, modelName);
   return Classifier.fromModel(model, { name: modelName ?? (typeof weights === 'string' ? undefined : weights.manifest.model ?? undefined) });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures that carry their own model (FORMAT.md §6): model/model.json + weight shards
+
+/** Collapse a message to one line (tfjs errors can span several). */
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/** Keras class names of the top-level layers in a model.json topology (functional or Sequential). */
+export function topologyLayerClasses(topology: unknown): Array<{ name: string; className: string }> {
+  const t = topology as Record<string, any> | null;
+  const root = t?.model_config ?? t;
+  const layers = root?.config?.layers ?? (Array.isArray(root?.config) ? root.config : undefined);
+  if (!Array.isArray(layers)) return [];
+  return layers.map((l: Record<string, any>) => ({ name: String(l?.config?.name ?? l?.name ?? '?'), className: String(l?.class_name ?? '?') }));
+}
+
+/**
+ * Load the TF.js layers model of a model-carrying fixture from `dir` (model.json plus the shards its
+ * weightsManifest lists), from files only. Before tfjs sees the topology, every layer class is
+ * checked against the classes Glasswing executes, so an unknown class is an UnsupportedLayerError
+ * naming the layer rather than a tfjs deserialisation message. Everything else that is wrong with
+ * the files — corrupt JSON, a missing shard, a shard of the wrong size, weights that do not fit the
+ * layers — is a DataError naming the fixture. Messages are one line.
+ */
+export async function loadFixtureModelDir(dir: string): Promise<tfl.LayersModel> {
+  const file = path.join(dir, 'model.json');
+  if (!fs.existsSync(file)) throw new DataError(`fixture model ${dir}: expected a model.json; got no such file`);
+  let json: Record<string, any>;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new DataError(`fixture model ${file}: expected valid JSON; got a parse error (${oneLine((e as Error).message)})`);
+  }
+  if (json == null || typeof json !== 'object' || typeof json.modelTopology !== 'object' || json.modelTopology == null) {
+    throw new DataError(`fixture model ${file}: expected a TF.js layers model.json with "modelTopology"; got ${json == null ? 'null' : `keys [${Object.keys(json).join(', ')}]`}`);
+  }
+  if (json.format != null && json.format !== 'layers-model') {
+    throw new DataError(`fixture model ${file}: expected format "layers-model"; got ${JSON.stringify(json.format)} (graph models are not fixtures)`);
+  }
+  const classes = topologyLayerClasses(json.modelTopology);
+  if (classes.length === 0) throw new DataError(`fixture model ${file}: expected modelTopology.config.layers to list the layers; got none`);
+  const supported = new Set(SUPPORTED_LAYER_CLASSES);
+  const bad = classes.find((l) => !supported.has(l.className));
+  if (bad) {
+    throw new UnsupportedLayerError(`fixture model ${file}: layer "${bad.name}" has type ${bad.className}, which Glasswing does not support; supported: ${[...supported].join(', ')}`);
+  }
+  try {
+    return await loadModel(dir);
+  } catch (e) {
+    if (e instanceof UnsupportedLayerError) throw e;
+    throw new DataError(`fixture model ${dir}: ${oneLine((e as Error).message)}`);
+  }
 }
