@@ -9,7 +9,9 @@
  *
  * Node naming: a layer's node carries the layer's name and produces the layer's output. A layer
  * with a fused activation becomes two nodes: `NAME/preact` (the linear part) and `NAME` (the
- * activation), so `NAME` still means "what Keras' layer NAME outputs".
+ * activation), so `NAME` still means "what Keras' layer NAME outputs". A SeparableConv2D becomes
+ * `NAME/depthwise` (a depthwise-conv2d node, no bias) followed by its 1×1 pointwise conv2d node, so
+ * every method (and every relevance rule) sees two ordinary linear layers.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -24,6 +26,7 @@ export type NodeKind =
   | 'dense'
   | 'conv2d'
   | 'depthwise-conv2d'
+  | 'conv2d-transpose'
   | 'activation'
   | 'maxpool'
   | 'avgpool'
@@ -32,7 +35,11 @@ export type NodeKind =
   | 'flatten'
   | 'reshape'
   | 'zeropad'
+  | 'crop'
+  | 'upsample'
+  | 'permute'
   | 'add'
+  | 'multiply'
   | 'concat'
   | 'batchnorm'
   | 'identity';
@@ -47,13 +54,28 @@ export interface NodeParams {
   padding?: Padding;
   dilation?: [number, number];
   poolSize?: [number, number];
-  /** activation name: relu, linear, softmax, sigmoid, tanh, elu, selu, softplus, leakyrelu, relu6 */
+  /** activation name: one of ACTIVATIONS (relu, relu6, leakyrelu, prelu, elu, swish, gelu, …) */
   activation?: string;
+  /** leakyrelu slope for x < 0 */
   alpha?: number;
+  /** relu: clip at this value (Keras ReLU max_value; 6 is written as activation relu6) */
+  maxValue?: number;
+  /** relu: values below this give negativeSlope·(x − threshold) (Keras ReLU threshold; ThresholdedReLU theta) */
+  threshold?: number;
+  /** relu: slope below the threshold (Keras ReLU negative_slope) */
+  negativeSlope?: number;
+  /** prelu: the learned slopes, broadcast against the input */
+  slope?: () => tf.Tensor;
+  /** softmax: axis (default −1) */
   targetShape?: number[];
   axis?: number;
-  /** zero padding [[top, bottom], [left, right]] */
+  /** zero padding / cropping [[top, bottom], [left, right]] */
   pad?: [[number, number], [number, number]];
+  /** upsample: factors [rows, cols] and interpolation */
+  size?: [number, number];
+  interpolation?: 'nearest' | 'bilinear';
+  /** permute: axes of the output, batch included ([0, ...Keras dims]) */
+  perm?: number[];
   /** batch norm (inference form): y = (x − mean) / sqrt(variance + epsilon) · gamma + beta */
   batchNorm?: () => { mean: tf.Tensor; variance: tf.Tensor; gamma?: tf.Tensor; beta?: tf.Tensor; epsilon: number };
   transform?: InputTransformSpec;
@@ -93,10 +115,11 @@ export interface RunOptions {
 }
 
 const SUPPORTED = [
-  'InputLayer', 'InputTransform', 'Dense', 'Conv2D', 'DepthwiseConv2D', 'Activation', 'ReLU', 'LeakyReLU',
+  'InputLayer', 'InputTransform', 'Dense', 'Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'Conv2DTranspose',
+  'Activation', 'ReLU', 'LeakyReLU', 'PReLU', 'ELU', 'ThresholdedReLU',
   'Softmax', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D', 'Flatten',
-  'Reshape', 'ZeroPadding2D', 'Add', 'Concatenate', 'BatchNormalization', 'Dropout', 'SpatialDropout2D',
-  'GaussianNoise', 'GaussianDropout', 'AlphaDropout',
+  'Reshape', 'Permute', 'ZeroPadding2D', 'Cropping2D', 'UpSampling2D', 'Add', 'Multiply', 'Concatenate',
+  'BatchNormalization', 'Dropout', 'SpatialDropout2D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout',
 ];
 export const SUPPORTED_LAYER_CLASSES: readonly string[] = SUPPORTED;
 
@@ -106,11 +129,22 @@ function pair(v: unknown, fallback: number): [number, number] {
   return [Number(v), Number(v)];
 }
 
+/** Activation names as Glasswing writes them (Keras/tfjs spellings mapped: hardSigmoid → hard_sigmoid, silu → swish). */
+const ACTIVATION_ALIASES: Record<string, string> = {
+  hardsigmoid: 'hard_sigmoid', hard_sigmoid: 'hard_sigmoid', silu: 'swish', swish: 'swish', gelu_new: 'gelu_new', gelunew: 'gelu_new',
+  logsoftmax: 'log_softmax', log_softmax: 'log_softmax',
+};
+
+function canonicalActivation(name: string): string {
+  const lower = name.toLowerCase();
+  return ACTIVATION_ALIASES[lower] ?? lower;
+}
+
 function activationName(cfg: tf.serialization.ConfigDict): string {
   const a = cfg.activation as unknown;
   if (a == null) return 'linear';
-  if (typeof a === 'string') return a.toLowerCase();
-  if (typeof a === 'object' && a && 'className' in a) return String((a as { className: string }).className).toLowerCase();
+  if (typeof a === 'string') return canonicalActivation(a);
+  if (typeof a === 'object' && a && 'className' in a) return canonicalActivation(String((a as { className: string }).className));
   return 'linear';
 }
 
@@ -195,6 +229,44 @@ export function buildGraph(model: tfl.LayersModel): Graph {
           dilation: pair(cfg.dilationRate, 1),
         });
         break;
+      case 'SeparableConv2D': {
+        if (cfg.dataFormat && cfg.dataFormat !== 'channelsLast') {
+          throw new UnsupportedLayerError(`layer "${layer.name}": expected dataFormat channelsLast; got ${cfg.dataFormat}`);
+        }
+        // depthwise part (strides, padding, dilation) then the 1×1 pointwise conv with the bias
+        const dwName = `${layer.name}/depthwise`;
+        const dk = readWeight(layer, 'depthwise_kernel')!;
+        const k = Number(dk().shape[2]) * Number(dk().shape[3]);
+        const inShape = nodes.find((n) => n.name === inputs[0])?.shape ?? [];
+        const strides = pair(cfg.strides, 1);
+        const padding = (cfg.padding as Padding) ?? 'valid';
+        const dwShape = [shape[0], shape[1], k];
+        if (inShape.length !== 3) throw new UnsupportedLayerError(`layer "${layer.name}" (SeparableConv2D): expected a rank-4 input`);
+        nodes.push({ ...base, shape: dwShape, name: dwName, kind: 'depthwise-conv2d', inputs, params: {
+          kernel: dk, bias: () => undefined, strides, padding, dilation: pair(cfg.dilationRate, 1),
+        } });
+        const pointwise = { kernel: readWeight(layer, 'pointwise_kernel'), bias: readWeight(layer, 'bias') ?? (() => undefined), strides: [1, 1] as [number, number], padding: 'valid' as Padding, dilation: [1, 1] as [number, number] };
+        const act = activationName(cfg);
+        if (act === 'linear') {
+          push('conv2d', pointwise, layer.name, [dwName]);
+        } else {
+          push('conv2d', pointwise, `${layer.name}/preact`, [dwName]);
+          push('activation', { activation: act }, layer.name, [`${layer.name}/preact`]);
+        }
+        break;
+      }
+      case 'Conv2DTranspose':
+        if (cfg.dataFormat && cfg.dataFormat !== 'channelsLast') {
+          throw new UnsupportedLayerError(`layer "${layer.name}": expected dataFormat channelsLast; got ${cfg.dataFormat}`);
+        }
+        withActivation('conv2d-transpose', {
+          kernel: readWeight(layer, 'kernel'),
+          bias: readWeight(layer, 'bias') ?? (() => undefined),
+          strides: pair(cfg.strides, 1),
+          padding: (cfg.padding as Padding) ?? 'valid',
+          dilation: [1, 1],
+        });
+        break;
       case 'DepthwiseConv2D':
         withActivation('depthwise-conv2d', {
           kernel: readWeight(layer, 'depthwise_kernel'),
@@ -207,15 +279,30 @@ export function buildGraph(model: tfl.LayersModel): Graph {
       case 'Activation':
         push('activation', { activation: activationName(cfg) });
         break;
-      case 'ReLU':
-        if (cfg.maxValue != null) push('activation', { activation: Number(cfg.maxValue) === 6 ? 'relu6' : 'relu' });
-        else push('activation', { activation: 'relu' });
+      case 'ReLU': {
+        // Keras ReLU(max_value, negative_slope, threshold); tfjs-layers keeps only maxValue, a config may carry all three
+        const maxValue = cfg.maxValue == null ? undefined : Number(cfg.maxValue);
+        const threshold = Number(cfg.threshold ?? 0);
+        const negativeSlope = Number(cfg.negativeSlope ?? cfg.negative_slope ?? 0);
+        if (maxValue === 6 && threshold === 0 && negativeSlope === 0) push('activation', { activation: 'relu6' });
+        else if (maxValue === undefined && threshold === 0 && negativeSlope === 0) push('activation', { activation: 'relu' });
+        else push('activation', { activation: 'relu', maxValue, threshold, negativeSlope });
+        break;
+      }
+      case 'ThresholdedReLU':
+        push('activation', { activation: 'thresholded-relu', threshold: Number(cfg.theta ?? 1) });
         break;
       case 'LeakyReLU':
         push('activation', { activation: 'leakyrelu', alpha: Number(cfg.alpha ?? 0.3) });
         break;
+      case 'PReLU':
+        push('activation', { activation: 'prelu', slope: readWeight(layer, 'alpha') });
+        break;
+      case 'ELU':
+        push('activation', { activation: 'elu', alpha: Number(cfg.alpha ?? 1) });
+        break;
       case 'Softmax':
-        push('activation', { activation: 'softmax' });
+        push('activation', { activation: 'softmax', axis: Number(cfg.axis ?? -1) });
         break;
       case 'MaxPooling2D':
       case 'AveragePooling2D': {
@@ -248,6 +335,24 @@ export function buildGraph(model: tfl.LayersModel): Graph {
         push('zeropad', { pad });
         break;
       }
+      case 'Cropping2D': {
+        const c = cfg.cropping as unknown;
+        let pad: [[number, number], [number, number]];
+        if (typeof c === 'number') pad = [[c, c], [c, c]];
+        else if (Array.isArray(c) && typeof c[0] === 'number') pad = [[c[0], c[0]], [Number(c[1]), Number(c[1])]];
+        else pad = c as [[number, number], [number, number]];
+        push('crop', { pad });
+        break;
+      }
+      case 'UpSampling2D':
+        push('upsample', { size: pair(cfg.size, 2), interpolation: cfg.interpolation === 'bilinear' ? 'bilinear' : 'nearest' });
+        break;
+      case 'Permute':
+        push('permute', { perm: [0, ...(cfg.dims as number[])] });
+        break;
+      case 'Multiply':
+        push('multiply', {});
+        break;
       case 'Add':
         push('add', {});
         break;
@@ -279,20 +384,118 @@ export function buildGraph(model: tfl.LayersModel): Graph {
   return { nodes, byName, output: rename.get(outLayer) ?? outLayer };
 }
 
-export function applyActivation(name: string, x: tf.Tensor, alpha = 0.3): tf.Tensor {
+/** Every activation the executor computes (as Activation layers, fused activations or activation layers). */
+export const ACTIVATIONS: readonly string[] = [
+  'linear', 'relu', 'relu6', 'thresholded-relu', 'leakyrelu', 'prelu', 'elu', 'selu', 'softplus', 'softsign', 'sigmoid',
+  'hard_sigmoid', 'tanh', 'swish', 'mish', 'gelu', 'gelu_new', 'softmax', 'log_softmax',
+];
+
+/**
+ * Keras ReLU: x ≥ max → max; threshold ≤ x < max → x; x < threshold → negativeSlope·(x − threshold).
+ * The mask is a step() (comparisons have no gradient in tfjs), so the gradient is 1 on [threshold, max),
+ * negativeSlope below, 0 above.
+ */
+function generalRelu(x: tf.Tensor, maxValue: number | undefined, threshold: number, negativeSlope: number): tf.Tensor {
+  let y: tf.Tensor;
+  if (threshold === 0 && negativeSlope === 0) {
+    y = tf.relu(x);
+  } else {
+    const below = tf.step(tf.sub(threshold, x)); // 1 where x < threshold
+    y = tf.add(tf.mul(x, tf.sub(1, below)), negativeSlope === 0 ? 0 : tf.mul(tf.mul(tf.sub(x, threshold), negativeSlope), below));
+  }
+  if (maxValue !== undefined && Number.isFinite(maxValue)) y = tf.minimum(y, maxValue);
+  return y;
+}
+
+/** An activation by name, computed as tfjs-layers computes it (so logits equal model.predict). */
+export function applyActivation(name: string, x: tf.Tensor, alpha = 0.3, params: NodeParams = {}): tf.Tensor {
   switch (name) {
-    case 'relu': return tf.relu(x);
+    case 'relu':
+      if (params.maxValue === undefined && !params.threshold && !params.negativeSlope) return tf.relu(x);
+      return generalRelu(x, params.maxValue, params.threshold ?? 0, params.negativeSlope ?? 0);
     case 'relu6': return tf.relu6(x);
+    // step() has a (zero) gradient, comparisons have none: masks are written with it
+    case 'thresholded-relu': return tf.mul(x, tf.step(tf.sub(x, params.threshold ?? 1)));
     case 'linear': return x;
-    case 'softmax': return tf.softmax(x);
+    case 'softmax': return tf.softmax(x, params.axis ?? -1);
+    case 'log_softmax': return tf.logSoftmax(x, params.axis ?? -1);
     case 'sigmoid': return tf.sigmoid(x);
+    case 'hard_sigmoid': return tf.clipByValue(tf.add(0.5, tf.mul(0.2, x)), 0, 1);
     case 'tanh': return tf.tanh(x);
-    case 'elu': return tf.elu(x);
+    case 'elu': return (params.alpha ?? 1) === 1 ? tf.elu(x) : tf.where(tf.greater(x, 0), x, tf.mul(tf.sub(tf.exp(x), 1), params.alpha!));
     case 'selu': return tf.selu(x);
     case 'softplus': return tf.softplus(x);
+    case 'softsign': return tf.div(x, tf.add(1, tf.abs(x)));
+    case 'swish': return tf.mul(tf.sigmoid(x), x);
+    case 'mish': return tf.mul(x, tf.tanh(tf.softplus(x)));
+    case 'gelu': return tf.mul(x, tf.mul(0.5, tf.add(1, tf.erf(tf.div(x, Math.SQRT2)))));
+    case 'gelu_new':
+      return tf.mul(0.5, tf.mul(x, tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))))))));
     case 'leakyrelu': return tf.leakyRelu(x, alpha);
-    default: throw new UnsupportedLayerError(`activation "${name}" is not supported; supported: relu, relu6, linear, softmax, sigmoid, tanh, elu, selu, softplus, leakyrelu`);
+    case 'prelu': return tf.prelu(x, params.slope!());
+    default: throw new UnsupportedLayerError(`activation "${name}" is not supported; supported: ${ACTIVATIONS.join(', ')}`);
   }
+}
+
+/**
+ * Row interpolation matrix [in·s, in] of tfjs' resizeBilinear (alignCorners false, halfPixelCenters
+ * false): output row d reads rows floor(d/s) and min(that + 1, in − 1) with weights 1 − f and f.
+ */
+function bilinearMatrix(size: number, s: number): tf.Tensor2D {
+  const out = size * s;
+  const a = new Float32Array(out * size);
+  for (let d = 0; d < out; d++) {
+    const src = (d * size) / out;
+    const top = Math.floor(src);
+    const bottom = Math.min(size - 1, Math.ceil(src));
+    const f = src - top;
+    a[d * size + top] += 1 - f;
+    a[d * size + bottom] += f;
+  }
+  return tf.tensor2d(a, [out, size]);
+}
+
+/**
+ * UpSampling2D by integer factors, written with reshape/broadcast (nearest) or two matrix products
+ * (bilinear) instead of tf.image.resize*: the same values as tfjs-layers' layer, and a gradient on
+ * every backend (the wasm backend has no ResizeNearestNeighborGrad / ResizeBilinearGrad kernel).
+ */
+export function upsample(x: tf.Tensor4D, size: [number, number], interpolation: 'nearest' | 'bilinear'): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const [sh, sw] = size;
+  if (interpolation === 'nearest') {
+    const e = tf.reshape(x, [n, h, 1, w, 1, c]);
+    return tf.reshape(tf.mul(e, tf.ones([1, 1, sh, 1, sw, 1])), [n, h * sh, w * sw, c]);
+  }
+  return upsampleLinear(x, bilinearMatrix(h, sh), bilinearMatrix(w, sw));
+}
+
+/** y = A_h · x · A_wᵀ per image and channel; with the transposed matrices it is the adjoint map. */
+function upsampleLinear(x: tf.Tensor4D, ah: tf.Tensor2D, aw: tf.Tensor2D): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const oh = ah.shape[0];
+  const ow = aw.shape[0];
+  const rows = tf.reshape(tf.matMul(ah, tf.reshape(tf.transpose(x, [1, 0, 2, 3]), [h, n * w * c])), [oh, n, w, c]);
+  const cols = tf.matMul(aw, tf.reshape(tf.transpose(rows, [2, 1, 0, 3]), [w, n * oh * c]));
+  return tf.transpose(tf.reshape(cols, [ow, n, oh, c]), [1, 2, 0, 3]) as tf.Tensor4D;
+}
+
+/** The adjoint of upsample(·, size, 'bilinear') from an output-shaped g back to [n, h, w, c]. */
+export function upsampleBilinearTranspose(g: tf.Tensor4D, inShape: number[], size: [number, number]): tf.Tensor4D {
+  return upsampleLinear(g, tf.transpose(bilinearMatrix(inShape[1], size[0])), tf.transpose(bilinearMatrix(inShape[2], size[1])));
+}
+
+/**
+ * Kernel with (d − 1) zeros between its taps: a dilated convolution as a plain one (same values, same
+ * 'same'-padding geometry, and a gradient, which tfjs lacks for dilation > 1).
+ */
+export function dilateKernel(w: tf.Tensor4D, dh: number, dw: number): tf.Tensor4D {
+  if (dh === 1 && dw === 1) return w;
+  const [kh, kw, i, o] = w.shape;
+  const e = tf.reshape(w, [kh, 1, kw, 1, i, o]);
+  const p = tf.pad(e, [[0, 0], [0, dh - 1], [0, 0], [0, dw - 1], [0, 0], [0, 0]]);
+  const r = tf.reshape(p, [kh * dh, kw * dw, i, o]) as tf.Tensor4D;
+  return tf.slice(r, [0, 0, 0, 0], [(kh - 1) * dh + 1, (kw - 1) * dw + 1, i, o]);
 }
 
 /** The standard (inference) computation of one node. */
@@ -314,17 +517,27 @@ export function standardOp(node: GraphNode, ins: tf.Tensor[]): tf.Tensor {
       return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), k.shape[1]]);
     }
     case 'conv2d': {
-      let y: tf.Tensor = tf.conv2d(x as tf.Tensor4D, p.kernel!() as tf.Tensor4D, p.strides!, p.padding!, 'NHWC', p.dilation!);
+      // dilation as zeros in the kernel: tfjs has no gradient for dilated Conv2D/DepthwiseConv2D
+      const k = dilateKernel(p.kernel!() as tf.Tensor4D, p.dilation![0], p.dilation![1]);
+      const y: tf.Tensor = tf.conv2d(x as tf.Tensor4D, k, p.strides!, p.padding!);
       const b = p.bias?.();
       return b ? tf.add(y, b) : y;
     }
     case 'depthwise-conv2d': {
-      const y: tf.Tensor = tf.depthwiseConv2d(x as tf.Tensor4D, p.kernel!() as tf.Tensor4D, p.strides!, p.padding!, 'NHWC', p.dilation!);
+      const k = dilateKernel(p.kernel!() as tf.Tensor4D, p.dilation![0], p.dilation![1]);
+      const y: tf.Tensor = tf.depthwiseConv2d(x as tf.Tensor4D, k, p.strides!, p.padding!);
+      const b = p.bias?.();
+      return b ? tf.add(y, b) : y;
+    }
+    case 'conv2d-transpose': {
+      const k = p.kernel!() as tf.Tensor4D;
+      const outShape: [number, number, number, number] = [x.shape[0], node.shape[0], node.shape[1], k.shape[2]];
+      const y: tf.Tensor = tf.conv2dTranspose(x as tf.Tensor4D, k, outShape, p.strides!, p.padding!);
       const b = p.bias?.();
       return b ? tf.add(y, b) : y;
     }
     case 'activation':
-      return applyActivation(p.activation!, x, p.alpha);
+      return applyActivation(p.activation!, x, p.alpha, p);
     case 'maxpool':
       return tf.maxPool(x as tf.Tensor4D, p.poolSize!, p.strides!, p.padding!);
     case 'avgpool': // true gradient at 'same'-padded borders (stock AvgPoolGrad divides by kh·kw): see avg-pool.ts
@@ -339,8 +552,18 @@ export function standardOp(node: GraphNode, ins: tf.Tensor[]): tf.Tensor {
       return tf.reshape(x, [x.shape[0], ...p.targetShape!]);
     case 'zeropad':
       return tf.pad(x, [[0, 0], p.pad![0], p.pad![1], [0, 0]]);
+    case 'crop': {
+      const [[t, b], [l, r]] = p.pad!;
+      return tf.slice(x, [0, t, l, 0], [x.shape[0], x.shape[1]! - t - b, x.shape[2]! - l - r, x.shape[3]!]);
+    }
+    case 'upsample':
+      return upsample(x as tf.Tensor4D, p.size!, p.interpolation ?? 'nearest');
+    case 'permute':
+      return tf.transpose(x, p.perm!);
     case 'add':
       return ins.length === 1 ? ins[0] : tf.addN(ins);
+    case 'multiply':
+      return ins.reduce((a, b) => tf.mul(a, b));
     case 'concat':
       return tf.concat(ins, p.axis!);
     case 'batchnorm': {

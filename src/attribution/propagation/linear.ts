@@ -1,7 +1,8 @@
 /**
  * The linear operations relevance rules are applied to — Dense, Conv2D (strides, 'same'/'valid'
- * padding, dilation) and DepthwiseConv2D (as a block-diagonal Conv2D) — each as a forward map
- * L(x; w) + b and its transpose Lᵀ(g; w).
+ * padding, dilation), DepthwiseConv2D (as a block-diagonal Conv2D; also the first half of a
+ * SeparableConv2D, whose pointwise half is a Conv2D) and Conv2DTranspose (L = the transpose of a
+ * convolution, so Lᵀ is that convolution) — each as a forward map L(x; w) + b and its transpose Lᵀ(g; w).
  *
  * The transposes are written with forward ops only: Lᵀ of a convolution is a forward convolution of
  * the zero-dilated, padded g with the flipped, in/out-swapped kernel (XNNPACK-fast on wasm, unlike
@@ -9,7 +10,7 @@
  * op the plain gradient uses, which Glasswing's wasm kernels make fast. See ../shared/ENGINE.md.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { GraphNode } from '../../core/graph.js';
+import { dilateKernel, type GraphNode } from '../../core/graph.js';
 import { UnsupportedLayerError } from '../../core/errors.js';
 import { wasmKernelsInstalled } from '../../engine/wasm-kernels/index.js';
 
@@ -52,14 +53,7 @@ function zeroDilate(g: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
 }
 
 /** Kernel with (d − 1) zeros between its taps (dilated convolution as a plain one). */
-export function dilateKernel(w: tf.Tensor4D, dh: number, dw: number): tf.Tensor4D {
-  if (dh === 1 && dw === 1) return w;
-  const [kh, kw, i, o] = w.shape;
-  const e = tf.reshape(w, [kh, 1, kw, 1, i, o]);
-  const p = tf.pad(e, [[0, 0], [0, dh - 1], [0, 0], [0, dw - 1], [0, 0], [0, 0]]);
-  const r = tf.reshape(p, [kh * dh, kw * dw, i, o]) as tf.Tensor4D;
-  return tf.slice(r, [0, 0, 0, 0], [(kh - 1) * dh + 1, (kw - 1) * dw + 1, i, o]);
-}
+export { dilateKernel };
 
 /**
  * Transpose of conv2d(x, w, strides, padding) (dilation folded into w beforehand), computed as a
@@ -107,10 +101,10 @@ function expandDepthwise(k: tf.Tensor4D): tf.Tensor4D {
 }
 
 export function isLinearNode(node: GraphNode): boolean {
-  return node.kind === 'dense' || node.kind === 'conv2d' || node.kind === 'depthwise-conv2d';
+  return node.kind === 'dense' || node.kind === 'conv2d' || node.kind === 'depthwise-conv2d' || node.kind === 'conv2d-transpose';
 }
 
-/** The LinearOp of a dense, conv2d or depthwise-conv2d node. */
+/** The LinearOp of a dense, conv2d, depthwise-conv2d or conv2d-transpose node. */
 export function linearOpOf(node: GraphNode): LinearOp {
   const p = node.params;
   if (node.kind === 'dense') {
@@ -149,6 +143,24 @@ export function linearOpOf(node: GraphNode): LinearOp {
       },
       transpose(g, w, xShape) {
         return convTranspose(g as tf.Tensor4D, w as tf.Tensor4D, xShape, strides, padding);
+      },
+    };
+  }
+  if (node.kind === 'conv2d-transpose') {
+    // kernel [kh, kw, out, in]: y = Cᵀx where C = conv2d(·, w) maps the output's shape to the input's
+    const strides = p.strides ?? [1, 1];
+    const padding = p.padding ?? 'valid';
+    const outShape = (n: number, w: tf.Tensor): [number, number, number, number] => [n, node.shape[0], node.shape[1], w.shape[2] as number];
+    return {
+      kind: 'conv2d',
+      kernel: () => p.kernel!(),
+      bias: () => p.bias?.(),
+      forward(x, w, b) {
+        const y = tf.conv2dTranspose(x as tf.Tensor4D, w as tf.Tensor4D, outShape(x.shape[0], w), strides, padding);
+        return b ? tf.add(y, b) : y;
+      },
+      transpose(g, w) {
+        return tf.conv2d(g as tf.Tensor4D, w as tf.Tensor4D, strides, padding);
       },
     };
   }

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../../core/classifier.js';
-import { runGraph, type Graph, type GraphNode, type NodeOverride } from '../../core/graph.js';
+import { runGraph, upsampleBilinearTranspose, type Graph, type GraphNode, type NodeOverride } from '../../core/graph.js';
 import { firstLayerBounds } from '../../core/domain.js';
 import { UnsupportedLayerError } from '../../core/errors.js';
 import { targetMask } from '../../core/target.js';
@@ -70,8 +70,50 @@ interface Analysis {
 
 const cache = new WeakMap<Graph, { canon: Analysis; plain: Analysis }>();
 
-const NONNEG_ACTIVATIONS = new Set(['relu', 'relu6', 'sigmoid', 'softplus', 'softmax']);
-const PASS_ACTIVATIONS = new Set(['relu', 'relu6', 'linear', 'sigmoid', 'tanh', 'elu', 'selu', 'softplus', 'leakyrelu']);
+const NONNEG_ACTIVATIONS = new Set(['relu6', 'thresholded-relu', 'sigmoid', 'hard_sigmoid', 'softplus', 'softmax']);
+/**
+ * Element-wise activations relevance passes through unchanged (Zennit's Pass rule on its Activation
+ * types): rectifiers, clipped and leaky ones included, and the smooth ones (ELU, swish, GELU…).
+ * Softmax/log-softmax are not element-wise and are only accepted as the final layer (stripped).
+ */
+export const PASS_ACTIVATIONS: ReadonlySet<string> = new Set([
+  'relu', 'relu6', 'thresholded-relu', 'leakyrelu', 'prelu', 'linear', 'sigmoid', 'hard_sigmoid', 'tanh', 'elu', 'selu',
+  'softplus', 'softsign', 'swish', 'mish', 'gelu', 'gelu_new',
+]);
+/** Activations whose output makes the other factor of a Multiply a gated signal (squeeze-and-excitation). */
+const GATE_ACTIVATIONS = new Set(['sigmoid', 'hard_sigmoid', 'softmax']);
+
+/** Whether a ReLU node's output is ≥ 0 (no negative slope, threshold ≥ 0). */
+function reluNonNegative(n: GraphNode): boolean {
+  return n.params.activation === 'relu' && !n.params.negativeSlope && (n.params.threshold ?? 0) >= 0;
+}
+
+/**
+ * The factors of a Multiply node that are gates: a factor broadcast against the output (fewer
+ * elements, as the [1, 1, C] excitation of a squeeze-and-excitation block) or one produced by a
+ * sigmoid / hard-sigmoid / softmax (through reshapes, identities and Dropout). Relevance goes to the
+ * other factors (Zennit/iNNvestigate practice: a gate is treated as a constant); when every factor
+ * or none is a gate, all factors share it equally.
+ */
+export function multiplyGates(graph: Graph, node: GraphNode): boolean[] {
+  const size = (s: number[]) => s.reduce((a, b) => a * Math.max(b, 1), 1);
+  const outSize = size(node.shape);
+  const gates = node.inputs.map((name) => {
+    let cur = graph.byName.get(name);
+    if (cur && size(cur.shape) < outSize) return true;
+    while (cur && ['reshape', 'identity', 'flatten', 'permute'].includes(cur.kind)) cur = graph.byName.get(cur.inputs[0]);
+    return !!cur && cur.kind === 'activation' && GATE_ACTIVATIONS.has(cur.params.activation ?? '');
+  });
+  return gates.every(Boolean) ? gates.map(() => false) : gates;
+}
+
+/** Sum t over the axes where `shape` (right-aligned) is 1 or missing: the adjoint of broadcasting to t's shape. */
+function sumToShape(t: tf.Tensor, shape: number[]): tf.Tensor {
+  const lead = t.rank - shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < t.rank; i++) if (i < lead || (shape[i - lead] === 1 && t.shape[i] !== 1)) axes.push(i);
+  return axes.length ? tf.reshape(tf.sum(t, axes), shape) : t;
+}
 
 function analyze(graph: Graph, classifier: Classifier, folded: string[]): Analysis {
   let logitNode = graph.output;
@@ -109,14 +151,17 @@ function analyze(graph: Graph, classifier: Classifier, folded: string[]): Analys
         nn = b ? b.low >= 0 : false;
         break;
       case 'activation':
-        nn = NONNEG_ACTIVATIONS.has(n.params.activation ?? '') || (n.params.activation === 'linear' && ins[0]);
+        nn = NONNEG_ACTIVATIONS.has(n.params.activation ?? '') || reluNonNegative(n) || (n.params.activation === 'linear' && ins[0]);
+        break;
+      case 'multiply':
+        nn = ins.every(Boolean);
         break;
       case 'zeropad':
         nn = ins[0];
         b = bs[0] ? { low: Math.min(bs[0].low, 0), high: Math.max(bs[0].high, 0) } : undefined;
         break;
       case 'maxpool': case 'avgpool': case 'global-avgpool': case 'global-maxpool':
-      case 'flatten': case 'reshape': case 'identity':
+      case 'flatten': case 'reshape': case 'identity': case 'crop': case 'upsample': case 'permute':
         nn = ins[0];
         b = bs[0];
         break;
@@ -289,7 +334,8 @@ function makeOverride(an: Analysis, rules: Map<string, Rule>, cfg: PropagationCo
     switch (node.kind) {
       case 'dense':
       case 'conv2d':
-      case 'depthwise-conv2d': {
+      case 'depthwise-conv2d':
+      case 'conv2d-transpose': {
         const rule = rules.get(node.name)!;
         const op = linearOpOf(node);
         const inputName = node.inputs[0];
@@ -338,6 +384,18 @@ function makeOverride(an: Analysis, rules: Map<string, Rule>, cfg: PropagationCo
           const q = tf.div(dy, stabilize(y, stab));
           return xs.map((x) => tf.mul(x, q));
         });
+      case 'multiply': {
+        // the gate(s) are constants; the other factor(s) take the relevance (shared equally when several)
+        const gates = multiplyGates(an.graph, node);
+        const takers = gates.filter((g) => !g).length;
+        return customOp(ins, standard, (dy, xs) =>
+          xs.map((x, i) => (gates[i] ? tf.zerosLike(x) : sumToShape(takers === 1 ? dy : tf.div(dy, takers), x.shape))));
+      }
+      case 'upsample':
+        if (node.params.interpolation !== 'bilinear') return undefined; // nearest: the gradient sums the copies, exactly
+        // bilinear: a bias-free linear map under the ε rule
+        return customOp(ins, standard, (dy, [x], y) =>
+          tf.mul(x, upsampleBilinearTranspose(tf.div(dy, stabilize(y, stab)) as tf.Tensor4D, x.shape, node.params.size!)));
       case 'batchnorm':
         // Not folded: an element-wise linear layer y = x·s + t under the ε rule.
         return customOp(ins, standard, (dy, [x], y) => {
@@ -345,7 +403,7 @@ function makeOverride(an: Analysis, rules: Map<string, Rule>, cfg: PropagationCo
           return tf.div(tf.mul(tf.mul(x, scale), dy), stabilize(y, stab));
         });
       default:
-        return undefined; // input, identity, flatten, reshape, zeropad, concat: their gradient moves relevance exactly
+        return undefined; // input, identity, flatten, reshape, permute, zeropad, crop, concat: their gradient moves relevance exactly (crop: zeros at the cut border)
     }
   };
 }
