@@ -17,6 +17,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
 import { Classifier } from '../core/classifier.js';
 import { DataError } from '../core/errors.js';
@@ -221,6 +222,25 @@ function sub(dir: string, name: string): string {
   return p;
 }
 
+/**
+ * When the attributions record the sha256 of the model files they were computed on
+ * (attrs.params.model.sha256), the fixture's files must match: a changed model would otherwise show
+ * up as unexplained failures of every output.
+ */
+function verifyModelHashes(dir: string, params: Record<string, any>): void {
+  const hashes = params?.model?.sha256;
+  if (!hashes || typeof hashes !== 'object') return;
+  for (const [file, want] of Object.entries(hashes as Record<string, unknown>)) {
+    if (typeof want !== 'string' || file.includes('/') || file.includes('\\')) continue;
+    const p = path.join(dir, 'model', file);
+    if (!fs.existsSync(p)) continue; // the loader reports missing files
+    const got = createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+    if (got !== want.toLowerCase()) {
+      throw new DataError(`fixture ${dir}: model/${file} has sha256 ${got}; the references were computed on a file with sha256 ${want} (the model was changed or is corrupt)`);
+    }
+  }
+}
+
 async function fixtureClassifier(dir: string, kind: FixtureKind, model: string | null, weights?: Bundle): Promise<Classifier> {
   if (kind === 'weights') return loadFixtureClassifier(weights!, model);
   const m = await loadFixtureModelDir(path.join(dir, 'model'));
@@ -255,9 +275,12 @@ export async function runConformance(dir: string, opts: ConformanceOptions = {})
   const model = weights?.manifest.model ?? attributions.manifest.model ?? input?.manifest.model ?? null;
   const source = attributions.has('input') ? attributions : input;
   if (!source || !source.has('input')) throw new DataError(`fixture ${dir}: expected a tensor "input" in attributions/ or input/; got none`);
+  const params = ((attributions.manifest.attrs as Record<string, any> | undefined)?.params ?? {}) as Record<string, any>;
   const classifier = await fixtureClassifier(dir, kind, model, weights);
   const x = source.tensor('input') as tf.Tensor4D;
   try {
+    // after loading, so that a model tfjs cannot read or Glasswing cannot run is reported as such
+    if (kind === 'model') verifyModelHashes(dir, params);
     if (x.rank !== 4) throw new DataError(`fixture ${dir}: expected input of rank 4 [N,H,W,C]; got [${x.shape.join(', ')}]`);
     classifier.validateInput(x, { checkRange: false });
     const n = x.shape[0];
@@ -276,7 +299,6 @@ export async function runConformance(dir: string, opts: ConformanceOptions = {})
       targets = Array.from(await am.data());
       tf.dispose([am, logits]);
     }
-    const params = ((attributions.manifest.attrs as Record<string, any> | undefined)?.params ?? {}) as Record<string, any>;
     const shapes = new Map(attributions.names.map((name) => [name, attributions.data(name).shape]));
     const ctx: ReferenceContext = { classifier, input: x, targets, params, model, shapes };
     const rows: ConformanceRow[] = [];
