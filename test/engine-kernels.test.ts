@@ -342,3 +342,145 @@ describe('derived-buffer caches', () => {
     expect(derivedCacheSize()).toBe(start);
   });
 });
+
+describe('wasm depthwise input gradient through XNNPACK (multiplier 1: MobileNet-style layers)', () => {
+  // stride 1 'same' (MobileNetV2's stride-1 blocks), stride 2 'valid' after an asymmetric
+  // ZeroPadding2D (its stride-2 blocks), stride 2 'same', odd sizes, anisotropic strides, stride 3,
+  // 5×5 filters and an explicit padding: every path (flipped filter, polyphase, padded fallback).
+  const cases: Array<{ x: number[]; f: number[]; s: number | [number, number]; p: 'same' | 'valid' | number; pad?: [[number, number], [number, number]] }> = [
+    { x: [2, 16, 16, 8], f: [3, 3, 8, 1], s: 1, p: 'same' },
+    { x: [1, 16, 16, 8], f: [3, 3, 8, 1], s: 2, p: 'valid', pad: [[0, 1], [0, 1]] },
+    { x: [1, 15, 15, 6], f: [3, 3, 6, 1], s: 2, p: 'valid', pad: [[1, 1], [1, 1]] },
+    { x: [2, 15, 14, 5], f: [3, 3, 5, 1], s: 2, p: 'same' },
+    { x: [1, 12, 11, 6], f: [5, 5, 6, 1], s: 2, p: 'valid' },
+    { x: [1, 13, 12, 4], f: [5, 5, 4, 1], s: 1, p: 'same' },
+    { x: [2, 11, 10, 3], f: [3, 2, 3, 1], s: [2, 1], p: 'same' },
+    { x: [1, 14, 13, 5], f: [3, 3, 5, 1], s: 3, p: 'valid' },
+    { x: [1, 9, 10, 4], f: [3, 3, 4, 1], s: 1, p: 2 },
+  ];
+  for (const c of cases) {
+    it(`matches cpu ${JSON.stringify(c)}`, async () => {
+      const before = tf.memory().numTensors;
+      const [a, b] = await onBoth(() => {
+        const x0 = rand(c.x, 91) as tf.Tensor4D;
+        const w = rand(c.f, 92) as tf.Tensor4D;
+        const f = (xx: tf.Tensor) => {
+          const xp = c.pad ? tf.pad(xx, [[0, 0], c.pad[0], c.pad[1], [0, 0]]) : xx;
+          return tf.depthwiseConv2d(xp as tf.Tensor4D, w, c.s, c.p as 'same');
+        };
+        const dy = rand(f(x0).shape, 93);
+        return tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(f(xx), dy)))(x0);
+      });
+      expectClose(a, b, 1e-6);
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  it('dilation 2 at stride 1 (kernel called directly; tfjs has no gradient for it) equals the cpu gradient of the zero-expanded filter', async () => {
+    const x = values(2 * 11 * 10 * 3, 94);
+    const w = values(3 * 3 * 3, 95);
+    const dy = values(2 * 7 * 6 * 3, 96);
+    const wide = new Float32Array(5 * 5 * 3);
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 3; k++) wide[((2 * i) * 5 + 2 * j) * 3 + k] = w[(i * 3 + j) * 3 + k];
+    await tf.setBackend('cpu');
+    const ref = tf.tidy(() => tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(tf.depthwiseConv2d(xx as tf.Tensor4D, tf.tensor4d(wide, [5, 5, 3, 1]), 1, 'valid'), tf.tensor(dy, [2, 7, 6, 3]))))(tf.tensor(x, [2, 11, 10, 3])));
+    const refX = ref.dataSync() as Float32Array;
+    ref.dispose();
+    await tf.setBackend('wasm');
+    const out = tf.tidy(() => tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', { dy: tf.tensor(dy, [2, 7, 6, 3]), filter: tf.tensor(w, [3, 3, 3, 1]) },
+      { strides: [1, 1], dilations: [2, 2], pad: 'valid', dimRoundingMode: undefined, inputShape: [2, 11, 10, 3] } as never) as tf.Tensor);
+    expectClose([refX], [out.dataSync() as Float32Array], 1e-6);
+    out.dispose();
+  });
+});
+
+describe('wasm FusedBatchNorm (x·a + b on XNNPACK) matches cpu', () => {
+  it('per-channel parameters, with and without scale/offset, and its gradient', async () => {
+    const before = tf.memory().numTensors;
+    const [a, b] = await onBoth(() => {
+      const x = rand([2, 7, 5, 6], 101);
+      const mean = rand([6], 102);
+      const variance = tf.add(tf.abs(rand([6], 103)), 0.1);
+      const gamma = rand([6], 104);
+      const beta = rand([6], 105);
+      const dy = rand([2, 7, 5, 6], 106);
+      return [
+        tf.batchNorm(x, mean, variance, beta, gamma, 1e-3),
+        tf.batchNorm(x, mean, variance, undefined, undefined, 1e-5),
+        tf.batchNorm(rand([3, 11], 107), rand([11], 108), tf.add(tf.abs(rand([11], 109)), 0.5), rand([11], 110), rand([11], 111), 1e-3),
+        tf.batchNorm(rand([1, 4, 4, 1], 112), tf.scalar(0.3), tf.scalar(2), tf.scalar(-1), tf.scalar(0.5), 1e-3),
+        tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(tf.batchNorm(xx, mean, variance, beta, gamma, 1e-3), dy)))(x),
+      ];
+    });
+    expectClose(a, b, 1e-6);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('activations far from the normalised range (mean 50, std 0.5) keep float32 accuracy', async () => {
+    const [a, b] = await onBoth(() => {
+      const x = tf.add(tf.mul(rand([1, 6, 6, 4], 113), 0.5), 50);
+      return tf.batchNorm(x, tf.fill([4], 50), tf.fill([4], 0.25), tf.zeros([4]), tf.ones([4]), 1e-3);
+    });
+    // outputs are O(1); float32 x near 50 has a resolution of 3.8e-6, so 1e-5 of the range is float32's floor here
+    expectClose(a, b, 1e-5);
+  });
+});
+
+describe('leaner Relu6 and BatchNorm gradients (against the stock tfjs gradients on cpu)', () => {
+  /** Reference: stock kernels and stock gradient configs on cpu; then Glasswing's on wasm. */
+  async function stockCpuThenWasm(f: () => tf.Tensor[]): Promise<[Float32Array[], Float32Array[]]> {
+    const { installWasmKernels, uninstallWasmKernels } = await import('../src/engine/wasm-kernels/index.js');
+    uninstallWasmKernels();
+    await tf.setBackend('cpu');
+    const ref = tf.tidy(f);
+    const a = ref.map((t) => t.dataSync() as Float32Array);
+    tf.dispose(ref);
+    installWasmKernels();
+    await tf.setBackend('wasm');
+    const out = tf.tidy(f);
+    const b = out.map((t) => t.dataSync() as Float32Array);
+    tf.dispose(out);
+    return [a, b];
+  }
+
+  it('relu6: values at and around 0 and 6, negative, above 6, and a second-order gradient', async () => {
+    const before = tf.memory().numTensors;
+    const [a, b] = await stockCpuThenWasm(() => {
+      const x = tf.reshape(tf.concat([tf.tensor1d([-1, 0, 1e-7, 3, 6, 6.0000005, 7, -0]), tf.reshape(tf.mul(rand([2, 5, 4, 3], 121), 5), [-1])]), [1, 8, 4, 4]);
+      const dy = rand([1, 8, 4, 4], 122);
+      const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu6(v), dy)))(x);
+      // d/dw of Σ relu6'(x)·w·dy is the mask times dy: exercises the gradient of the gradient kernel
+      const w = tf.onesLike(x);
+      const gg = tf.grad((ww: tf.Tensor) => tf.sum(tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu6(v), tf.mul(ww, dy))))(x)))(w);
+      return [g, gg];
+    });
+    expectClose(a, b, 0);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('relu6 of NaN gives a NaN gradient, as stock tfjs does', async () => {
+    const [a, b] = await stockCpuThenWasm(() => [tf.grad((v: tf.Tensor) => tf.sum(tf.relu6(v)))(tf.tensor1d([NaN, 2]))]);
+    expect(Number.isNaN(a[0][0]) && Number.isNaN(b[0][0])).toBe(true);
+    expect(b[0][1]).toBe(a[0][1]);
+  });
+
+  // (without a scale tensor tfjs cannot record batchNorm at all: its gradient config saves 'scale')
+  it('batchNorm: gradients of x, mean, variance, scale and offset, per channel and full rank', async () => {
+    const before = tf.memory().numTensors;
+    const [a, b] = await stockCpuThenWasm(() => {
+      const x = rand([2, 5, 4, 3], 131);
+      const mean = rand([3], 132);
+      const variance = tf.add(tf.abs(rand([3], 133)), 0.2);
+      const gamma = rand([3], 134);
+      const beta = rand([3], 135);
+      const dy = rand([2, 5, 4, 3], 136);
+      const f = (xx: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, o: tf.Tensor) => tf.sum(tf.mul(tf.batchNorm(xx, m, v, o, g, 1e-3), dy));
+      const perChannel = tf.grads(f)([x, mean, variance, gamma, beta]);
+      const full = [rand([2, 5, 4, 3], 137), rand([2, 5, 4, 3], 138), tf.add(tf.abs(rand([2, 5, 4, 3], 139)), 0.2), rand([2, 5, 4, 3], 140), rand([2, 5, 4, 3], 141)];
+      const fullRank = tf.grads(f)(full);
+      return [...perChannel, ...fullRank];
+    });
+    expectClose(a, b, 1e-6);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});

@@ -1,7 +1,7 @@
 /**
  * Replacement kernels for tfjs-backend-wasm 4.22: gradients that are missing (Conv2DBackpropFilter,
  * depthwise backprops, UnsortedSegmentSum), wrong (MaxPoolGrad) or slow (Conv2DBackpropInput,
- * BatchMatMul with transposes, Tile, Slice, Sum over leading axes, Identity). Installed by
+ * BatchMatMul with transposes, Tile, Slice, Sum over leading axes, Identity, FusedBatchNorm). Installed by
  * initBackend() when the backend is wasm,
  * unless GLASSWING_STOCK_KERNELS=1. See docs/engine.md.
  */
@@ -10,6 +10,8 @@ import { clearDerivedCache, saveStock, stockKernels, type WasmBackend, type Wasm
 import { conv2DBackpropFilter, conv2DBackpropInput, depthwiseBackpropFilter, depthwiseBackpropInput } from './conv.js';
 import { batchMatMul, identity, slice, sum, tile, unsortedSegmentSum } from './misc.js';
 import { maxPoolGrad } from './pool.js';
+import { fusedBatchNorm } from './batchnorm.js';
+import { installGradients, uninstallGradients } from './gradients.js';
 
 const replacements: Array<[string, WasmKernelFunc]> = [
   ['Conv2DBackpropFilter', conv2DBackpropFilter],
@@ -23,6 +25,7 @@ const replacements: Array<[string, WasmKernelFunc]> = [
   ['Tile', tile],
   ['Slice', slice],
   ['Sum', sum],
+  ['FusedBatchNorm', fusedBatchNorm],
 ];
 
 let installed = false;
@@ -46,11 +49,12 @@ export function wasmKernelsInstalled(): boolean {
 export function installWasmKernels(): void {
   if (installed) return;
   for (const [name] of replacements) saveStock(name);
-  for (const name of ['Conv2D', 'Transpose']) saveStock(name);
+  for (const name of ['Conv2D', 'Transpose', 'DepthwiseConv2dNative', 'Multiply', 'Add']) saveStock(name);
   for (const [name, fn] of replacements) {
     if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
     tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: fn as unknown as tf.KernelFunc });
   }
+  installGradients('wasm');
   installed = true;
 }
 
@@ -63,6 +67,7 @@ export function uninstallWasmKernels(): void {
     const k = stock.get(name);
     if (k) tf.registerKernel(k);
   }
+  uninstallGradients('wasm');
   clearDerivedCache(tf.findBackend('wasm') as unknown as WasmBackend | undefined);
   installed = false;
 }
