@@ -5,3 +5,5 @@ import './propagation.js';
 import './robustness.js';
 import './attribution.js';
 import './contrastive.js';
+import './smoke.js';
+import './imagenet.js';

@@ -10,6 +10,7 @@ import { registerMethod } from '../core/registry.js';
 import type { Classifier } from '../core/classifier.js';
 import { OptionError } from '../core/errors.js';
 import { targetMask } from '../core/target.js';
+import { batchSizeFor } from '../engine/memory.js';
 import { batchedScores, finiteNumber, gaussianBlur, INTEGRATION_RULES, integrationPoints, oneOf, positiveInt, type IntegrationRule } from './math.js';
 
 export type BaselineSpec = 'zeros' | 'constant' | 'blurred' | tf.Tensor;
@@ -21,7 +22,7 @@ export interface IntegratedGradientsOptions {
   blurSigma: number;
   steps: number;
   rule: IntegrationRule;
-  /** Interpolated images per gradient call. */
+  /** Interpolated images per gradient call, at most (fewer when the memory budget says so). */
   internalBatchSize: number;
 }
 
@@ -60,8 +61,10 @@ export function pathGradientSum(
 ): tf.Tensor4D {
   const [n] = x.shape;
   const steps = alphas.length;
-  const g = Math.min(n, internalBatchSize);
-  const s = Math.max(1, Math.floor(internalBatchSize / g));
+  // internalBatchSize is an upper bound; the memory budget may allow fewer interpolants per call.
+  const rows = batchSizeFor(classifier, 'gradient', internalBatchSize);
+  const g = Math.min(n, rows);
+  const s = Math.max(1, Math.floor(rows / g));
   const groups: tf.Tensor4D[] = [];
   const totalChunks = Math.ceil(n / g) * Math.ceil(steps / s);
   let done = 0;

@@ -17,6 +17,7 @@ import { registerMethod } from '../core/registry.js';
 import type { Classifier } from '../core/classifier.js';
 import { OptionError } from '../core/errors.js';
 import { createRng, type Rng } from '../util/random.js';
+import { batchSizeFor } from '../engine/memory.js';
 import { chunks, finiteNumber, oneOf, positiveInt, softmaxRow, weightedRidge } from './math.js';
 import { gridSegmentation, limitSegmentSize, relabel, type Plane, type Segmentation } from './segmentation/common.js';
 import { quickshift } from './segmentation/quickshift.js';
@@ -53,7 +54,7 @@ export interface LimeOptions {
   /** Super-pixels in the evidence masks. */
   numFeatures: number;
   seed: number;
-  /** Perturbed images per forward call. */
+  /** Perturbed images per forward call, at most (fewer when the memory budget says so). */
   batchSize: number;
 }
 
@@ -125,7 +126,7 @@ export async function limeFit(classifier: Classifier, x: tf.Tensor4D, targets: n
   const kernelWidth = finiteNumber('kernelWidth', o.kernelWidth, 1e-12);
   const ridgeAlpha = finiteNumber('ridgeAlpha', o.ridgeAlpha, 0);
   const topLabels = Math.min(classifier.numClasses, positiveInt('topLabels', o.topLabels));
-  const batchSize = positiveInt('batchSize', o.batchSize);
+  const batchSize = batchSizeFor(classifier, 'forward', positiveInt('batchSize', o.batchSize));
   if (o.changeFraction != null) {
     const f = finiteNumber('changeFraction', o.changeFraction, 0);
     if (f <= 0 || f > 1) throw new OptionError(`expected option changeFraction in (0, 1] or null; got ${f}`);
@@ -239,6 +240,7 @@ function paint(seg: Segmentation, values: ArrayLike<number>, ch: number): Float3
 
 registerMethod<LimeOptions>({
   name: 'lime',
+  memory: 'forward',
   family: 'attribution',
   description: 'LIME: weighted ridge surrogate over random super-pixel deletions (seed 002 variant: max super-pixel size, change fraction, inverse mask)',
   signed: true,

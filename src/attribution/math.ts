@@ -8,6 +8,7 @@ import type { Classifier } from '../core/classifier.js';
 import type { GraphNode, NodeOverride, NodeParams, RunOptions } from '../core/graph.js';
 import { targetMask } from '../core/target.js';
 import { OptionError } from '../core/errors.js';
+import { batchSizeFor } from '../engine/memory.js';
 
 // ---------------------------------------------------------------------------------------------
 // Integration rules
@@ -127,8 +128,9 @@ export function pairOption(name: string, v: unknown): [number, number] {
 }
 
 /**
- * Gradient of the target logit w.r.t. the input, computed in chunks of `batchSize` images (targets
- * per row). `run` can replace single ops for this call only.
+ * Gradient of the target logit w.r.t. the input, computed in chunks of at most `batchSize` images
+ * (targets per row), fewer when the memory budget says so. `run` can replace single ops for this
+ * call only.
  */
 export function batchedGradient(
   classifier: Classifier,
@@ -139,7 +141,7 @@ export function batchedGradient(
 ): tf.Tensor4D {
   const n = x.shape[0];
   const parts: tf.Tensor4D[] = [];
-  for (const [s, c] of chunks(n, batchSize)) {
+  for (const [s, c] of chunks(n, batchSizeFor(classifier, 'gradient', batchSize, { shape: x.shape.slice(1) }))) {
     parts.push(
       tf.tidy(() => {
         const xs = c === n ? x : tf.slice(x, [s, 0, 0, 0], [c, -1, -1, -1]);
@@ -159,11 +161,11 @@ export function batchedGradient(
   return out;
 }
 
-/** Target logits [N] computed in chunks, as a Float32Array. */
+/** Target logits [N] computed in chunks (at most `batchSize`, fewer when the memory budget says so), as a Float32Array. */
 export async function batchedScores(classifier: Classifier, x: tf.Tensor4D, targets: number[], batchSize = 256): Promise<Float32Array> {
   const n = x.shape[0];
   const out = new Float32Array(n);
-  for (const [s, c] of chunks(n, batchSize)) {
+  for (const [s, c] of chunks(n, batchSizeFor(classifier, 'forward', batchSize, { shape: x.shape.slice(1) }))) {
     const t = tf.tidy(() => {
       const xs = c === n ? x : tf.slice(x, [s, 0, 0, 0], [c, -1, -1, -1]);
       return tf.sum(tf.mul(classifier.logits(xs), targetMask(targets.slice(s, s + c), classifier.numClasses)), 1);

@@ -9,16 +9,20 @@ import { registerMethod } from '../core/registry.js';
 import type { Classifier } from '../core/classifier.js';
 import { OptionError } from '../core/errors.js';
 import { targetMask } from '../core/target.js';
+import { batchSizeFor } from '../engine/memory.js';
 import { batchedScores, chunks, finiteNumber, pairOption, positiveInt } from './math.js';
 
 export interface OcclusionOptions {
-  /** Window size: a number or [height, width]. */
-  window: number | [number, number];
-  /** Step between windows: a number or [height, width]. */
-  stride: number | [number, number];
+  /**
+   * Window size: a number, [height, width], or 'auto' (default): max(4, round(side / 7)) — 4 on a
+   * 28×28 digit, 32 on a 224×224 photo, so the number of windows does not grow with the image.
+   */
+  window: number | [number, number] | 'auto';
+  /** Step between windows: a number, [height, width], or 'auto' (default): half the window, rounded up. */
+  stride: number | [number, number] | 'auto';
   /** Value written into the window: a number, or 'low' / 'high' for the classifier's input range. */
   baseline: number | 'low' | 'high';
-  /** Occluded images per forward call. */
+  /** Occluded images per forward call, at most (fewer when the memory budget says so). */
   batchSize: number;
 }
 
@@ -53,7 +57,7 @@ export async function occlusionDrops(
   const base = await batchedScores(classifier, x, targets);
   const drops = Array.from({ length: n }, () => new Float64Array(p));
   const total = n * p;
-  const allChunks = chunks(total, batchSize);
+  const allChunks = chunks(total, batchSizeFor(classifier, 'forward', batchSize));
   let k = 0;
   for (const [s, c] of allChunks) {
     const keep = new Float32Array(c * h * w).fill(1);
@@ -88,13 +92,15 @@ export async function occlusionDrops(
 
 registerMethod<OcclusionOptions>({
   name: 'occlusion',
+  memory: 'forward',
   family: 'attribution',
   description: 'occlusion: mean drop of the target logit over the sliding windows covering each pixel (Captum semantics)',
   signed: true,
-  defaults: { window: 4, stride: 2, baseline: 0, batchSize: 256 },
+  defaults: { window: 'auto', stride: 'auto', baseline: 0, batchSize: 256 },
   async run(classifier, x, targets, options, context) {
-    const win = pairOption('window', options.window);
-    const stride = pairOption('stride', options.stride);
+    const auto = (side: number) => Math.max(4, Math.round(side / 7));
+    const win: [number, number] = options.window === 'auto' ? [Math.min(x.shape[1], auto(x.shape[1])), Math.min(x.shape[2], auto(x.shape[2]))] : pairOption('window', options.window);
+    const stride: [number, number] = options.stride === 'auto' ? [Math.ceil(win[0] / 2), Math.ceil(win[1] / 2)] : pairOption('stride', options.stride);
     const baseline = options.baseline === 'low' ? classifier.domain.low : options.baseline === 'high' ? classifier.domain.high : finiteNumber('baseline', options.baseline);
     const batchSize = positiveInt('batchSize', options.batchSize);
     const [n, h, w, ch] = x.shape;

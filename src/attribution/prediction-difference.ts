@@ -14,6 +14,7 @@ import { registerMethod } from '../core/registry.js';
 import type { Classifier } from '../core/classifier.js';
 import { OptionError } from '../core/errors.js';
 import { createRng, gaussian, shuffle } from '../util/random.js';
+import { batchSizeFor } from '../engine/memory.js';
 import { cholesky, choleskySolve, chunks, finiteNumber, oneOf, pairOption, positiveInt, softmaxRow } from './math.js';
 import { windowStarts } from './occlusion.js';
 
@@ -129,8 +130,22 @@ function conditional(stats: PatchStats, inner: number[], outer: number[]): Condi
   return { inner, outer, gain, chol: cholesky(cond, ni) };
 }
 
+/** Logits of x, flat, in batches of at most `batchSize` images. */
+async function logitsOf(classifier: Classifier, x: tf.Tensor4D, batchSize: number): Promise<Float32Array> {
+  const n = x.shape[0];
+  const k = classifier.numClasses;
+  const out = new Float32Array(n * k);
+  for (const [s0, c] of chunks(n, batchSize)) {
+    const t = tf.tidy(() => classifier.logits(tf.slice(x, s0, c)));
+    out.set((await t.data()) as Float32Array, s0 * k);
+    t.dispose();
+  }
+  return out;
+}
+
 registerMethod<PredictionDifferenceOptions>({
   name: 'prediction-difference',
+  memory: 'forward',
   family: 'attribution',
   description: 'prediction difference analysis: weight of evidence (log2 odds) lost when a window is conditionally resampled (Zintgraf et al. 2017)',
   signed: true,
@@ -142,7 +157,7 @@ registerMethod<PredictionDifferenceOptions>({
     const [stride] = pairOption('stride', options.stride);
     const samples = positiveInt('samples', options.samples);
     const sampling = oneOf('sampling', options.sampling, ['conditional', 'marginal'] as const);
-    const batchSize = positiveInt('batchSize', options.batchSize);
+    const batchSize = batchSizeFor(classifier, 'forward', positiveInt('batchSize', options.batchSize));
     const trainingSize = finiteNumber('trainingSize', options.trainingSize, 0);
     const seed = Number(options.seed) || 0;
     const ref = options.reference ?? x;
@@ -187,55 +202,59 @@ registerMethod<PredictionDifferenceOptions>({
     const rng = createRng(seed + 1);
     const K = classifier.numClasses;
     // p(c|x)
-    const baseLogits = classifier.logits(x);
-    const baseL = (await baseLogits.data()) as Float32Array;
-    baseLogits.dispose();
+    const baseL = await logitsOf(classifier, x, batchSize);
     const correct = (p: number) => (trainingSize > 0 ? (p * trainingSize + 1) / (trainingSize + K) : Math.min(1 - 1e-7, Math.max(1e-7, p)));
     const log2odds = (p: number) => Math.log2(p / (1 - p));
     const baseWE = Array.from({ length: n }, (_, i) => log2odds(correct(softmaxRow(baseL.subarray(i * K, (i + 1) * K))[targets[i]])));
     const probSum = Array.from({ length: n }, () => new Float64Array(P));
     const total = n * P * samples;
     const ni = innerIdx.length;
-    const all = chunks(total, Math.max(samples, Math.floor(batchSize / samples) * samples));
+    // Rows are (image, window, sample) in that order and are drawn in row order, so the random
+    // stream — and the result — does not depend on where the batches split.
+    const all = chunks(total, batchSize);
     let done = 0;
     const eps = new Float64Array(ni);
+    let muFor = -1;
+    let cnd: Conditional | undefined;
+    const mu = new Float64Array(ni);
     for (const [s0, c] of all) {
       const buf = new Float32Array(c * per);
-      for (let j = 0; j < c; j += samples) {
+      for (let j = 0; j < c; j++) {
         const row = s0 + j;
         const i = Math.floor(row / (P * samples));
         const pi = Math.floor(row / samples) % P;
         const [r0, c0] = positions[pi];
-        const cnd = condFor(r0, c0);
         const img = xData.subarray(i * per, (i + 1) * per);
-        // conditional mean of the window given its surrounding
-        const mu = new Float64Array(ni);
-        const no = cnd.outer.length;
-        const dev = new Float64Array(no);
-        cnd.outer.forEach((d, q) => {
-          const a = Math.floor(d / ch / l);
-          const b = Math.floor(d / ch) % l;
-          const k = d % ch;
-          dev[q] = img[((r0 - pad + a) * w + (c0 - pad + b)) * ch + k] - stats.mean[d];
-        });
-        for (let a = 0; a < ni; a++) {
-          let s = stats.mean[innerIdx[a]];
-          for (let q = 0; q < no; q++) s += cnd.gain[a * no + q] * dev[q];
-          mu[a] = s;
-        }
-        for (let s = 0; s < samples; s++) {
-          const out = buf.subarray((j + s) * per, (j + s + 1) * per);
-          out.set(img);
-          for (let a = 0; a < ni; a++) eps[a] = gaussian(rng);
+        const group = Math.floor(row / samples);
+        if (group !== muFor) {
+          // conditional mean of the window given its surrounding
+          muFor = group;
+          cnd = condFor(r0, c0);
+          const no = cnd.outer.length;
+          const dev = new Float64Array(no);
+          cnd.outer.forEach((d, q) => {
+            const a = Math.floor(d / ch / l);
+            const b = Math.floor(d / ch) % l;
+            const k = d % ch;
+            dev[q] = img[((r0 - pad + a) * w + (c0 - pad + b)) * ch + k] - stats.mean[d];
+          });
           for (let a = 0; a < ni; a++) {
-            let v = mu[a];
-            for (let b = 0; b <= a; b++) v += cnd.chol[a * ni + b] * eps[b];
-            if (options.clip) v = Math.min(high, Math.max(low, v));
-            const d = innerIdx[a];
-            const pa = Math.floor(d / ch / l) - pad;
-            const pb = (Math.floor(d / ch) % l) - pad;
-            out[((r0 + pa) * w + (c0 + pb)) * ch + (d % ch)] = v;
+            let s = stats.mean[innerIdx[a]];
+            for (let q = 0; q < no; q++) s += cnd.gain[a * no + q] * dev[q];
+            mu[a] = s;
           }
+        }
+        const out = buf.subarray(j * per, (j + 1) * per);
+        out.set(img);
+        for (let a = 0; a < ni; a++) eps[a] = gaussian(rng);
+        for (let a = 0; a < ni; a++) {
+          let v = mu[a];
+          for (let b = 0; b <= a; b++) v += cnd!.chol[a * ni + b] * eps[b];
+          if (options.clip) v = Math.min(high, Math.max(low, v));
+          const d = innerIdx[a];
+          const pa = Math.floor(d / ch / l) - pad;
+          const pb = (Math.floor(d / ch) % l) - pad;
+          out[((r0 + pa) * w + (c0 + pb)) * ch + (d % ch)] = v;
         }
       }
       const logits = tf.tidy(() => classifier.logits(tf.tensor4d(buf, [c, h, w, ch])));

@@ -2,12 +2,15 @@
  * `smoothgrad` (Smilkov et al. 2017; Captum NoiseTunnel): average a registered attribution method
  * over noisy copies x + ε, ε ~ N(0, σ²), σ = noiseLevel · (high − low) of the classifier's input range.
  * Variants: plain (mean of the maps), squared (mean of squared maps), vargrad (variance of the maps).
- * Noisy copies of the whole batch are evaluated together, `batchSize` images per call of the base method.
+ * Noisy copies of the whole batch are evaluated together, at most `batchSize` images per call of the
+ * base method (fewer when the memory budget says so). Sample k's noise comes from its own seed (the
+ * k-th draw of the seed's generator), so the result does not depend on how samples are batched.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { getMethod, registerMethod } from '../core/registry.js';
 import { OptionError } from '../core/errors.js';
 import { createRng, nextSeed } from '../util/random.js';
+import { batchSizeFor } from '../engine/memory.js';
 import { chunks, finiteNumber, oneOf, positiveInt, tileTargets } from './math.js';
 
 export interface SmoothGradOptions {
@@ -20,7 +23,7 @@ export interface SmoothGradOptions {
   samples: number;
   variant: 'plain' | 'squared' | 'vargrad';
   seed: number;
-  /** Noisy images per call of the base method. */
+  /** Noisy images per call of the base method, at most. */
   batchSize: number;
 }
 
@@ -46,23 +49,24 @@ registerMethod<SmoothGradOptions>({
     const variant = oneOf('variant', options.variant, ['plain', 'squared', 'vargrad'] as const);
     const samples = positiveInt('samples', options.samples);
     const noise = finiteNumber('noiseLevel', options.noiseLevel, 0);
-    const batchSize = positiveInt('batchSize', options.batchSize);
+    const batchSize = batchSizeFor(classifier, 'gradient', positiveInt('batchSize', options.batchSize));
     const sigma = noise * (classifier.domain.high - classifier.domain.low);
     const rng = createRng(Number(options.seed) || 0);
+    const sampleSeeds = Array.from({ length: samples }, () => nextSeed(rng));
     const n = x.shape[0];
     // Samples per base call: whole copies of the batch when they fit, else one copy in image chunks.
     const perCall = Math.max(1, Math.floor(batchSize / n));
     let sum = tf.zerosLike(x);
     let sumSq = tf.zerosLike(x);
     let done = 0;
-    for (const [, s] of chunks(samples, perCall)) {
+    for (const [s0, s] of chunks(samples, perCall)) {
       const noisy = tf.tidy(() => {
-        const rep = tf.concat(new Array(s).fill(x), 0);
-        return sigma > 0 ? tf.add(rep, tf.randomNormal(rep.shape, 0, sigma, 'float32', nextSeed(rng))) : rep;
+        const copies = Array.from({ length: s }, (_, j) => (sigma > 0 ? tf.add(x, tf.randomNormal(x.shape, 0, sigma, 'float32', sampleSeeds[s0 + j])) : x));
+        return copies.length === 1 ? tf.clone(copies[0]) : tf.concat(copies, 0);
       }) as tf.Tensor4D;
       const tg = tileTargets(targets, s);
       const maps: tf.Tensor4D[] = [];
-      for (const [b0, bc] of chunks(s * n, Math.max(batchSize, n))) {
+      for (const [b0, bc] of chunks(s * n, batchSize)) {
         const xs = bc === s * n ? noisy : (tf.slice(noisy, [b0, 0, 0, 0], [bc, -1, -1, -1]) as tf.Tensor4D);
         const r = await base.run(classifier, xs, tg.slice(b0, b0 + bc), baseOptions, {});
         maps.push(r.attribution);

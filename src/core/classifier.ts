@@ -8,6 +8,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { buildGraph, runGraph, ancestors, type Graph, type GraphNode, type NodeKind, type RunOptions } from './graph.js';
 import type { InputDomain } from './domain.js';
 import { InvalidInputError, OptionError, UnsupportedLayerError } from './errors.js';
+import { batchSizeFor } from '../engine/memory.js';
 
 export interface LayerInfo {
   /** Node name: a Keras layer name, or NAME/preact for the linear part of a layer with a fused activation. */
@@ -142,8 +143,9 @@ export class Classifier {
     return tf.tidy(() => tf.softmax(this.logits(x)));
   }
 
-  /** Predicted class per image. */
+  /** Predicted class per image, in batches of at most `batchSize` (fewer when the memory budget says so). */
   async predictClasses(x: tf.Tensor, batchSize = 256): Promise<number[]> {
+    batchSize = batchSizeFor(this, 'forward', batchSize, { shape: x.shape.slice(1) });
     const out: number[] = [];
     for (let i = 0; i < x.shape[0]; i += batchSize) {
       const n = Math.min(batchSize, x.shape[0] - i);

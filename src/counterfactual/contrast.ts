@@ -13,6 +13,7 @@ import { getMethod, registerMethod } from '../core/registry.js';
 import type { Classifier } from '../core/classifier.js';
 import { OptionError } from '../core/errors.js';
 import { trueAndProbe } from './cdeepex.js';
+import { batchedLogits, batchSizeFor } from '../engine/memory.js';
 
 export interface ContrastOptions {
   /** A registered single-class method (gradient, gradient-x-input, lime, grad-cam, lrp-…). Default 'gradient'. */
@@ -24,7 +25,7 @@ export interface ContrastOptions {
   weightStep: number;
   /** Size of the imposed change, as a fraction of the input range, at the map's strongest pixel. Default 0.5. */
   strength: number;
-  /** Forward-pass batch size of the sweep. Default 200. */
+  /** Forward-pass batch size of the sweep, at most (fewer when the memory budget says so). Default 200. */
   batchSize: number;
 }
 
@@ -48,6 +49,7 @@ export function sweepWeights(o: Pick<ContrastOptions, 'weightStart' | 'weightEnd
 
 registerMethod<ContrastOptions>({
   name: 'contrast',
+  memory: 'forward',
   family: 'counterfactual',
   description: 'contrastive sweep of any attribution method: average of w·A_probe − A_true maps that lower p(true) and raise p(probe) (seed 001 §4.1)',
   signed: true,
@@ -60,7 +62,8 @@ registerMethod<ContrastOptions>({
     if (why) throw new OptionError(`method "contrast": wrapped method "${o.method}" cannot run on classifier "${classifier.name}": ${why}`);
     const weights = sweepWeights(o);
     const n = x.shape[0];
-    const logits0 = classifier.logits(x);
+    const logits0 = batchedLogits(classifier, x);
+    const sweepBatch = batchSizeFor(classifier, 'forward', o.batchSize);
     const probs0 = tf.softmax(logits0);
     const p0 = (await probs0.array()) as number[][];
     probs0.dispose();
@@ -88,8 +91,8 @@ registerMethod<ContrastOptions>({
       const xi = tf.slice(x, i, 1);
       let sum: tf.Tensor = tf.zerosLike(at);
       const okWeights: number[] = [];
-      for (let b = 0; b < weights.length; b += o.batchSize) {
-        const ws = weights.slice(b, b + o.batchSize);
+      for (let b = 0; b < weights.length; b += sweepBatch) {
+        const ws = weights.slice(b, b + sweepBatch);
         const wT = tf.tensor4d(ws, [ws.length, 1, 1, 1]);
         const normed = tf.tidy(() => {
           const m = tf.sub(tf.mul(wT, ap), at);

@@ -17,6 +17,7 @@ import type { Classifier } from '../core/classifier.js';
 import { OptionError } from '../core/errors.js';
 import { registerMethod } from '../core/registry.js';
 import { combinationGradients } from './local-linear.js';
+import { batchedLogits, batchSizeFor } from '../engine/memory.js';
 
 export interface DeepFoolOptions {
   /** Overshoot η: the iterate is x + (1 + η)·r. Default 0.02 (the paper's). */
@@ -25,13 +26,13 @@ export interface DeepFoolOptions {
   maxIterations?: number;
   /** 'l2' (default) or 'linf'. */
   norm?: 'l2' | 'linf';
-  /** Consider only the top-C classes of the original prediction (the paper uses 10 on ImageNet). Default: all. */
+  /** Consider only the top-C classes of the original prediction (0: all). Default 10, the paper's choice on ImageNet (all classes of a 10-class model). */
   candidates?: number;
   /** Clip iterates to the classifier's input range. Default false (the paper does not clip). */
   clip?: boolean;
   /** Per image: a class to reach (targeted), or undefined/−1 for untargeted. */
   targets?: Array<number | undefined>;
-  /** Images per batch. Default 32. */
+  /** Images per batch, at most (fewer when the memory budget cannot hold every candidate row of them). Default 32. */
   batchSize?: number;
 }
 
@@ -54,7 +55,7 @@ export interface DeepFoolResult {
   dispose(): void;
 }
 
-export const DEEPFOOL_DEFAULTS = { overshoot: 0.02, maxIterations: 50, norm: 'l2' as 'l2' | 'linf', candidates: 0, clip: false, batchSize: 32 };
+export const DEEPFOOL_DEFAULTS = { overshoot: 0.02, maxIterations: 50, norm: 'l2' as 'l2' | 'linf', candidates: 10, clip: false, batchSize: 32 };
 
 function argmax(a: ArrayLike<number>, off: number, k: number): number {
   let b = 0;
@@ -79,7 +80,7 @@ export async function deepfool(classifier: Classifier, x: tf.Tensor4D, opts: Dee
   const d = x.shape[1] * x.shape[2] * x.shape[3];
   const { low, high } = classifier.domain;
   const x0 = (await x.data()) as Float32Array;
-  const logits0T = classifier.logits(x);
+  const logits0T = batchedLogits(classifier, x);
   const logits0 = (await logits0T.data()) as Float32Array;
   logits0T.dispose();
   const orig = Array.from({ length: n }, (_, i) => argmax(logits0, i * k, k));
@@ -103,6 +104,11 @@ export async function deepfool(classifier: Classifier, x: tf.Tensor4D, opts: Dee
   const newClass = orig.slice();
   const done = new Array(n).fill(false);
   const scale = 1 + o.overshoot;
+  // One gradient row per (image, candidate): rows per pass from the memory budget, images per batch so
+  // their rows fit (an image with more candidates than that is split over several passes).
+  const rowsFit = batchSizeFor(classifier, 'gradient', undefined, { shape: x.shape.slice(1) });
+  const maxCand = Math.max(...cand.map((c) => c.length));
+  const imagesPerBatch = Math.max(1, Math.min(o.batchSize, Math.floor(rowsFit / maxCand)));
 
   const place = (i: number) => {
     for (let j = 0; j < d; j++) {
@@ -116,8 +122,8 @@ export async function deepfool(classifier: Classifier, x: tf.Tensor4D, opts: Dee
     const active = [];
     for (let i = 0; i < n; i++) if (!done[i]) active.push(i);
     if (active.length === 0) break;
-    for (let b0 = 0; b0 < active.length; b0 += o.batchSize) {
-      const batch = active.slice(b0, b0 + o.batchSize);
+    for (let b0 = 0; b0 < active.length; b0 += imagesPerBatch) {
+      const batch = active.slice(b0, b0 + imagesPerBatch);
       // Rows: each image once per candidate class; row coefficients pick that class's logit.
       const rowImg: number[] = [];
       const rowCls: number[] = [];
@@ -126,18 +132,23 @@ export async function deepfool(classifier: Classifier, x: tf.Tensor4D, opts: Dee
         rowCls.push(c);
       }
       const m = rowImg.length;
-      const pts = new Float32Array(m * d);
-      rowImg.forEach((i, r) => pts.set(current.subarray(i * d, (i + 1) * d), r * d));
-      const coeff = new Float32Array(m * k);
-      rowCls.forEach((c, r) => (coeff[r * k + c] = 1));
-      const [gT, outT] = tf.tidy(() => {
-        const { grads, values, outputs } = combinationGradients((v) => classifier.logits(v), tf.tensor4d(pts, [m, ...x.shape.slice(1)] as [number, number, number, number]), tf.tensor2d(coeff, [m, k]));
-        values.dispose();
-        return [grads, outputs];
-      });
-      const g = (await gT.data()) as Float32Array;
-      const out = (await outT.data()) as Float32Array;
-      tf.dispose([gT, outT]);
+      const g = new Float32Array(m * d);
+      const out = new Float32Array(m * k);
+      for (let r0 = 0; r0 < m; r0 += rowsFit) {
+        const mc = Math.min(rowsFit, m - r0);
+        const pts = new Float32Array(mc * d);
+        for (let r = 0; r < mc; r++) pts.set(current.subarray(rowImg[r0 + r] * d, (rowImg[r0 + r] + 1) * d), r * d);
+        const coeff = new Float32Array(mc * k);
+        for (let r = 0; r < mc; r++) coeff[r * k + rowCls[r0 + r]] = 1;
+        const [gT, outT] = tf.tidy(() => {
+          const { grads, values, outputs } = combinationGradients((v) => classifier.logits(v), tf.tensor4d(pts, [mc, ...x.shape.slice(1)] as [number, number, number, number]), tf.tensor2d(coeff, [mc, k]));
+          values.dispose();
+          return [grads, outputs];
+        });
+        g.set((await gT.data()) as Float32Array, r0 * d);
+        out.set((await outT.data()) as Float32Array, r0 * k);
+        tf.dispose([gT, outT]);
+      }
       let r = 0;
       for (const i of batch) {
         const nc = cand[i].length;
@@ -203,7 +214,7 @@ export async function deepfool(classifier: Classifier, x: tf.Tensor4D, opts: Dee
   const adversarial = tf.tensor4d(current, shape);
   const perturbation = tf.sub(adversarial, x) as tf.Tensor4D;
   const rTotal = tf.tensor4d(rTot, shape);
-  const logitsAfter = classifier.logits(adversarial);
+  const logitsAfter = batchedLogits(classifier, adversarial);
   const p = (await perturbation.data()) as Float32Array;
   const l2: number[] = [];
   const linf: number[] = [];

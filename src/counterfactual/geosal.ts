@@ -27,6 +27,7 @@ import type { Classifier } from '../core/classifier.js';
 import { OptionError } from '../core/errors.js';
 import { registerMethod, type MethodResult } from '../core/registry.js';
 import { combinationGradients } from './local-linear.js';
+import { batchedLogits, batchSizeFor } from '../engine/memory.js';
 
 export interface ClosestOptions {
   /** Relative overshoot of every move (default 1e-3). */
@@ -37,7 +38,7 @@ export interface ClosestOptions {
   repeats?: number;
   /** Clip guesses to the classifier's input range (default true). */
   clip?: boolean;
-  /** Rows (image, comparison pairs) per forward/backward pass (default 64). */
+  /** Rows (image, comparison pairs) per forward/backward pass, at most (fewer when the memory budget says so; default 64). */
   batchSize?: number;
 }
 
@@ -46,7 +47,10 @@ export interface GeoSalOptions extends ClosestOptions {
   mode?: 'absolute' | 'signed';
   /** Skip comparison classes whose probability is below this (default 0: all classes). */
   threshold?: number;
-  /** At most this many comparison classes per image, most probable first (default 0: no limit). */
+  /**
+   * At most this many comparison classes per image, most probable first (0: no limit). Default 9:
+   * every other class of a 10-class model, the 9 most likely of an ImageNet one (DeepFool's choice).
+   */
   maxComparisons?: number;
   /** Two-class view: compare with this class only, unweighted (default −1: off). */
   compareTo?: number;
@@ -57,7 +61,7 @@ export interface GeoSalOptions extends ClosestOptions {
 export const GEOSAL_DEFAULTS = {
   mode: 'absolute' as 'absolute' | 'signed',
   threshold: 0,
-  maxComparisons: 0,
+  maxComparisons: 9,
   compareTo: -1,
   weighting: 'probability' as 'probability' | 'uniform',
   overshoot: 1e-3,
@@ -97,6 +101,7 @@ export async function closestAdversarial(classifier: Classifier, x: tf.Tensor4D,
   const { low, high } = classifier.domain;
   const xs = (await x.data()) as Float32Array;
   const m = pairs.length;
+  const rowsPerPass = batchSizeFor(classifier, 'gradient', o.batchSize, { shape });
   const cur = pairs.map((pr) => xs.slice(pr.image * d, (pr.image + 1) * d));
   const s0 = new Array(m).fill(0);
   const done = new Array(m).fill(false);
@@ -112,8 +117,8 @@ export async function closestAdversarial(classifier: Classifier, x: tf.Tensor4D,
     const active: number[] = [];
     for (let r = 0; r < m; r++) if (!done[r]) active.push(r);
     if (active.length === 0) break;
-    for (let b0 = 0; b0 < active.length; b0 += o.batchSize) {
-      const rows = active.slice(b0, b0 + o.batchSize);
+    for (let b0 = 0; b0 < active.length; b0 += rowsPerPass) {
+      const rows = active.slice(b0, b0 + rowsPerPass);
       const nb = rows.length;
       const pts = new Float32Array(nb * d);
       const coeff = new Float32Array(nb * k);
@@ -257,7 +262,7 @@ export async function geosal(classifier: Classifier, x: tf.Tensor4D, targets?: n
   const k = classifier.numClasses;
   const shape = x.shape.slice(1) as [number, number, number];
   const d = shape[0] * shape[1] * shape[2];
-  const probT = classifier.probabilities(x);
+  const probT = tf.tidy(() => tf.softmax(batchedLogits(classifier, x)));
   const prob = (await probT.data()) as Float32Array;
   probT.dispose();
   const P = targets ?? Array.from({ length: n }, (_, i) => {
@@ -332,7 +337,7 @@ export async function geosal(classifier: Classifier, x: tf.Tensor4D, targets?: n
 function geosalMethodResult(classifier: Classifier, g: Awaited<ReturnType<typeof geosal>>): MethodResult {
   return {
     attribution: g.attribution,
-    logitsAfter: classifier.logits(g.closest),
+    logitsAfter: batchedLogits(classifier, g.closest),
     extras: {
       comparisons: g.comparisons, weights: g.weights, adversarial: g.adversarial, reached: g.reached,
       iterations: g.iterations, l2: g.l2, closestClass: g.closestClass, closestL2: g.closestL2, closest: g.closest,

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { OptionError } from '../core/errors.js';
 import { registerMethod } from '../core/registry.js';
 import { combinationGradients } from './local-linear.js';
+import { batchSizeFor } from '../engine/memory.js';
 
 registerMethod({
   name: 'weight-saliency',
@@ -27,10 +28,22 @@ registerMethod({
       if (q >= 0) row[q] -= 1;
       return row;
     });
+    // One row per image, in batches that fit the memory budget.
+    const n = x.shape[0];
+    const bs = batchSizeFor(classifier, 'gradient', n);
     return tf.tidy(() => {
-      const { grads, values, outputs } = combinationGradients((v) => classifier.logits(v), x, tf.tensor2d(rows));
-      const bias = tf.sub(values, tf.sum(tf.reshape(tf.mul(grads, x), [x.shape[0], -1]), 1));
-      outputs.dispose();
+      const g: tf.Tensor[] = [];
+      const v: tf.Tensor[] = [];
+      for (let s = 0; s < n; s += bs) {
+        const c = Math.min(bs, n - s);
+        const { grads, values, outputs } = combinationGradients((t) => classifier.logits(t), c === n ? x : tf.slice(x, s, c), tf.tensor2d(rows.slice(s, s + c)));
+        outputs.dispose();
+        g.push(grads);
+        v.push(values);
+      }
+      const grads = g.length === 1 ? g[0] : tf.concat(g, 0);
+      const values = v.length === 1 ? v[0] : tf.concat(v, 0);
+      const bias = tf.sub(values, tf.sum(tf.reshape(tf.mul(grads, x), [n, -1]), 1));
       return { attribution: grads as tf.Tensor4D, extras: { bias, value: values } };
     });
   },

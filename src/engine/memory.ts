@@ -206,6 +206,27 @@ export function measurePeak<T>(fn: () => T): { result: T; peakBytes: number } {
   }
 }
 
+/** measurePeak for async work (benchmarks): other work interleaved on the backend counts too. */
+export async function measurePeakAsync<T>(fn: () => Promise<T>): Promise<{ result: T; peakBytes: number }> {
+  const t = trackers.get(tf.backend());
+  if (!t) {
+    const start = tf.memory().numBytes;
+    const result = await fn();
+    return { result, peakBytes: Math.max(0, tf.memory().numBytes - start) };
+  }
+  const start = t.live;
+  const savedPeak = t.peak;
+  t.peak = start;
+  // A backend reset inside fn replaces the tracker: read the one in force at the end.
+  try {
+    const result = await fn();
+    const now = trackers.get(tf.backend()) ?? t;
+    return { result, peakBytes: Math.max(0, (now === t ? t.peak : now.peak) - start) };
+  } finally {
+    t.peak = Math.max(savedPeak, t.peak);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Per-sample footprint
 
@@ -310,4 +331,16 @@ export function batchSizeFor(classifier: Classifier, kind: MemoryKind, requested
   const fits = Math.max(1, Math.floor(availableBudget() / per));
   const req = requested === undefined || !Number.isFinite(requested) ? Infinity : Math.max(1, Math.floor(requested));
   return Math.min(req, fits);
+}
+
+/** Logits of x [N, K], computed in batches that fit the memory budget (one tensor, the caller's). */
+export function batchedLogits(classifier: Classifier, x: tf.Tensor): tf.Tensor2D {
+  const n = x.shape[0];
+  const bs = batchSizeFor(classifier, 'forward', n, { shape: x.shape.slice(1) });
+  if (bs >= n) return classifier.logits(x);
+  return tf.tidy(() => {
+    const parts: tf.Tensor2D[] = [];
+    for (let s = 0; s < n; s += bs) parts.push(tf.tidy(() => classifier.logits(tf.slice(x, s, Math.min(bs, n - s)))));
+    return tf.concat(parts, 0);
+  });
 }

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../core/classifier.js';
 import { OptionError } from '../core/errors.js';
 import { registerMethod } from '../core/registry.js';
+import { batchedLogits, batchSizeFor } from '../engine/memory.js';
 
 export type AttackNorm = 'linf' | 'l2';
 
@@ -26,15 +27,32 @@ export interface FgsmOptions {
 
 export const FGSM_DEFAULTS = { epsilon: 0.1, targeted: false, norm: 'linf' as AttackNorm, clip: true };
 
-/** ∇ₓ of the summed cross-entropy of the logits against `labels`. */
+/**
+ * ∇ₓ of the summed cross-entropy of the logits against `labels`, in batches that fit the memory
+ * budget (each image's gradient depends on that image only, so batching does not change it).
+ */
 export function lossGradient(classifier: Classifier, x: tf.Tensor, labels: number[] | tf.Tensor1D): tf.Tensor4D {
+  const n = x.shape[0];
+  const bs = batchSizeFor(classifier, 'gradient', n, { shape: x.shape.slice(1) });
   return tf.tidy(() => {
     const lab = Array.isArray(labels) ? tf.tensor1d(labels, 'int32') : tf.cast(labels, 'int32');
     const oh = tf.oneHot(lab as tf.Tensor1D, classifier.numClasses);
-    const f = (v: tf.Tensor) => tf.losses.softmaxCrossEntropy(oh, classifier.logits(v), undefined, undefined, tf.Reduction.SUM) as tf.Scalar;
-    return tf.grad(f)(x) as tf.Tensor4D;
+    const part = (xs: tf.Tensor, ohs: tf.Tensor) => {
+      const f = (v: tf.Tensor) => tf.losses.softmaxCrossEntropy(ohs, classifier.logits(v), undefined, undefined, tf.Reduction.SUM) as tf.Scalar;
+      return tf.grad(f)(xs) as tf.Tensor4D;
+    };
+    if (bs >= n) return part(x, oh);
+    const parts: tf.Tensor4D[] = [];
+    for (let s = 0; s < n; s += bs) {
+      const c = Math.min(bs, n - s);
+      parts.push(tf.tidy(() => part(tf.slice(x, s, c), tf.slice(oh, s, c))));
+    }
+    return tf.concat(parts, 0);
   });
 }
+
+/** Logits of x in batches that fit the memory budget. */
+export const logitsInBatches = batchedLogits;
 
 /** Unit step direction per image: sign(g) (L∞) or g/‖g‖₂ (L2). */
 export function stepDirection(g: tf.Tensor, norm: AttackNorm): tf.Tensor {
@@ -93,7 +111,7 @@ export async function minimalFgsm(
       const e = tf.reshape(tf.tensor1d(eps), [n, 1, 1, 1]);
       let adv = tf.add(x, tf.mul(dir, e));
       if (clip) adv = clipToDomain(classifier, adv);
-      return tf.argMax(classifier.logits(adv), 1);
+      return tf.argMax(logitsInBatches(classifier, adv), 1);
     });
     const p = await pred.data();
     pred.dispose();
@@ -144,7 +162,7 @@ registerMethod({
     return tf.tidy(() => {
       const mask = tf.reshape(tf.tensor1d(toward.map((v) => (v ? 1 : 0))), [-1, 1, 1, 1]);
       const adv = advTo ? tf.add(tf.mul(advTo, mask), tf.mul(advAway, tf.sub(1, mask))) : advAway;
-      const out = { attribution: tf.sub(adv, x) as tf.Tensor4D, logitsAfter: classifier.logits(adv), extras: { adversarial: tf.clone(adv) } };
+      const out = { attribution: tf.sub(adv, x) as tf.Tensor4D, logitsAfter: logitsInBatches(classifier, adv), extras: { adversarial: tf.clone(adv) } };
       tf.dispose([advAway, ...(advTo ? [advTo] : [])]);
       return out;
     });

@@ -12,7 +12,7 @@ import type { Classifier } from '../core/classifier.js';
 import { OptionError } from '../core/errors.js';
 import { registerMethod } from '../core/registry.js';
 import { createRng, nextSeed } from '../util/random.js';
-import { checkNorm, clipToDomain, lossGradient, stepDirection, type AttackNorm } from './fgsm.js';
+import { checkNorm, clipToDomain, logitsInBatches, lossGradient, stepDirection, type AttackNorm } from './fgsm.js';
 
 export interface PgdOptions {
   /** Radius of the ball (default 0.3). */
@@ -104,7 +104,7 @@ registerMethod({
     const anyTargeted = options.targeted ?? targets.some((t, i) => t !== pred[i]);
     // One mode per batch: targeted towards `targets` if any image asks for another class.
     const adv = await pgd(classifier, x, anyTargeted ? targets : pred, { ...options, targeted: anyTargeted });
-    const out = tf.tidy(() => ({ attribution: tf.sub(adv, x) as tf.Tensor4D, logitsAfter: classifier.logits(adv) }));
+    const out = tf.tidy(() => ({ attribution: tf.sub(adv, x) as tf.Tensor4D, logitsAfter: logitsInBatches(classifier, adv) }));
     return { ...out, extras: { adversarial: adv, targeted: anyTargeted } };
   },
 });
