@@ -22,6 +22,11 @@ export interface ReferenceContext {
   model: string | null;
   /** Shape of every tensor of the attributions bundle (e.g. gradcam_raw's tells the Grad-CAM layer). */
   shapes?: Map<string, number[]>;
+  /**
+   * Results shared between outputs of one run (an IG map and its delta come from one IG run), keyed
+   * by method and options. The runner disposes the tensors in it when the run ends.
+   */
+  memo?: Map<string, { attribution: tf.Tensor; extras: Record<string, unknown> }>;
 }
 
 /**
@@ -173,18 +178,39 @@ registerReference('logits', (ctx) => ctx.classifier.logits(ctx.input));
 registerReference('gradient', (ctx) => methodMap(ctx, 'gradient'));
 registerReference('saliency', (ctx) => methodMap(ctx, 'saliency', { channels: 'keep' }));
 registerReference('input_x_gradient', (ctx) => methodMap(ctx, 'gradient-x-input'));
-registerReference('ig_riemann_trapezoid', (ctx) => methodMap(ctx, 'integrated-gradients', { rule: 'riemann-trapezoid', steps: igSteps(ctx.params) }));
-registerReference('ig_gausslegendre', (ctx) => methodMap(ctx, 'integrated-gradients', { rule: 'gauss-legendre', steps: igSteps(ctx.params) }));
+/**
+ * One IG run per rule, shared by the map and its convergence delta (at 224×224 an IG run is the
+ * most expensive row, and both outputs need the same computation).
+ */
+async function igRun(ctx: ReferenceContext, rule: string): Promise<{ attribution: tf.Tensor; extras: Record<string, unknown> }> {
+  const steps = igSteps(ctx.params);
+  const key = `integrated-gradients|${rule}|${steps}`;
+  const hit = ctx.memo?.get(key);
+  if (hit) return hit;
+  const e = await explain('integrated-gradients', ctx.classifier, ctx.input, { target: ctx.targets, options: { rule, steps }, skipRangeCheck: true });
+  const r = { attribution: e.attribution, extras: { ...e.extras } };
+  e.attribution = tf.zeros([1, 1, 1, 1]);
+  e.dispose();
+  ctx.memo?.set(key, r);
+  return r;
+}
+/** The IG map (a copy when the run is shared: the caller disposes what it gets). */
+async function igMap(ctx: ReferenceContext, rule: string): Promise<tf.Tensor> {
+  const r = await igRun(ctx, rule);
+  return ctx.memo ? tf.clone(r.attribution) : r.attribution;
+}
+registerReference('ig_riemann_trapezoid', (ctx) => igMap(ctx, 'riemann-trapezoid'));
+registerReference('ig_gausslegendre', (ctx) => igMap(ctx, 'gauss-legendre'));
 /**
  * IG convergence delta Σattr − (f(x) − f(x̄)). The scale |f(x) − f(x̄)| is the denominator of an
  * uncalibrated check (float32 cannot resolve a small difference of large terms relative to itself);
  * a calibrated fixture compares the deltas absolutely and ignores it.
  */
 async function igDelta(ctx: ReferenceContext, rule: string): Promise<ReferenceValue> {
-  const e = await explain('integrated-gradients', ctx.classifier, ctx.input, { target: ctx.targets, options: { rule, steps: igSteps(ctx.params) }, skipRangeCheck: true });
-  const value = tf.tensor1d(e.extras.completenessError as number[]);
-  const scale = (e.extras.scoreDifference as number[]).map((v) => Math.abs(v));
-  e.dispose();
+  const r = await igRun(ctx, rule);
+  if (!ctx.memo) r.attribution.dispose();
+  const value = tf.tensor1d(r.extras.completenessError as number[]);
+  const scale = (r.extras.scoreDifference as number[]).map((v) => Math.abs(v));
   return { value, scale };
 }
 registerReference('ig_riemann_trapezoid_delta', (ctx) => igDelta(ctx, 'riemann-trapezoid'));

@@ -278,6 +278,7 @@ export async function runConformance(dir: string, opts: ConformanceOptions = {})
   const params = ((attributions.manifest.attrs as Record<string, any> | undefined)?.params ?? {}) as Record<string, any>;
   const classifier = await fixtureClassifier(dir, kind, model, weights);
   const x = source.tensor('input') as tf.Tensor4D;
+  const memo: NonNullable<ReferenceContext['memo']> = new Map();
   try {
     // after loading, so that a model tfjs cannot read or Glasswing cannot run is reported as such
     if (kind === 'model') verifyModelHashes(dir, params);
@@ -300,7 +301,7 @@ export async function runConformance(dir: string, opts: ConformanceOptions = {})
       tf.dispose([am, logits]);
     }
     const shapes = new Map(attributions.names.map((name) => [name, attributions.data(name).shape]));
-    const ctx: ReferenceContext = { classifier, input: x, targets, params, model, shapes };
+    const ctx: ReferenceContext = { classifier, input: x, targets, params, model, shapes, memo };
     const rows: ConformanceRow[] = [];
     const skipped: string[] = [];
     const skippedReasons: Record<string, string> = {};
@@ -356,6 +357,7 @@ export async function runConformance(dir: string, opts: ConformanceOptions = {})
     }
     return { dir, kind, model, images: n, tolerance: floor, calibrated: calibration !== undefined, rows, skipped, skippedReasons, pass: rows.every((r) => r.pass) };
   } finally {
+    for (const m of memo.values()) m.attribution.dispose();
     x.dispose();
     classifier.model?.dispose();
   }

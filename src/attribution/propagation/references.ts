@@ -39,7 +39,9 @@ function provenanceNote(ctx: ReferenceContext, output: string, rules: Record<str
     const graph = ctx.classifier.graph;
     for (const [key, zennit] of Object.entries(byLayer)) {
       // keys are '<keras layer>' or '<keras layer>.<part>': conv / linear (the linear op), act (a fused activation), sum, pool
-      const [layer, part] = key.split('.') as [string, string | undefined];
+      const dot = key.lastIndexOf('.');
+      const layer = dot > 0 ? key.slice(0, dot) : key;
+      const part = dot > 0 ? key.slice(dot + 1) : undefined;
       let nodes = graph.nodes.filter((n) => n.layerName === layer);
       if (part === 'act') nodes = nodes.filter((n) => n.kind === 'activation');
       if (nodes.length === 0) {
