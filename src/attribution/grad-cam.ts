@@ -23,22 +23,44 @@ export interface GradCamOptions {
   batchSize: number;
 }
 
+/** Node kinds that produce (or only combine / rescale) convolutional feature maps. */
+const MAP_KINDS = new Set(['conv2d', 'depthwise-conv2d', 'conv2d-transpose', 'batchnorm', 'activation', 'add', 'multiply', 'concat', 'identity']);
+
+/** Whether every path from the input to `to` passes through `via`. */
+function dominates(graph: NonNullable<Classifier['graph']>, via: string, to: string): boolean {
+  const seen = new Set<string>([via]);
+  const stack = [to];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    const node = graph.byName.get(n)!;
+    if (node.kind === 'input') return false;
+    stack.push(...node.inputs);
+  }
+  return true;
+}
+
 /**
- * The default Grad-CAM layer: the output of the last convolution layer (post-activation). When that
- * convolution is followed by nodes that keep its spatial shape — batch norm, activation, residual add
- * (a ResNet block's end) — the last of those is taken, so ResNets get the block output.
+ * The default Grad-CAM layer: the last feature map every path to the logits passes through — a
+ * spatial output (h·w > 1) of a convolution or of the nodes that only combine or rescale feature
+ * maps (batch norm, activation, residual Add, squeeze-and-excitation Multiply, Concatenate), never a
+ * pooling or padding node. So a plain CNN gets its last conv's ReLU, a ResNet the last block's
+ * output, MobileNetV2 `out_relu`, an Inception net its last Concatenate (Keras' `mixed10`): the last
+ * spatial map before the global pooling or Flatten, post-activation. Throws OptionError when the
+ * model has no convolution.
  */
 export function defaultCamLayer(classifier: Classifier): string {
   const convs = classifier.convLayers();
   if (convs.length === 0) throw new OptionError(`Grad-CAM needs a convolution layer; model "${classifier.name}" has none (pass option layer)`);
-  let layer = convs[convs.length - 1];
-  const nodes = classifier.layers();
-  const shape = classifier.node(layer).shape.join(',');
-  for (const n of nodes.slice(nodes.findIndex((m) => m.name === layer) + 1)) {
-    if (['batchnorm', 'activation', 'add', 'identity'].includes(n.kind) && n.shape.join(',') === shape) layer = n.name;
-    else if (n.kind !== 'batchnorm' && n.kind !== 'activation' && n.kind !== 'add' && n.kind !== 'identity' && n.kind !== 'conv2d') break;
+  const graph = classifier.graph!;
+  const logits = classifier.strippedSoftmax ? graph.byName.get(graph.output)!.inputs[0] : graph.output;
+  for (const n of [...graph.nodes].reverse()) {
+    if (!MAP_KINDS.has(n.kind) || n.shape.length !== 3 || n.shape[0] * n.shape[1] <= 1) continue;
+    if (n.kind === 'activation' && n.params.activation === 'softmax') continue;
+    if (dominates(graph, n.name, logits)) return n.name;
   }
-  return layer;
+  return convs[convs.length - 1];
 }
 
 /** Low-resolution cam [N,h,w,1] and the map upsampled to the input size [N,H,W,1]. */

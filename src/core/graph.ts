@@ -568,7 +568,9 @@ export function standardOp(node: GraphNode, ins: tf.Tensor[]): tf.Tensor {
       return tf.concat(ins, p.axis!);
     case 'batchnorm': {
       const bn = p.batchNorm!();
-      return tf.batchNorm(x, bn.mean, bn.variance, bn.beta, bn.gamma, bn.epsilon);
+      // a BN without gamma (Keras scale=False, InceptionV3) gets ones: tfjs saves the scale input for
+      // the gradient and crashes on an undefined one (×1 is exact, so the values are unchanged)
+      return tf.batchNorm(x, bn.mean, bn.variance, bn.beta, bn.gamma ?? tf.onesLike(bn.mean), bn.epsilon);
     }
   }
 }

@@ -6,9 +6,24 @@
  * with the previous averaged map, and repeat down to the input. The result is a non-negative
  * [N, H, W, 1] mask, copied to every input channel, not normalised (render/ does that).
  *
- * Needs a convolutional network; works with and without biases and with an input offset (the
- * offset only changes the feature maps). In graphs with branches (skip connections) the main path
- * (each node's first input) is followed.
+ * Needs a convolutional network with rectified feature maps (the method's premise: a ReLU passes
+ * exactly what is > 0); works with and without biases and with an input offset (the offset only
+ * changes the feature maps).
+ *
+ * Architectures without a plain conv stack:
+ *   - Feature maps are taken only where a convolution (Conv2D, DepthwiseConv2D, either half of a
+ *     SeparableConv2D, Conv2DTranspose) is followed, through BatchNorm/identity nodes, by a rectifier
+ *     (ReLU, ReLU6, clipped or thresholded ReLU). Linear convolutions — MobileNetV2's 1×1 projections
+ *     before the residual Add — are stepped through but give no map: their averaged output is signed,
+ *     and multiplying signed maps is what gave MobileNetV2 a mask summing to −1343 (issue 15).
+ *   - At a merge (Add, Concatenate, Multiply) the path continues into the input with the most
+ *     convolutions behind it (the residual branch rather than the identity shortcut, the deepest
+ *     Inception branch, the feature map rather than a squeeze-and-excitation gate); ties go to the
+ *     first input.
+ *   - Between two maps every spatial node is undone by its all-ones transpose: convolutions and
+ *     pooling (kernel, stride, padding, dilation), ZeroPadding2D (crop back), Cropping2D (pad back),
+ *     nearest/bilinear UpSampling2D (block sums) and Conv2DTranspose (a forward all-ones conv).
+ * A model without any rectified convolution raises UnsupportedLayerError saying so.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../../core/classifier.js';
@@ -18,44 +33,70 @@ import { UnsupportedLayerError } from '../../core/errors.js';
 import { targetScores } from '../../core/scores.js';
 import { convTranspose } from './linear.js';
 
-const SPATIAL_PASS = new Set(['activation', 'batchnorm', 'identity', 'transform']);
+const SPATIAL_PASS = new Set(['activation', 'batchnorm', 'identity', 'transform', 'add', 'concat', 'multiply']);
+const CONV_KINDS = new Set(['conv2d', 'depthwise-conv2d', 'conv2d-transpose']);
+/** Activations whose output is max(·, 0)-like: what VisualBackProp averages. */
+const RECTIFIERS = new Set(['relu', 'relu6', 'thresholded-relu']);
 
 /** Up-scaling step: the all-ones transpose of one spatial node. */
 interface Step { node: GraphNode; inShape: number[] }
 
-/** The main path: from the logits back to the input through each node's first input, input first. */
+/** Per node: the largest number of convolutions on any path from the input to it. */
+function convDepths(graph: Graph): Map<string, number> {
+  const depth = new Map<string, number>();
+  for (const n of graph.nodes) {
+    const d = Math.max(0, ...n.inputs.map((i) => depth.get(i) ?? 0));
+    depth.set(n.name, d + (CONV_KINDS.has(n.kind) ? 1 : 0));
+  }
+  return depth;
+}
+
+/** The input a merge node's path continues into: the one with the most convolutions behind it (first on ties). */
+function pathInput(graph: Graph, node: GraphNode, depth: Map<string, number>): string {
+  let best = node.inputs[0];
+  for (const i of node.inputs.slice(1)) if ((depth.get(i) ?? 0) > (depth.get(best) ?? 0)) best = i;
+  return best;
+}
+
+/** The main path from the logits back to the input (see the file comment), input first. */
 function mainPath(graph: Graph, logitNode: string): GraphNode[] {
+  const depth = convDepths(graph);
   const path: GraphNode[] = [];
   let cur = graph.byName.get(logitNode);
   while (cur) {
     path.push(cur);
-    cur = cur.inputs.length ? graph.byName.get(cur.inputs[0]) : undefined;
+    cur = cur.inputs.length ? graph.byName.get(pathInput(graph, cur, depth)) : undefined;
   }
   return path.reverse();
 }
 
-/** Feature-map nodes on the main path: the first activation after each conv (through BN/identity), else the conv itself. */
+/** Whether an activation node rectifies (output ≥ 0 with a kink at its threshold). */
+function rectifies(n: GraphNode): boolean {
+  return n.kind === 'activation' && RECTIFIERS.has(n.params.activation ?? '') && !n.params.negativeSlope && (n.params.threshold ?? 0) >= 0;
+}
+
+/** Feature-map nodes on the main path: the rectifier right after a convolution (through BN/identity). */
 function featureMapNodes(path: GraphNode[]): string[] {
   const maps: string[] = [];
   path.forEach((n, i) => {
-    if (n.kind !== 'conv2d' && n.kind !== 'depthwise-conv2d') return;
+    if (!CONV_KINDS.has(n.kind)) return;
     let j = i;
     while (j + 1 < path.length && ['batchnorm', 'identity'].includes(path[j + 1].kind)) j++;
-    if (j + 1 < path.length && path[j + 1].kind === 'activation') j++;
-    maps.push(path[j].name);
+    if (j + 1 < path.length && rectifies(path[j + 1])) maps.push(path[j + 1].name);
   });
   return maps;
 }
 
 /** Spatial nodes on the main path from `from` back to `to` (exclusive), latest first. */
 function chain(graph: Graph, from: string, to: string | undefined): Step[] {
+  const depth = convDepths(graph);
   const steps: Step[] = [];
   let cur = graph.byName.get(from)!;
   while (cur.name !== to && cur.kind !== 'input') {
-    const prev = graph.byName.get(cur.inputs[0])!;
-    if (['conv2d', 'depthwise-conv2d', 'maxpool', 'avgpool', 'zeropad'].includes(cur.kind)) {
+    const prev = graph.byName.get(pathInput(graph, cur, depth))!;
+    if ([...CONV_KINDS, 'maxpool', 'avgpool', 'zeropad', 'crop', 'upsample'].includes(cur.kind)) {
       steps.push({ node: cur, inShape: prev.shape });
-    } else if (!SPATIAL_PASS.has(cur.kind) && cur.kind !== 'add' && cur.kind !== 'concat') {
+    } else if (!SPATIAL_PASS.has(cur.kind)) {
       throw new UnsupportedLayerError(`visual-backprop cannot scale up through node "${cur.name}" (${cur.layerClass}) between convolution layers`);
     }
     cur = prev;
@@ -69,6 +110,19 @@ function upscale(m: tf.Tensor4D, step: Step): tf.Tensor4D {
   if (n.kind === 'zeropad') {
     const [[t], [l]] = n.params.pad!;
     return tf.slice(m, [0, t, l, 0], xShape);
+  }
+  if (n.kind === 'crop') {
+    const [[t, b], [l, r]] = n.params.pad!;
+    return tf.pad(m, [[0, 0], [t, b], [l, r], [0, 0]]);
+  }
+  if (n.kind === 'upsample') {
+    // all-ones transpose of an s×s replication: the sum of each block
+    const [sh, sw] = n.params.size!;
+    return tf.conv2d(m, tf.ones([sh, sw, 1, 1]) as tf.Tensor4D, [sh, sw], 'valid');
+  }
+  if (n.kind === 'conv2d-transpose') {
+    const ks = n.params.kernel!().shape;
+    return tf.conv2d(m, tf.ones([ks[0] as number, ks[1] as number, 1, 1]) as tf.Tensor4D, n.params.strides ?? [1, 1], n.params.padding ?? 'valid');
   }
   let k: [number, number];
   let dil: [number, number] = [1, 1];
@@ -97,7 +151,9 @@ export function visualBackPropWithLogits(classifier: Classifier, x: tf.Tensor4D)
   const logitNode = softmax.kind === 'activation' && softmax.params.activation === 'softmax' ? softmax.inputs[0] : graph.output;
   const maps = featureMapNodes(mainPath(graph, logitNode));
   if (maps.length === 0) {
-    throw new UnsupportedLayerError(`visual-backprop needs a convolutional network; model "${classifier.name}" has no Conv2D layer`);
+    throw new UnsupportedLayerError(
+      `visual-backprop needs rectified convolutional feature maps (a convolution followed by ReLU/ReLU6); model "${classifier.name}" has none on its main path`,
+    );
   }
   const [mask, logits] = tf.tidy(() => {
     const { captured, logits } = classifier.forward(x, { capture: maps });
@@ -121,7 +177,7 @@ registerMethod({
   defaults: {},
   requires: (c) => {
     if (!c.graph) return 'it needs a layered model (Classifier.fromModel), not a plain function';
-    return c.graph.nodes.some((n) => n.kind === 'conv2d' || n.kind === 'depthwise-conv2d') ? undefined : 'it needs a convolutional network (no Conv2D layer found)';
+    return c.graph.nodes.some((n) => CONV_KINDS.has(n.kind)) ? undefined : 'it needs a convolutional network (no Conv2D layer found)';
   },
   run(classifier, x, targets) {
     const { mask: attribution, logits } = visualBackPropWithLogits(classifier, x);

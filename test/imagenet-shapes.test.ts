@@ -1,0 +1,221 @@
+/**
+ * The ImageNet-shaped builders (MobileNetV2, ResNet-50, Inception) and what the issue asked of every
+ * method on them: Keras parameter counts and layer kinds, logits equal to model.predict, a sane
+ * activation regime, relevance conservation of the bias-free conserving composites, VisualBackProp
+ * and Grad-CAM picking their layers on graphs without a plain conv stack.
+ */
+import { describe, it, expect, beforeAll } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { initBackend } from '../src/engine/backend.js';
+import { Classifier } from '../src/core/classifier.js';
+import { buildInceptionShaped, buildMobileNetV2Shaped, buildResNet50Shaped } from '../src/models/imagenet-shapes.js';
+import { propagate } from '../src/attribution/propagation/propagate.js';
+import { compositeByName, withLayerRules } from '../src/attribution/propagation/composites.js';
+import { epsilonRule } from '../src/attribution/propagation/rules.js';
+import { clearWeightCache } from '../src/attribution/propagation/weight-cache.js';
+import { visualBackPropWithLogits } from '../src/attribution/propagation/visual-backprop.js';
+import { defaultCamLayer, gradCam } from '../src/attribution/grad-cam.js';
+
+const SIZE = 96;
+type Build = () => tfl.LayersModel;
+const SMALL: Record<string, Build> = {
+  mobilenetv2: () => buildMobileNetV2Shaped({ inputShape: [SIZE, SIZE, 3], alpha: 0.35, depth: 2, lastFilters: 128, numClasses: 10, seed: 1 }),
+  resnet50: () => buildResNet50Shaped({ inputShape: [SIZE, SIZE, 3], width: 0.25, blocks: [1, 1, 1, 1], numClasses: 10, seed: 1 }),
+  inception: () => buildInceptionShaped({ inputShape: [SIZE, SIZE, 3], width: 0.25, blocks: { a: 1, c: 1, e: 1 }, numClasses: 10, seed: 1 }),
+};
+
+/** Two smooth seeded images in [0, 1] (photo-like: low-frequency colour plus a little pixel noise). */
+function images(n = 2): tf.Tensor4D {
+  return tf.tidy(() => {
+    const coarse = tf.randomUniform([n, 5, 5, 3], 0, 1, 'float32', 9) as tf.Tensor4D;
+    const fine = tf.randomUniform([n, SIZE, SIZE, 3], -0.1, 0.1, 'float32', 3);
+    return tf.clipByValue(tf.add(tf.image.resizeBilinear(coarse, [SIZE, SIZE], true), fine), 0, 1) as tf.Tensor4D;
+  });
+}
+
+/** Zero every bias, BN shift and BN mean: the canonized model then has no bias anywhere. */
+function zeroBiases(m: tfl.LayersModel): void {
+  for (const l of m.layers) {
+    if (!l.weights.length) continue;
+    const old = l.getWeights();
+    const ws = old.map((w, i) => (/bias|beta|moving_mean/.test(l.weights[i].originalName ?? l.weights[i].name) ? tf.zerosLike(w) : w));
+    l.setWeights(ws);
+    tf.dispose(ws.filter((w, i) => w !== old[i]));
+  }
+}
+
+function relErr(ref: Float32Array, got: Float32Array): number {
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < ref.length; i++) {
+    err = Math.max(err, Math.abs(ref[i] - got[i]));
+    scale = Math.max(scale, Math.abs(ref[i]));
+  }
+  return err / Math.max(scale, 1e-12);
+}
+
+beforeAll(async () => {
+  await initBackend();
+});
+
+describe('ImageNet-shaped builders', () => {
+  it('full size: the Keras applications parameter counts and layer kinds', () => {
+    const mb = buildMobileNetV2Shaped({ calibrationImages: 1 });
+    expect(mb.countParams()).toBe(3538984); // keras.applications.MobileNetV2(): 3,538,984
+    const kinds = new Set(mb.layers.map((l) => l.getClassName()));
+    for (const k of ['ZeroPadding2D', 'Conv2D', 'DepthwiseConv2D', 'BatchNormalization', 'ReLU', 'Add', 'GlobalAveragePooling2D', 'Dropout', 'Dense']) {
+      expect(kinds.has(k)).toBe(true);
+    }
+    expect(mb.getLayer('Conv1_pad').getConfig().padding).toEqual([[0, 1], [0, 1]]);
+    expect(mb.getLayer('block_1_depthwise').getConfig().strides).toEqual([2, 2]);
+    expect(mb.getLayer('out_relu').getConfig().maxValue).toBe(6);
+    expect(mb.outputs[0].shape).toEqual([null, 1000]);
+    mb.dispose();
+    const rn = buildResNet50Shaped({ calibrationImages: 1 });
+    expect(rn.countParams()).toBe(25636712); // keras.applications.ResNet50(): 25,636,712
+    expect(rn.getLayer('pool1_pool').getClassName()).toBe('MaxPooling2D');
+    rn.dispose();
+  });
+
+  for (const [name, build] of Object.entries(SMALL)) {
+    it(`${name} (small): logits = predict, seeded, activations neither vanish nor explode`, () => {
+      const before = tf.memory().numTensors;
+      const m = build();
+      const c = Classifier.fromModel(m);
+      expect(c.strippedSoftmax).toBe(true);
+      const x = images();
+      const logits = c.logits(x);
+      const probs = tf.tidy(() => tf.softmax(logits));
+      const pred = m.predict(x) as tf.Tensor;
+      expect(relErr(pred.dataSync() as Float32Array, probs.dataSync() as Float32Array)).toBeLessThanOrEqual(1e-5);
+      const { mean, variance } = tf.moments(logits);
+      const sd = Math.sqrt(variance.dataSync()[0]);
+      expect(sd).toBeGreaterThan(1);
+      expect(sd).toBeLessThan(10);
+      expect(Math.abs(mean.dataSync()[0])).toBeLessThan(10);
+      tf.dispose([logits, probs, pred, mean, variance]);
+      if (name === 'mobilenetv2') {
+        // some, not most, ReLU6 units saturate (as in a trained MobileNetV2)
+        const relus = c.layers().filter((l) => l.activation === 'relu6').map((l) => l.name);
+        const acts = c.activations(x, relus);
+        let sat = 0;
+        let total = 0;
+        for (const a of acts.values()) {
+          const d = a.dataSync();
+          total += d.length;
+          for (const v of d) if (v >= 6) sat++;
+        }
+        tf.dispose([...acts.values()]);
+        expect(sat / total).toBeGreaterThan(1e-3);
+        expect(sat / total).toBeLessThan(0.2);
+      }
+      // same seed, same weights (BN statistics included)
+      const m2 = build();
+      const w1 = m.getWeights();
+      const w2 = m2.getWeights();
+      expect(w2.length).toBe(w1.length);
+      for (const i of [0, 3, w1.length - 3]) expect(Array.from(w2[i].dataSync())).toEqual(Array.from(w1[i].dataSync()));
+      m2.dispose();
+      x.dispose();
+      m.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  it('builders reject bad options with a one-line OptionError', () => {
+    expect(() => buildMobileNetV2Shaped({ alpha: 0 })).toThrow(/alpha > 0/);
+    expect(() => buildResNet50Shaped({ blocks: [1, 1, 1] as unknown as [number, number, number, number] })).toThrow(/four positive integers/);
+    expect(() => buildInceptionShaped({ inputShape: [64, 64, 3] })).toThrow(/at least 75×75/);
+  });
+});
+
+describe('LRP conservation on bias-free ImageNet-shaped models', () => {
+  /**
+   * Σ R_in / f(x) − 1 per composite. ε conserves everywhere. z⁺ (epsilon-plus-flat, deep-taylor)
+   * conserves where every convolution feeds a rectifier (Inception); MobileNetV2's linear 1×1
+   * projections and ResNet's last conv of each residual branch feed no rectifier, and there z⁺
+   * cannot place the relevance of a unit without positive contributions (z⁺_k = 0, R_k ≠ 0) — the
+   * ε rule on exactly those layers restores conservation. (epsilon-plus-flat's flat first layer also
+   * loses the share of a ZeroPadding2D's padded border, as Zennit does on such graphs — FORMAT.md
+   * §6.4 — so the repaired composite is checked with z⁺ on the first layer: epsilon-plus.)
+   */
+  for (const [name, build] of Object.entries(SMALL)) {
+    it(`${name}: ε conserves; z⁺ with ε on the unrectified convolutions conserves`, async () => {
+      const before = tf.memory().numTensors;
+      const m = build();
+      zeroBiases(m);
+      const c = Classifier.fromModel(m);
+      const x = images();
+      const targets = await c.predictClasses(x);
+      const eps = propagate(c, x, targets, { composite: compositeByName('epsilon') });
+      eps.relevance.dispose();
+      for (const e of eps.conservationError) expect(e).toBeLessThanOrEqual(1e-3);
+      // convolutions whose output reaches no rectifier (through BN): MobileNetV2 project, ResNet *_3_conv / *_0_conv
+      const g = c.graph!;
+      const unrectified = g.nodes.filter((n) => (n.kind === 'conv2d' || n.kind === 'depthwise-conv2d') && (() => {
+        let cur = n;
+        for (;;) {
+          const next = g.nodes.filter((k) => k.inputs.includes(cur.name));
+          if (next.length !== 1) return true;
+          if (next[0].kind === 'batchnorm') { cur = next[0]; continue; }
+          return !(next[0].kind === 'activation' && ['relu', 'relu6'].includes(next[0].params.activation ?? ''));
+        }
+      })()).map((n) => n.name);
+      const plusFlat = propagate(c, x, targets, { composite: compositeByName('epsilon-plus-flat') });
+      plusFlat.relevance.dispose();
+      if (name === 'inception') {
+        expect(unrectified).toEqual([]);
+        for (const e of plusFlat.conservationError) expect(e).toBeLessThanOrEqual(1e-3);
+        const dt = propagate(c, x, targets, { composite: compositeByName('deep-taylor') });
+        dt.relevance.dispose();
+        for (const e of dt.conservationError) expect(e).toBeLessThanOrEqual(1e-3);
+      } else {
+        expect(unrectified.length).toBeGreaterThan(0);
+        // the diagnosis: plain z⁺ there loses (or gains) relevance …
+        expect(Math.max(...plusFlat.conservationError)).toBeGreaterThan(1e-2);
+        // … and ε on exactly those layers gives it back
+        const fixed = withLayerRules(compositeByName('epsilon-plus'), Object.fromEntries(unrectified.map((n) => [n, epsilonRule(1e-6)])));
+        const r = propagate(c, x, targets, { composite: fixed });
+        r.relevance.dispose();
+        for (const e of r.conservationError) expect(e).toBeLessThanOrEqual(1e-3);
+      }
+      clearWeightCache();
+      x.dispose();
+      m.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+});
+
+describe('VisualBackProp and Grad-CAM pick their layers on MobileNetV2, ResNet and Inception', () => {
+  // at 96×96 the small Inception's last two blocks are 1×1: its last spatial map is mixed2 (4×4)
+  const expectedCam: Record<string, string> = { mobilenetv2: 'out_relu', resnet50: 'conv5_block1_out', inception: 'mixed2' };
+  for (const [name, build] of Object.entries(SMALL)) {
+    it(`${name}: VisualBackProp mask ≥ 0 and finite; Grad-CAM on the last spatial map`, () => {
+      const before = tf.memory().numTensors;
+      const m = build();
+      const c = Classifier.fromModel(m);
+      const x = images();
+      const { mask, logits } = visualBackPropWithLogits(c, x);
+      expect(mask.shape).toEqual([2, SIZE, SIZE, 3]);
+      const [min, total, finite] = tf.tidy(() => [tf.min(mask), tf.sum(mask), tf.all(tf.isFinite(mask))]).map((t) => {
+        const v = t.dataSync()[0];
+        t.dispose();
+        return v;
+      });
+      expect(finite).toBe(1);
+      expect(min).toBeGreaterThanOrEqual(0);
+      expect(total).toBeGreaterThan(0);
+      tf.dispose([mask, logits]);
+      const layer = defaultCamLayer(c);
+      expect(layer).toBe(expectedCam[name]);
+      const cam = gradCam(c, x, [0, 1], {});
+      expect(cam.map.shape).toEqual([2, SIZE, SIZE, 1]);
+      tf.dispose([cam.map, cam.raw]);
+      x.dispose();
+      m.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+});
