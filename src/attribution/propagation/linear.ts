@@ -1,6 +1,6 @@
 /**
  * The linear operations relevance rules are applied to — Dense, Conv2D (strides, 'same'/'valid'
- * padding, dilation), DepthwiseConv2D (as a block-diagonal Conv2D; also the first half of a
+ * padding, dilation), DepthwiseConv2D (kept depthwise; also the first half of a
  * SeparableConv2D, whose pointwise half is a Conv2D) and Conv2DTranspose (L = the transpose of a
  * convolution, so Lᵀ is that convolution) — each as a forward map L(x; w) + b and its transpose Lᵀ(g; w).
  *
@@ -20,7 +20,7 @@ export interface LinearOp {
   forward(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor;
   /** Lᵀ(g; w): maps a tensor shaped like the output back to the input's shape. */
   transpose(g: tf.Tensor, w: tf.Tensor, xShape: number[]): tf.Tensor;
-  /** Kernel in this op's layout (a depthwise kernel is expanded to a full conv kernel). */
+  /** Kernel in this op's layout (a depthwise kernel stays [kh, kw, C, m]). */
   kernel(): tf.Tensor;
   bias(): tf.Tensor | undefined;
   /** Convolution geometry (plain Conv2D only; undefined for Dense and depthwise). */
@@ -93,13 +93,6 @@ export function flipKernel(w: tf.Tensor4D): tf.Tensor4D {
   return tf.transpose(tf.reshape(tf.gather(rows, idx), [kh, kw, i, o]), [0, 1, 3, 2]) as tf.Tensor4D;
 }
 
-/** Depthwise kernel [kh, kw, C, m] as the equivalent full conv kernel [kh, kw, C, C·m]. */
-function expandDepthwise(k: tf.Tensor4D): tf.Tensor4D {
-  const [kh, kw, c, m] = k.shape;
-  const eye = tf.reshape(tf.eye(c), [1, 1, c, c, 1]);
-  return tf.reshape(tf.mul(tf.reshape(k, [kh, kw, c, 1, m]), eye), [kh, kw, c, c * m]) as tf.Tensor4D;
-}
-
 export function isLinearNode(node: GraphNode): boolean {
   return node.kind === 'dense' || node.kind === 'conv2d' || node.kind === 'depthwise-conv2d' || node.kind === 'conv2d-transpose';
 }
@@ -125,16 +118,36 @@ export function linearOpOf(node: GraphNode): LinearOp {
       },
     };
   }
-  if (node.kind === 'conv2d' || node.kind === 'depthwise-conv2d') {
+  if (node.kind === 'depthwise-conv2d') {
+    // Kept depthwise (kernel [kh, kw, C, m]): the rules' weight modifiers are element-wise, so
+    // modifying the compact kernel equals modifying its block-diagonal expansion, at 1/C of the cost
+    // (expanded, MobileNetV2's 960-channel layers were 960× the work: most of its LRP time).
     const strides = p.strides ?? [1, 1];
     const padding = p.padding ?? 'valid';
     const dil = p.dilation ?? [1, 1];
-    const raw = () => p.kernel!() as tf.Tensor4D;
-    const kernel = () => dilateKernel(node.kind === 'depthwise-conv2d' ? expandDepthwise(raw()) : raw(), dil[0], dil[1]);
-    const ks = node.kind === 'conv2d' ? (p.kernel!().shape as number[]) : undefined;
     return {
       kind: 'conv2d',
-      conv: ks ? { kernelSize: [ks[0], ks[1]], strides, padding, dilation: dil } : undefined,
+      kernel: () => dilateKernel(p.kernel!() as tf.Tensor4D, dil[0], dil[1]),
+      bias: () => p.bias?.(),
+      forward(x, w, b) {
+        const y = tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, strides, padding);
+        return b ? tf.add(y, b) : y;
+      },
+      transpose(g, w, xShape) {
+        return tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', { dy: g, filter: w } as unknown as tf.NamedTensorMap,
+          { strides, dilations: [1, 1], pad: padding, dimRoundingMode: undefined, inputShape: xShape } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      },
+    };
+  }
+  if (node.kind === 'conv2d') {
+    const strides = p.strides ?? [1, 1];
+    const padding = p.padding ?? 'valid';
+    const dil = p.dilation ?? [1, 1];
+    const kernel = () => dilateKernel(p.kernel!() as tf.Tensor4D, dil[0], dil[1]);
+    const ks = p.kernel!().shape as number[];
+    return {
+      kind: 'conv2d',
+      conv: { kernelSize: [ks[0], ks[1]], strides, padding, dilation: dil },
       kernel,
       bias: () => p.bias?.(),
       forward(x, w, b) {
