@@ -156,6 +156,21 @@ describe('calibrated checks can fail', () => {
     expect(row('gradient').pass).toBe(true);
   }, 60_000);
 
+  it('a method that cannot run on the model fails its row with the reason; the other rows are still checked', async () => {
+    const dir = copyFixture('resnet_small');
+    const f = path.join(dir, 'attributions', 'manifest.json');
+    const m = JSON.parse(fs.readFileSync(f, 'utf8'));
+    m.attrs.params.gradcam.layer = 'gap'; // a layer without a spatial output
+    fs.writeFileSync(f, JSON.stringify(m));
+    const r = await runConformance(dir, { only: ['gradcam_raw', 'logits'] });
+    const cam = r.rows.find((x) => x.method === 'gradcam_raw')!;
+    expect(cam.pass).toBe(false);
+    expect(cam.error).toBe(Infinity);
+    expect(cam.note).toMatch(/^failed to compute: OptionError: .*spatial output/);
+    expect(r.rows.find((x) => x.method === 'logits')!.pass).toBe(true);
+    expect(r.pass).toBe(false);
+  }, 60_000);
+
   it('toleranceFor: calibrated outputs max(floor, 3 × c), deltas absolute, others the floor', () => {
     const cal = { maxRelL2: { gradient: 1e-6, ig: 1e-3 }, maxAbsDelta: { ig_delta: 2e-4 }, allZero: {} };
     expect(toleranceFor('gradient', cal, 1e-4)).toEqual({ metric: 'rel-l2', tolerance: 1e-4, calibration: 1e-6 });
