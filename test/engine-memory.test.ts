@@ -194,6 +194,18 @@ registerMethod({
   },
 });
 
+registerMethod({
+  name: 'test-wasm-oom',
+  family: 'attribution',
+  description: 'test only: asks the wasm heap for more than it can hold',
+  signed: true,
+  defaults: {},
+  memory: 'none',
+  run() {
+    return { attribution: tf.tidy(() => tf.reshape(tf.fill([1100, 1000, 1000], 1), [1100, 1000, 1000, 1])) as tf.Tensor4D };
+  },
+});
+
 function sabotage(weights: tf.Tensor[]): void {
   const b = tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array }; dataIdMap: { get(id: object): { memoryOffset: number } } };
   const heap = b.wasm.HEAPU8;
@@ -238,6 +250,23 @@ describe('wasm abort recovery', () => {
     e1.dispose();
     expect(tf.memory().numTensors).toBeLessThanOrEqual(tensors + 2);
     sabotageWeights = [];
+    x.dispose();
+    model.dispose();
+  });
+
+  it('a buffer beyond the wasm32 heap (4.4 GB) is caught before anything is written, and recovered', async () => {
+    const model = cnn(6);
+    const clf = Classifier.fromModel(model);
+    const x = tf.randomUniform([2, 12, 12, 1], 0, 1, 'float32', 9) as tf.Tensor4D;
+    const e0 = await explain('gradient', clf, x);
+    const a0 = Array.from(await e0.attribution.data());
+    e0.dispose();
+    const err = await explain('test-wasm-oom', clf, x).catch((e) => e);
+    expect(err).toBeInstanceOf(BackendResetError);
+    expect(err.message).toMatch(/wasm out of memory: malloc of 4\.10 GB failed/);
+    const e1 = await explain('gradient', clf, x);
+    expect(Array.from(await e1.attribution.data())).toEqual(a0);
+    e1.dispose();
     x.dispose();
     model.dispose();
   });

@@ -129,10 +129,13 @@ function entryBytes(value: unknown): number {
   return size * (v.dtype === 'complex64' ? 8 : v.dtype === 'bool' ? 1 : 4);
 }
 
-/** Thrown by the tracker when the wasm allocator returned no memory (it returns 0 instead of failing). */
+/**
+ * Thrown by the tracker when the wasm allocator returned no memory (it returns 0 instead of failing)
+ * or was asked for 4 GB or more (its 32-bit size wraps around).
+ */
 export class WasmOutOfMemory extends Error {
   constructor(bytes: number) {
-    super(`wasm out of memory: malloc of ${formatBytes(bytes)} failed (heap limit ~3.9 GB)`);
+    super(`wasm out of memory: malloc of ${formatBytes(bytes)} failed (the wasm32 heap ends at 4 GB)`);
     this.name = 'WasmOutOfMemory';
   }
 }
@@ -140,8 +143,9 @@ export class WasmOutOfMemory extends Error {
 /**
  * Wrap the backend's data storage so it keeps a count of live and peak bytes and the set of live
  * data ids (used by backend recovery to carry tensors over). On wasm it also turns a failed malloc
- * (memoryOffset 0 for a non-empty buffer) into a WasmOutOfMemory error before anything is written
- * to address 0. Idempotent; installed by initBackend for every backend.
+ * (memoryOffset 0 for a non-empty buffer, or a buffer of ≥ 4 GB whose size wrapped around) into a
+ * WasmOutOfMemory error before anything is written. Idempotent; installed by initBackend for every
+ * backend.
  */
 export function installAllocationTracker(backend: tf.KernelBackend): void {
   const b = backend as unknown as { dataIdMap?: TrackedStorage; data?: TrackedStorage };
@@ -155,7 +159,8 @@ export function installAllocationTracker(backend: tf.KernelBackend): void {
   const isWasm = 'wasm' in (backend as object);
   storage.set = (dataId: object, value: unknown) => {
     const bytes = entryBytes(value);
-    if (isWasm && bytes > 0 && (value as { memoryOffset?: number }).memoryOffset === 0) throw new WasmOutOfMemory(bytes);
+    // malloc's size is a 32-bit size_t: a buffer of 4 GB or more was allocated with its size wrapped around.
+    if (isWasm && bytes > 0 && (bytes >= 2 ** 32 || (value as { memoryOffset?: number }).memoryOffset === 0)) throw new WasmOutOfMemory(bytes);
     const old = t.sizes.get(dataId);
     if (old !== undefined) t.live -= old;
     set(dataId, value);
