@@ -4,7 +4,10 @@
  * to the previous map's size with all-ones "deconvolutions" (the transpose of each convolution and
  * pooling in between, same kernel size, stride and padding, weights 1, no bias), multiply pointwise
  * with the previous averaged map, and repeat down to the input. The result is a non-negative
- * [N, H, W, 1] mask, copied to every input channel, not normalised (render/ does that).
+ * [N, H, W, 1] mask, copied to every input channel, scaled to a maximum of 1 per image: every
+ * averaged map and every running product is divided by its per-image maximum (a positive factor per
+ * image, so the mask's shape is what the unscaled algorithm gives; unscaled, MobileNetV2's 35 maps
+ * reach ~1e25 and deeper nets overflow float32).
  *
  * Needs a convolutional network with rectified feature maps (the method's premise: a ReLU passes
  * exactly what is > 0); works with and without biases and with an input offset (the offset only
@@ -157,11 +160,15 @@ export function visualBackPropWithLogits(classifier: Classifier, x: tf.Tensor4D)
   }
   const [mask, logits] = tf.tidy(() => {
     const { captured, logits } = classifier.forward(x, { capture: maps });
-    const avg = maps.map((name) => tf.mean(captured.get(name)!, -1, true) as tf.Tensor4D);
+    // Every intermediate product is divided by its per-image maximum: the mask changes by a positive
+    // factor per image only, and on deep nets the running product (MobileNetV2: 35 maps and 3×3
+    // all-ones transposes, ~1e25 unnormalised) stays in float32 range.
+    const unit = (t: tf.Tensor4D) => tf.div(t, tf.add(tf.max(t, [1, 2, 3], true), 1e-30)) as tf.Tensor4D;
+    const avg = maps.map((name) => unit(tf.mean(captured.get(name)!, -1, true) as tf.Tensor4D));
     let m = avg[maps.length - 1];
     for (let i = maps.length - 1; i >= 0; i--) {
       for (const step of chain(graph, maps[i], i > 0 ? maps[i - 1] : undefined)) m = upscale(m, step);
-      if (i > 0) m = tf.mul(m, avg[i - 1]);
+      m = unit(i > 0 ? tf.mul(m, avg[i - 1]) : m);
     }
     const c = x.shape[3];
     return [(c === 1 ? m : tf.tile(m, [1, 1, 1, c])) as tf.Tensor4D, logits];
