@@ -160,6 +160,34 @@ describe('memory budget', () => {
     model.dispose();
   });
 
+  it('runs per-image methods (LRP, Deep Taylor) on chunks of images that fit, merging their extras', async () => {
+    const model = cnn(7);
+    const clf = Classifier.fromModel(model);
+    const x = tf.randomUniform([5, 12, 12, 1], 0, 1, 'float32', 11) as tf.Tensor4D;
+    const small = footprint(clf).gradient * 2.5;
+    for (const method of ['lrp', 'deep-taylor', 'grad-cam']) {
+      (await explain(method, clf, x)).dispose(); // fills the per-classifier caches (canonized weights)
+      const before = tf.memory().numTensors;
+      const big = await explain(method, clf, x, { memoryBudget: '1GB' });
+      const bounded = await explain(method, clf, x, { memoryBudget: small });
+      expect(bounded.attribution.shape).toEqual(big.attribution.shape);
+      expect(maxRelDiff(await big.attribution.data(), await bounded.attribution.data()), method).toBeLessThan(1e-5);
+      for (const key of ['conservationError', 'relevanceSum', 'outputRelevance']) {
+        if (method === 'grad-cam') continue;
+        const a = big.extras[key] as number[];
+        const b = bounded.extras[key] as number[];
+        expect(b.length, key).toBe(5);
+        b.forEach((v, i) => expect(v).toBeCloseTo(a[i], 4));
+      }
+      if (method === 'lrp') expect(bounded.extras.composite).toBe(big.extras.composite);
+      big.dispose();
+      bounded.dispose();
+      expect(tf.memory().numTensors, method).toBe(before);
+    }
+    x.dispose();
+    model.dispose();
+  });
+
   it('bounds direct calls too (fgsm, deepfool) by the global budget', async () => {
     const model = cnn(3);
     const { clf, sizes } = recording(model);

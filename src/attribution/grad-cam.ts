@@ -13,6 +13,7 @@ import type { Classifier } from '../core/classifier.js';
 import { OptionError } from '../core/errors.js';
 import { targetMask } from '../core/target.js';
 import { chunks, oneOf, positiveInt, toChannels, upsampleBilinear, upsampleNearest } from './math.js';
+import { batchSizeFor } from '../engine/memory.js';
 
 export interface GradCamOptions {
   /** Node name (see classifier.layers()); default: the last convolution layer's output. */
@@ -78,7 +79,7 @@ export function gradCam(
   const split = classifier.split(layer);
   const [, H, W] = x.shape;
   const raws: tf.Tensor4D[] = [];
-  for (const [s, c] of chunks(x.shape[0], opts.batchSize ?? 64)) {
+  for (const [s, c] of chunks(x.shape[0], batchSizeFor(classifier, 'gradient', opts.batchSize ?? 64))) {
     raws.push(
       tf.tidy(() => {
         const xs = c === x.shape[0] ? x : tf.slice(x, [s, 0, 0, 0], [c, -1, -1, -1]);

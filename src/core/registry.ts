@@ -40,6 +40,13 @@ export interface MethodDefinition<O extends object = Record<string, unknown>> {
    * `explain` fails with MemoryBudgetError before any work when not even one sample fits.
    */
   memory?: MemoryKind | 'none';
+  /**
+   * Set when the method treats each image on its own (its result for an image does not depend on the
+   * other images of the batch): `explain` then runs it on chunks of images that fit the memory
+   * budget. Lists the extras that hold one entry per image (arrays or tensors, concatenated across
+   * chunks); other extras are taken from the first chunk.
+   */
+  perImageExtras?: string[];
   /** Return why the method cannot run on this classifier, or undefined when it can. */
   requires?: (classifier: Classifier) => string | undefined;
   run(classifier: Classifier, x: tf.Tensor4D, targets: number[], options: O, context: MethodContext): MethodResult | Promise<MethodResult>;
@@ -81,6 +88,51 @@ export interface ExplainOptions {
    * see setMemoryBudget). Internal batches are sized to fit it.
    */
   memoryBudget?: number | string;
+}
+
+/** Run a method, in chunks of images that fit the memory budget when it declares perImageExtras. */
+async function runMethod(def: MethodDefinition<any>, classifier: Classifier, x: tf.Tensor4D, targets: number[], options: object, context: MethodContext): Promise<MethodResult> {
+  const n = x.shape[0];
+  const bs = def.perImageExtras && def.memory !== 'none' ? batchSizeFor(classifier, def.memory ?? 'gradient', n) : n;
+  if (bs >= n) return def.run(classifier, x, targets, options, context);
+  const parts: MethodResult[] = [];
+  try {
+    for (let s = 0; s < n; s += bs) {
+      const c = Math.min(bs, n - s);
+      const xs = tf.slice(x, s, c);
+      try {
+        parts.push(await def.run(classifier, xs, targets.slice(s, s + c), options, {
+          progress: context.progress ? (f, label) => context.progress!((s + f * c) / n, label) : undefined,
+        }));
+      } finally {
+        xs.dispose();
+      }
+    }
+    const perImage = new Set(def.perImageExtras);
+    const extras: Record<string, unknown> = {};
+    for (const key of Object.keys(parts[0].extras ?? {})) {
+      const values = parts.map((p) => p.extras?.[key]);
+      if (!perImage.has(key)) extras[key] = values[0];
+      else if (values.every((v) => v instanceof tf.Tensor)) extras[key] = tf.concat(values as tf.Tensor[], 0);
+      else if (values.every(Array.isArray)) extras[key] = (values as unknown[][]).flat(1);
+      else extras[key] = values[0];
+    }
+    return {
+      attribution: tf.concat(parts.map((p) => p.attribution), 0),
+      logitsAfter: parts.every((p) => p.logitsAfter) ? tf.concat(parts.map((p) => p.logitsAfter!), 0) : undefined,
+      extras,
+    };
+  } finally {
+    // Everything the chunks returned is copied into the merged result (or was the first chunk's and kept).
+    parts.forEach((p, i) => {
+      p.attribution.dispose();
+      p.logitsAfter?.dispose();
+      for (const [key, v] of Object.entries(p.extras ?? {})) {
+        const kept = i === 0 && !def.perImageExtras!.includes(key);
+        if (!kept && v instanceof tf.Tensor) v.dispose();
+      }
+    });
+  }
 }
 
 /** Logits of x as a flat Float32Array, in batches that fit the memory budget. */
@@ -129,7 +181,7 @@ async function explainGuarded(name: string, classifier: Classifier, x: tf.Tensor
   const logits = Array.from({ length: n }, (_, i) => Array.from(logitsFlat.slice(i * k, (i + 1) * k)));
 
   const start = performance.now();
-  const result = await def.run(classifier, x, targets, options, opts.context ?? {});
+  const result = await runMethod(def, classifier, x, targets, options, opts.context ?? {});
   // Reading one value waits for the backend so the time covers the computation, not just its dispatch.
   await result.attribution.data();
   const timeMs = performance.now() - start;

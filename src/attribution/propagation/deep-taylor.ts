@@ -24,6 +24,7 @@ registerMethod<DeepTaylorOptions>({
   signed: true,
   defaults: { ...COMMON_DEFAULTS, bias: false, firstRule: 'zb' },
   requires: requiresGraph,
+  perImageExtras: ['conservationError', 'relevanceSum', 'outputRelevance'],
   run(classifier, x, targets, options) {
     if (!['zb', 'w2', 'zplus', 'flat'].includes(options.firstRule)) {
       throw new OptionError(`expected option firstRule zb, w2, zplus or flat; got "${options.firstRule}"`);

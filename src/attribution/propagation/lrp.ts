@@ -22,6 +22,7 @@ registerMethod<LrpOptions>({
   signed: true,
   defaults: { ...COMMON_DEFAULTS, rule: undefined, composite: 'epsilon-plus-flat' },
   requires: requiresGraph,
+  perImageExtras: ['conservationError', 'relevanceSum', 'outputRelevance'],
   run(classifier, x, targets, options) {
     const composite = resolveComposite(options.composite, options.rule, options);
     const r = propagate(classifier, x, targets, propagationConfig(composite, options));
