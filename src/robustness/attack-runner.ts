@@ -10,6 +10,7 @@ import { progress } from '../util/progress.js';
 import { deepfool, type DeepFoolOptions } from '../counterfactual/deepfool.js';
 import { fgsm, type FgsmOptions } from './fgsm.js';
 import { pgd, type PgdOptions } from './pgd.js';
+import { guardBackend } from '../engine/recovery.js';
 
 /** An attack: images and labels in, adversarial images out (a new tensor the runner disposes). */
 export type AttackFn = (classifier: Classifier, x: tf.Tensor4D, labels: number[]) => Promise<tf.Tensor4D> | tf.Tensor4D;
@@ -55,6 +56,11 @@ export const attacks = {
  * const rep = await runAttack(classifier, ds.images, Array.from(ds.labels), attacks.fgsm({ epsilon: 0.3 }), { name: 'fgsm 0.3' });
  */
 export async function runAttack(classifier: Classifier, images: tf.Tensor4D, labels: ArrayLike<number>, attack: AttackFn, opts: RunAttackOptions = {}): Promise<AttackReport> {
+  // A wasm abort inside the run re-creates the backend and fails this run only (BackendResetError).
+  return guardBackend(`attack ${opts.name ?? ''}`.trim(), [classifier], () => runAttackGuarded(classifier, images, labels, attack, opts));
+}
+
+async function runAttackGuarded(classifier: Classifier, images: tf.Tensor4D, labels: ArrayLike<number>, attack: AttackFn, opts: RunAttackOptions): Promise<AttackReport> {
   const n = images.shape[0];
   if (labels.length !== n) throw new OptionError(`expected one label per image (${n}); got ${labels.length}`);
   const bs = opts.batchSize ?? 64;
