@@ -4,7 +4,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import {
   initBackend, Classifier, explain, registerMethod, setMemoryBudget, getMemoryBudget, withMemoryBudget, batchSizeFor, footprint,
   activationBytes, parseBytes, DEFAULT_MEMORY_BUDGET, MemoryBudgetError, BackendResetError, OptionError, backendHealthy,
-  backendResetCount, resetBackend, isWasmAbort, deepfool, fgsm, listMethods,
+  backendResetCount, resetBackend, isWasmAbort, deepfool, fgsm, listMethods, loadDefaultClassifier,
 } from '../src/index.js';
 import { getBenchmark } from '../src/tasks/registry.js';
 import '../bench/index.js';
@@ -186,6 +186,23 @@ describe('memory budget', () => {
     }
     x.dispose();
     model.dispose();
+  });
+
+  it('runs the latent searches (lse, cdeepex) on chunks of images too, with the same results', async () => {
+    const clf = await loadDefaultClassifier('mnist-cnn');
+    const x = tf.randomUniform([3, 28, 28, 1], 0, 1, 'float32', 12) as tf.Tensor4D;
+    const small = footprint(clf).gradient * 1.5; // one image per chunk
+    for (const [method, options] of [['lse', { maxSteps: 15 }], ['cdeepex', { outerSteps: 2, innerSteps: 5 }]] as const) {
+      const big = await explain(method, clf, x, { target: 'second', options, memoryBudget: '1GB' });
+      const bounded = await explain(method, clf, x, { target: 'second', options, memoryBudget: small });
+      expect(maxRelDiff(await big.attribution.data(), await bounded.attribution.data()), method).toBeLessThan(1e-5);
+      const key = method === 'lse' ? 'steps' : 'distance';
+      expect((bounded.extras[key] as number[]).length, method).toBe(3);
+      (bounded.extras[key] as number[]).forEach((v, i) => expect(v).toBeCloseTo((big.extras[key] as number[])[i], 4));
+      big.dispose();
+      bounded.dispose();
+    }
+    x.dispose();
   });
 
   it('bounds direct calls too (fgsm, deepfool) by the global budget', async () => {

@@ -356,12 +356,19 @@ async function run(classifier: Classifier, x: tf.Tensor4D, targets: number[], op
   };
 }
 
+/**
+ * Every image searches on its own: explain may run them in chunks that fit the memory budget (with
+ * an encoder-less generator, the random start of the inversion then differs from one whole batch).
+ */
+const CDEEPEX_PER_IMAGE = ['counterfactual', 'trueClass', 'probe', 'z0', 'zE', 'distance', 'equalityResidual', 'inequalityResidual', 'converged', 'outerSteps', 'c', 'lambda', 'path', 'probsPath', 'hPath'];
+
 registerMethod<CdeepexOptions>({
   name: 'cdeepex',
   family: 'counterfactual',
   description: 'contrastive explanation "why true and not probe?": closest latent point where both are equally likely and above all others (seed 001)',
   signed: true,
   defaults: CDEEPEX_DEFAULTS,
+  perImageExtras: CDEEPEX_PER_IMAGE,
   run: (c, x, t, o, ctx) => run(c, x, t, o, 'cdeepex', ctx),
 });
 
@@ -371,5 +378,6 @@ registerMethod<CdeepexOptions>({
   description: 'xGEMs: closest latent point where true and probe are equally likely, without CDeepEx\'s inequality constraints',
   signed: true,
   defaults: { ...CDEEPEX_DEFAULTS, constraints: false },
+  perImageExtras: CDEEPEX_PER_IMAGE,
   run: (c, x, t, o, ctx) => run(c, x, t, o, 'xgems', ctx),
 });

@@ -166,12 +166,16 @@ async function run(classifier: Classifier, x: tf.Tensor4D, targets: number[], op
   };
 }
 
+/** Every image searches on its own: explain may run them in chunks that fit the memory budget. */
+const LSE_PER_IMAGE = ['perturbed', 'epsilon', 'epsNorm', 'steps', 'success', 'predicted', 'z', 'path', 'ce'];
+
 registerMethod<LseOptions>({
   name: 'lse',
   family: 'counterfactual',
   description: 'latent sympathetic example: x\' = g(z+ε) + x − g(z), gradient descent on ε until c(x\') = target (seed 000)',
   signed: true,
   defaults: LSE_DEFAULTS,
+  perImageExtras: LSE_PER_IMAGE,
   run: (c, x, t, o) => run(c, x, t, o, 'lse'),
 });
 
@@ -181,5 +185,6 @@ registerMethod<LseOptions>({
   description: 'latent adversarial example: the LSE search toward another class (seed 000 §3.2.2)',
   signed: true,
   defaults: LSE_DEFAULTS,
+  perImageExtras: LSE_PER_IMAGE,
   run: (c, x, t, o) => run(c, x, t, o, 'lae'),
 });
