@@ -1,7 +1,8 @@
 /**
  * Benchmarks (`glasswing bench NAME`) and experiments (`glasswing experiment NAME`) register here.
  * Both return a readable table plus a JSON object of their figures; the CLI prints the table and,
- * with --json, ends with one line of JSON so runs can be compared.
+ * with --json, ends with one line of JSON so runs can be compared (preceded by one line per
+ * `jsonLines` entry when the task gives them).
  */
 import { UnknownMethodError } from '../core/errors.js';
 
@@ -20,6 +21,8 @@ export interface TaskResult {
   rows: Array<Record<string, string | number>>;
   /** Figures for the JSON line. */
   json: Record<string, unknown>;
+  /** With --json, printed one per line before the summary line (e.g. one per table row). */
+  jsonLines?: Array<Record<string, unknown>>;
   /** Markdown written (experiments) and files produced. */
   markdown?: string;
   files?: string[];

@@ -16,6 +16,7 @@ async function runTask(kind: 'bench' | 'experiment', def: TaskDefinition, args: 
   process.stdout.write(`${def.name}: ${def.description} (backend ${currentBackend()})\n\n${formatTable(result.rows)}\n`);
   if (result.files?.length) process.stdout.write(`\nwrote ${result.files.join(', ')}\n`);
   if (flag(args, 'json')) {
+    for (const line of result.jsonLines ?? []) process.stdout.write(JSON.stringify({ [kind]: def.name, ...line }) + '\n');
     process.stdout.write(JSON.stringify({ [kind]: def.name, backend: currentBackend(), date: new Date().toISOString(), ...result.json }) + '\n');
   }
 }
