@@ -154,7 +154,7 @@ export function conv2DBackpropInput({ inputs, backend, attrs }: KernelArgs): tf.
  * "full" convolution of dy with the flipped sub-filter W[r + s·t] (cached per filter buffer), and
  * the phase results interleave into dx.
  */
-function inputGradientPolyphase(backend: WasmBackend, dy: tf.TensorInfo, filter: tf.TensorInfo, info: Conv2DInfo, depthwise = false): tf.TensorInfo {
+function inputGradientPolyphase(backend: WasmBackend, dy: tf.TensorInfo, filter: tf.TensorInfo, info: Conv2DInfo): tf.TensorInfo {
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outHeight: ho, outWidth: wo, filterHeight: fh, filterWidth: fw } = info;
   const { strideHeight: sh, strideWidth: sw } = info;
   const top = info.padInfo.top;
@@ -166,8 +166,8 @@ function inputGradientPolyphase(backend: WasmBackend, dy: tf.TensorInfo, filter:
     for (let rw = 0; rw < sw; rw++) {
       const tw = Math.ceil((fw - rw) / sw);
       if (tw <= 0) continue;
-      const sub = cachedDerived(backend, filter, `${depthwise ? 'dw' : ''}poly${sh}x${sw}:${rh},${rw}`, () => subFilter(backend, filter, rh, rw, sh, sw, th, tw, depthwise));
-      parts.push({ rh, rw, th, tw, y: conv(backend, dy, sub, [1, 1], [1, 1], [th - 1, th - 1, tw - 1, tw - 1], depthwise) });
+      const sub = cachedDerived(backend, filter, `poly${sh}x${sw}:${rh},${rw}`, () => subFilter(backend, filter, rh, rw, sh, sw, th, tw));
+      parts.push({ rh, rw, th, tw, y: conv(backend, dy, sub, [1, 1], [1, 1], [th - 1, th - 1, tw - 1, tw - 1]) });
     }
   }
   const out = backend.makeOutput(info.inShape, 'float32');
@@ -196,24 +196,9 @@ function inputGradientPolyphase(backend: WasmBackend, dy: tf.TensorInfo, filter:
   return out;
 }
 
-/**
- * Wsub[a,b,o,c] = W[rh + sh·(th−1−a), rw + sw·(tw−1−b), c, o]: the phase's taps, flipped and
- * transposed; for a depthwise filter [fh,fw,C,1], Wsub[a,b,c,0] (flipped, not transposed).
- */
-function subFilter(backend: WasmBackend, filter: tf.TensorInfo, rh: number, rw: number, sh: number, sw: number, th: number, tw: number, depthwise = false): tf.TensorInfo {
+/** Wsub[a,b,o,c] = W[rh + sh·(th−1−a), rw + sw·(tw−1−b), c, o]: the phase's taps, flipped and transposed. */
+function subFilter(backend: WasmBackend, filter: tf.TensorInfo, rh: number, rw: number, sh: number, sw: number, th: number, tw: number): tf.TensorInfo {
   const [, fw, ci, co] = filter.shape;
-  if (depthwise) {
-    const out = backend.makeOutput([th, tw, ci, 1], 'float32');
-    const src = f32(backend, filter);
-    const dst = f32(backend, out);
-    for (let a = 0; a < th; a++) {
-      for (let b = 0; b < tw; b++) {
-        const s0 = ((rh + sh * (th - 1 - a)) * fw + (rw + sw * (tw - 1 - b))) * ci;
-        dst.set(src.subarray(s0, s0 + ci), (a * tw + b) * ci);
-      }
-    }
-    return out;
-  }
   const out = backend.makeOutput([th, tw, co, ci], 'float32');
   const src = f32(backend, filter);
   const dst = f32(backend, out);
@@ -302,21 +287,17 @@ function inputGradient(backend: WasmBackend, dy: tf.TensorInfo, flipped: tf.Tens
 // Depthwise convolution gradients (missing on stock wasm). Filter [fh,fw,C,M]; output channel c·M + m.
 //
 // Input gradient with channel multiplier 1 (MobileNet, Xception, EfficientNet): each channel is an
-// independent 2-D convolution, so the dense-conv constructions carry over with a depthwise XNNPACK
-// conv in place of the dense one — stride 1: the depthwise conv of dy with the spatially flipped
-// filter; stride s > 1: polyphase, s² stride-1 depthwise convs with flipped sub-filters, interleaved;
-// dilation with stride or paddings larger than the filter: the zero-dilated, padded dy. (A direct
-// loop on the heap took ~3 ms per MobileNetV2 layer at 224², a third of the network's whole gradient.)
+// independent 2-D convolution, so the dense-conv construction carries over with a depthwise XNNPACK
+// conv in place of the dense one — the stride-1 depthwise conv of dy (zero-dilated when the stride is
+// s > 1, padded) with the spatially flipped filter. (A direct loop on the heap took ~3 ms per
+// MobileNetV2 layer at 224², a third of the network's whole gradient. Polyphase, as for dense convs,
+// was 3× slower here: its 2×1, 1×2 and 1×1 sub-filters fall off XNNPACK's depthwise fast paths.)
 // Multipliers > 1 and the filter gradient (training only) use direct loops on the heap.
 
 export function depthwiseBackpropInput({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { dy, filter } = inputs;
   const info = convInfo(attrs.inputShape as number[], filter.shape, attrs, true);
-  if (filter.shape[3] === 1 && dy.dtype === 'float32') {
-    const strided = info.strideHeight > 1 || info.strideWidth > 1;
-    if (strided && info.dilationHeight === 1 && info.dilationWidth === 1) return inputGradientPolyphase(backend, dy, filter, info, true);
-    return inputGradient(backend, dy, flippedDepthwiseFilter(backend, filter), info, true);
-  }
+  if (filter.shape[3] === 1 && dy.dtype === 'float32') return inputGradient(backend, dy, flippedDepthwiseFilter(backend, filter), info, true);
   return depthwiseBackpropInputLoop(dy, filter, info, backend);
 }
 
