@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../core/classifier.js';
 import { runGraph } from '../core/graph.js';
 import { OptionError } from '../core/errors.js';
+import { batchSizeFor } from '../engine/memory.js';
 
 /** Which outputs the form describes: all of them, one, or the difference of two (y_p − y_q). */
 export type PlaneOutput = 'all' | number | [number, number];
@@ -26,7 +27,10 @@ export interface LocalLinearOptions {
   from?: string;
   /** Node whose value is y (default: the logits). */
   to?: string;
-  /** Coefficient rows per backward pass when many outputs are requested (default 256). */
+  /**
+   * Coefficient rows per backward pass when many outputs are requested, at most (default 256; fewer
+   * when the memory budget says so — the whole classifier's per-sample footprint bounds a sub-network's).
+   */
   chunk?: number;
 }
 
@@ -132,7 +136,7 @@ export function tileRow(t: tf.Tensor, i: number, m: number): tf.Tensor {
 export function localLinear(classifier: Classifier, x: tf.Tensor, opts: LocalLinearOptions = {}): LocalLinearForm {
   const output = opts.output ?? 'all';
   const n = x.shape[0];
-  const chunk = Math.max(1, Math.floor(opts.chunk ?? 256));
+  const chunk = batchSizeFor(classifier, 'gradient', Math.max(1, Math.floor(opts.chunk ?? 256)), { shape: x.shape.slice(1) });
   const { f, points } = subNetwork(classifier, x, opts.from, opts.to);
   const inputShape = points.shape.slice(1);
   const din = inputShape.reduce((a, b) => a * b, 1);
