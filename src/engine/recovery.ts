@@ -209,9 +209,9 @@ export async function guardBackend<T>(what: string, classifiers: Classifier[], f
   try {
     return await fn();
   } catch (err) {
-    if (depth > 1 || tf.getBackend() !== 'wasm' || err instanceof GlasswingError) throw err;
-    const abort = isWasmAbort(err);
-    if (!abort && backendHealthy()) throw err;
+    if (depth > 1 || tf.getBackend() !== 'wasm' || err instanceof BackendResetError) throw err;
+    // Any other error, Glasswing's own included (e.g. NaN found in garbage), gets the self-check.
+    if (!isWasmAbort(err) && backendHealthy()) throw err;
     const msg = err instanceof Error ? err.message : String(err);
     await resetBackend();
     throw new BackendResetError(
