@@ -13,3 +13,4 @@ import './occlusion.js';
 import './propagation/index.js';
 import './lime.js';
 import './prediction-difference.js';
+import './deeplift.js';

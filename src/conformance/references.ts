@@ -9,6 +9,7 @@ import { explain } from '../core/registry.js';
 import { DataError, GlasswingError } from '../core/errors.js';
 import { defaultCamLayer } from '../attribution/grad-cam.js';
 import '../attribution/index.js';
+import './references-captum.js';
 
 export interface ReferenceContext {
   classifier: Classifier;
@@ -27,6 +28,8 @@ export interface ReferenceContext {
    * by method and options. The runner disposes the tensors in it when the run ends.
    */
   memo?: Map<string, { attribution: tf.Tensor; extras: Record<string, unknown> }>;
+  /** The input bundle's `baselines` [K,H,W,C] (a baseline distribution, FORMAT.md §3), when it has one. */
+  baselines?: tf.Tensor4D;
 }
 
 /**

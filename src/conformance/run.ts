@@ -279,6 +279,7 @@ export async function runConformance(dir: string, opts: ConformanceOptions = {})
   const classifier = await fixtureClassifier(dir, kind, model, weights);
   const x = source.tensor('input') as tf.Tensor4D;
   const memo: NonNullable<ReferenceContext['memo']> = new Map();
+  let baselines: tf.Tensor4D | undefined;
   try {
     // after loading, so that a model tfjs cannot read or Glasswing cannot run is reported as such
     if (kind === 'model') verifyModelHashes(dir, params);
@@ -301,7 +302,9 @@ export async function runConformance(dir: string, opts: ConformanceOptions = {})
       tf.dispose([am, logits]);
     }
     const shapes = new Map(attributions.names.map((name) => [name, attributions.data(name).shape]));
-    const ctx: ReferenceContext = { classifier, input: x, targets, params, model, shapes, memo };
+    // the input bundle's baseline distribution (deeplift_shap, gradient_shap_fixed), when it has one
+    if (input?.has('baselines')) baselines = input.tensor('baselines') as tf.Tensor4D;
+    const ctx: ReferenceContext = { classifier, input: x, targets, params, model, shapes, memo, baselines };
     const rows: ConformanceRow[] = [];
     const skipped: string[] = [];
     const skippedReasons: Record<string, string> = {};
@@ -371,6 +374,7 @@ export async function runConformance(dir: string, opts: ConformanceOptions = {})
     return { dir, kind, model, images: n, tolerance: floor, calibrated: calibration !== undefined, rows, skipped, skippedReasons, pass: rows.every((r) => r.pass) };
   } finally {
     for (const m of memo.values()) m.attribution.dispose();
+    baselines?.dispose();
     x.dispose();
     classifier.model?.dispose();
   }

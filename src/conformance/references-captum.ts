@@ -1,0 +1,49 @@
+/**
+ * Conformance counterparts of the Captum references added with the Captum-parity methods
+ * (FORMAT.md §4: deeplift, deeplift_delta, deeplift_shap, gradient_shap_fixed, feature_ablation,
+ * shapley_values, layer_integrated_gradients_conv1, layer_conductance_conv2). Each runs the
+ * registered method through `explain` with the options that reproduce the reference's definition.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { explain } from '../core/registry.js';
+import { registerReference, ReferenceNotApplicable, type ReferenceContext, type ReferenceValue } from './references.js';
+import '../attribution/index.js';
+
+/** One run of a method shared by several outputs (a map and its delta), kept in ctx.memo. */
+async function sharedRun(ctx: ReferenceContext, method: string, options: Record<string, unknown>): Promise<{ attribution: tf.Tensor; extras: Record<string, unknown> }> {
+  const key = `${method}|${JSON.stringify(options)}`;
+  const hit = ctx.memo?.get(key);
+  if (hit) return hit;
+  const e = await explain(method, ctx.classifier, ctx.input, { target: ctx.targets, options, skipRangeCheck: true });
+  const r = { attribution: e.attribution, extras: { ...e.extras } };
+  e.attribution = tf.zeros([1, 1, 1, 1]);
+  e.dispose();
+  ctx.memo?.set(key, r);
+  return r;
+}
+
+/** The map of a shared run (a copy when memoised: the caller disposes what it gets). */
+async function sharedMap(ctx: ReferenceContext, method: string, options: Record<string, unknown>): Promise<tf.Tensor> {
+  const r = await sharedRun(ctx, method, options);
+  return ctx.memo ? tf.clone(r.attribution) : r.attribution;
+}
+
+/** A summation-to-delta error Σattr − (f(x) − f(b)), scaled by |f(x) − f(b)| when compared relatively. */
+async function sharedDelta(ctx: ReferenceContext, method: string, options: Record<string, unknown>): Promise<ReferenceValue> {
+  const r = await sharedRun(ctx, method, options);
+  if (!ctx.memo) r.attribution.dispose();
+  const value = tf.tensor1d(r.extras.completenessError as number[]);
+  const scale = (r.extras.scoreDifference as number[]).map((v) => Math.abs(v));
+  return { value, scale };
+}
+
+/** Captum DeepLift as Captum 0.8 runs it (its max-pool override is bypassed right after an activation; FORMAT.md §4). */
+const DEEPLIFT = { baseline: 'zeros', maxPoolRule: 'captum', eps: 1e-10 };
+registerReference('deeplift', (ctx) => sharedMap(ctx, 'deeplift', DEEPLIFT));
+registerReference('deeplift_delta', (ctx) => sharedDelta(ctx, 'deeplift', DEEPLIFT));
+
+/** The baseline distribution of the fixture (input bundle `baselines`). */
+export function fixtureBaselines(ctx: ReferenceContext, name: string): tf.Tensor4D {
+  if (!ctx.baselines) throw new ReferenceNotApplicable(`${name} needs the input bundle's "baselines" tensor; the fixture has none`);
+  return ctx.baselines;
+}
