@@ -8,13 +8,13 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { initBackend, currentBackend, Classifier, explain } from '../src/index.js';
+import { initBackend, currentBackend, Classifier, explain, runGraph } from '../src/index.js';
 import {
-  defaultConformanceDir, findFixtures, readCalibration, runConformance, sharedConformanceDir, toleranceFor, type ConformanceResult,
+  defaultConformanceDir, findFixtures, loadFixtureModelDir, readCalibration, runConformance, sharedConformanceDir, toleranceFor, type ConformanceResult,
 } from '../src/conformance/index.js';
 import { DataError, UnsupportedLayerError } from '../src/core/errors.js';
 import { avgPoolExact } from '../src/core/avg-pool.js';
-import { clearWeightCache } from '../src/attribution/propagation/index.js';
+import { canonize, clearWeightCache } from '../src/attribution/propagation/index.js';
 
 const ROOT = path.resolve(__dirname, 'fixtures', 'conformance');
 const CLI = path.resolve(__dirname, '../dist/src/cli/main.js');
@@ -358,6 +358,24 @@ describe('graph-executor pieces the fixtures rely on', () => {
     const fwd = tf.tidy(() => tf.max(tf.abs(tf.sub(avgPoolExact(x, [3, 3], [2, 2], 'same'), tf.avgPool(x, [3, 3], [2, 2], 'same')))).dataSync()[0]);
     expect(fwd).toBe(0);
     tf.dispose([x, w, exact, stock]);
+  });
+
+  it('canonize folds every BatchNorm of mobilenet_small into its conv, depthwise ones included, and keeps the logits', async () => {
+    const model = await loadFixtureModelDir(path.join(ROOT, 'mobilenet_small', 'model'));
+    const c = Classifier.fromModel(model);
+    const { graph, folded } = canonize(c.graph!);
+    const want = JSON.parse(fs.readFileSync(path.join(ROOT, 'mobilenet_small', 'attributions', 'manifest.json'), 'utf8')).attrs.params.lrp.bn_folded_into_conv;
+    expect(Object.fromEntries(folded.map((f) => [f.batchNorm, f.into]))).toEqual(want);
+    const x = tf.randomUniform([2, 32, 32, 3], 0, 1, 'float32', 9) as tf.Tensor4D;
+    const d = tf.tidy(() => {
+      const a = c.logits(x);
+      const b = runGraph(graph, x, { output: 'predictions/preact' }).output;
+      return tf.div(tf.norm(tf.sub(a, b)), tf.norm(a)).dataSync()[0];
+    });
+    expect(d).toBeLessThan(1e-5);
+    x.dispose();
+    model.dispose();
+    clearWeightCache();
   });
 
   it('guided backprop and deconvnet at ReLU6: relu(g)·1[0<z<6] and relu(g), checked on a one-layer network', async () => {
