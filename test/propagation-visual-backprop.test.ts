@@ -105,4 +105,15 @@ describe('visual-backprop', () => {
     await expect(explain('visual-backprop', c, x)).rejects.toThrow(/convolutional/);
     x.dispose();
   });
+
+  it('refuses conv nets without rectified feature maps, saying why', async () => {
+    const c = Classifier.fromModel(tfl.sequential({ layers: [
+      tfl.layers.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 3, activation: 'tanh', kernelInitializer: init(9) }),
+      tfl.layers.flatten(),
+      tfl.layers.dense({ units: 2, kernelInitializer: init(10) }),
+    ] }));
+    const x = tf.zeros([1, 6, 6, 1]) as tf.Tensor4D;
+    await expect(explain('visual-backprop', c, x)).rejects.toThrow(/rectified feature maps/);
+    x.dispose();
+  });
 });

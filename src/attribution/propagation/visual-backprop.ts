@@ -184,7 +184,12 @@ registerMethod({
   defaults: {},
   requires: (c) => {
     if (!c.graph) return 'it needs a layered model (Classifier.fromModel), not a plain function';
-    return c.graph.nodes.some((n) => CONV_KINDS.has(n.kind)) ? undefined : 'it needs a convolutional network (no Conv2D layer found)';
+    if (!c.graph.nodes.some((n) => CONV_KINDS.has(n.kind))) return 'it needs a convolutional network (no Conv2D layer found)';
+    const out = c.graph.byName.get(c.graph.output)!;
+    const logitNode = out.kind === 'activation' && out.params.activation === 'softmax' ? out.inputs[0] : c.graph.output;
+    return featureMapNodes(mainPath(c.graph, logitNode)).length
+      ? undefined
+      : 'it needs rectified feature maps (a convolution followed by ReLU/ReLU6) on the main path; this model has none';
   },
   run(classifier, x, targets) {
     const { mask: attribution, logits } = visualBackPropWithLogits(classifier, x);
