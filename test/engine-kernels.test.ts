@@ -484,3 +484,49 @@ describe('leaner Relu6 and BatchNorm gradients (against the stock tfjs gradients
     expect(tf.memory().numTensors).toBe(before);
   });
 });
+
+describe('wasm comparisons, logical ops, Select and bool casts (heap loops) equal cpu exactly', () => {
+  function expectIdentical(a: Float32Array[], b: Float32Array[]): void {
+    expect(b.length).toBe(a.length);
+    for (let k = 0; k < a.length; k++) {
+      expect(b[k].length).toBe(a[k].length);
+      for (let i = 0; i < a[k].length; i++) if (!Object.is(a[k][i], b[k][i])) expect([k, i, b[k][i]]).toEqual([k, i, a[k][i]]);
+    }
+  }
+  const special = () => tf.tensor1d([NaN, 0, -0, 1, -1, Infinity, -Infinity, 6, 6.0000005, 1e-30]);
+
+  it('every comparison: equal shapes, a scalar on either side, int32, NaN, and a broadcast the stock kernel keeps', async () => {
+    const before = tf.memory().numTensors;
+    const ops = [tf.greater, tf.greaterEqual, tf.less, tf.lessEqual, tf.equal, tf.notEqual];
+    const [a, b] = await onBoth(() => {
+      const x = tf.concat([special(), tf.round(tf.mul(rand([50], 141), 2))]);
+      const y = tf.concat([tf.tensor1d([NaN, -0, 0, 1, 2, Infinity, 0, 6, 6, 0]), tf.round(tf.mul(rand([50], 142), 2))]);
+      const xi = tf.cast(tf.round(tf.mul(rand([3, 4], 143), 3)), 'int32');
+      const m = rand([2, 3, 4], 144);
+      return ops.flatMap((op) => [
+        op(x, y), op(x, 0), op(x, 6), op(tf.scalar(0.5), x), op(xi, tf.scalar(1, 'int32')), op(xi, xi),
+        op(m, tf.tensor1d([0, 0.5, -0.5, 1])), op(x, NaN),
+      ]).map((t) => tf.cast(t, 'float32'));
+    });
+    expectIdentical(a, b);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('logicalAnd / logicalOr: equal shapes and a scalar; where with NaN, ±0 and ±∞ in the branches; casts both ways', async () => {
+    const before = tf.memory().numTensors;
+    const [a, b] = await onBoth(() => {
+      const x = rand([4, 5, 3], 151);
+      const p = tf.greater(x, 0);
+      const q = tf.less(x, 0.7);
+      const v = tf.concat([special(), rand([50], 152)]);
+      const w = tf.concat([tf.tensor1d([1, NaN, Infinity, -0, 0, 2, 3, -Infinity, 0, 5]), rand([50], 153)]);
+      return [
+        tf.logicalAnd(p, q), tf.logicalOr(p, q), tf.logicalAnd(p, tf.scalar(true, 'bool')), tf.logicalOr(tf.scalar(false, 'bool'), q),
+        tf.where(tf.greaterEqual(v, 0), v, w), tf.where(tf.less(w, v), w, v),
+        tf.cast(tf.notEqual(v, 0), 'int32'), tf.cast(v, 'bool'), tf.cast(tf.cast(tf.round(w), 'int32'), 'bool'), tf.cast(tf.cast(v, 'int32'), 'float32'),
+      ].map((t) => tf.cast(t, 'float32'));
+    });
+    expectIdentical(a, b);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});

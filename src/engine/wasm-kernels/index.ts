@@ -1,7 +1,8 @@
 /**
  * Replacement kernels for tfjs-backend-wasm 4.22: gradients that are missing (Conv2DBackpropFilter,
  * depthwise backprops, UnsortedSegmentSum), wrong (MaxPoolGrad) or slow (Conv2DBackpropInput,
- * BatchMatMul with transposes, Tile, Slice, Sum over leading axes, Identity, FusedBatchNorm). Installed by
+ * BatchMatMul with transposes, Tile, Slice, Sum over leading axes, Identity, FusedBatchNorm, comparisons,
+ * logical and/or, Select, bool casts). Installed by
  * initBackend() when the backend is wasm,
  * unless GLASSWING_STOCK_KERNELS=1. See docs/engine.md.
  */
@@ -12,6 +13,7 @@ import { batchMatMul, identity, slice, sum, tile, unsortedSegmentSum } from './m
 import { maxPoolGrad } from './pool.js';
 import { fusedBatchNorm } from './batchnorm.js';
 import { installGradients, uninstallGradients } from './gradients.js';
+import { cast, equal, greater, greaterEqual, less, lessEqual, logicalAnd, logicalOr, notEqual, select } from './logic.js';
 
 const replacements: Array<[string, WasmKernelFunc]> = [
   ['Conv2DBackpropFilter', conv2DBackpropFilter],
@@ -26,6 +28,16 @@ const replacements: Array<[string, WasmKernelFunc]> = [
   ['Slice', slice],
   ['Sum', sum],
   ['FusedBatchNorm', fusedBatchNorm],
+  ['Greater', greater],
+  ['GreaterEqual', greaterEqual],
+  ['Less', less],
+  ['LessEqual', lessEqual],
+  ['Equal', equal],
+  ['NotEqual', notEqual],
+  ['LogicalAnd', logicalAnd],
+  ['LogicalOr', logicalOr],
+  ['Select', select],
+  ['Cast', cast],
 ];
 
 let installed = false;
