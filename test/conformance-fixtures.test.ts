@@ -18,7 +18,9 @@ const TOL = 1e-4;
  * so one ReLU gate flips at one of 50 steps. Only that image of those two maps may exceed 1e-4, and by
  * less than 1e-2.
  */
-const KNOWN: Record<string, string[]> = { mnist_cnn: ['ig_riemann_trapezoid', 'ig_riemann_trapezoid_delta'] };
+// gradient_shap_fixed: FORMAT.md §4.1's documented pool2 near-tie (image 1, sample 19: 7e-8 apart in
+// float64, one float32 ulp here) swaps in float32 on cpu and wasm alike (8.8e-3 on that image only).
+const KNOWN: Record<string, string[]> = { mnist_cnn: ['ig_riemann_trapezoid', 'ig_riemann_trapezoid_delta', 'gradient_shap_fixed'] };
 
 function check(r: ConformanceResult, model: string) {
   const table = r.rows.map((row) => `${row.method.padEnd(28)} ${row.error.toExponential(2)} ≤ ${row.tolerance.toExponential(1)} ${row.pass ? 'pass' : 'FAIL'}`).join('\n');

@@ -14,3 +14,5 @@ import './propagation/index.js';
 import './lime.js';
 import './prediction-difference.js';
 import './deeplift.js';
+import './deeplift-shap.js';
+import './gradient-shap.js';

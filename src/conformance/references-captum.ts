@@ -11,7 +11,7 @@ import '../attribution/index.js';
 
 /** One run of a method shared by several outputs (a map and its delta), kept in ctx.memo. */
 async function sharedRun(ctx: ReferenceContext, method: string, options: Record<string, unknown>): Promise<{ attribution: tf.Tensor; extras: Record<string, unknown> }> {
-  const key = `${method}|${JSON.stringify(options)}`;
+  const key = `${method}|${JSON.stringify(options, (_, v) => (v instanceof tf.Tensor ? `tensor[${v.shape.join(',')}]` : v))}`;
   const hit = ctx.memo?.get(key);
   if (hit) return hit;
   const e = await explain(method, ctx.classifier, ctx.input, { target: ctx.targets, options, skipRangeCheck: true });
@@ -47,3 +47,15 @@ export function fixtureBaselines(ctx: ReferenceContext, name: string): tf.Tensor
   if (!ctx.baselines) throw new ReferenceNotApplicable(`${name} needs the input bundle's "baselines" tensor; the fixture has none`);
   return ctx.baselines;
 }
+
+/** Captum DeepLiftShap over the input bundle's baselines (same rules as deeplift). */
+registerReference('deeplift_shap', (ctx) => sharedMap(ctx, 'deeplift-shap', { maxPoolRule: 'captum', eps: 1e-10, baselines: fixtureBaselines(ctx, 'deeplift_shap') }));
+
+/**
+ * gradient_shap_fixed: GradientShap with the draws replaced by a grid — 4K samples, sample s on
+ * baseline s // 4 at α = (s % 4 + ½)/4 — which is gradient-shap's 'stratified' draw with 4 samples per baseline.
+ */
+registerReference('gradient_shap_fixed', (ctx) => {
+  const b = fixtureBaselines(ctx, 'gradient_shap_fixed');
+  return sharedMap(ctx, 'gradient-shap', { baselines: b, samples: 4 * b.shape[0], draw: 'stratified', stdev: 0 });
+});
