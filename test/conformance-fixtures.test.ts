@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, currentBackend } from '../src/index.js';
-import { defaultConformanceDir, readBundle, writeBundle, runConformance, loadFixtureModel, listReferences, type ConformanceResult } from '../src/conformance/index.js';
+import { readBundle, writeBundle, runConformance, loadFixtureModel, listReferences, type ConformanceResult } from '../src/conformance/index.js';
 import { DataError } from '../src/core/errors.js';
 
 /** The vendored fixtures (test/fixtures/conformance, synced from ../shared/conformance by npm run sync:conformance). */
