@@ -529,4 +529,23 @@ describe('wasm comparisons, logical ops, Select and bool casts (heap loops) equa
     expectIdentical(a, b);
     expect(tf.memory().numTensors).toBe(before);
   });
+
+  it('maximum / minimum (equal shapes, a scalar either side, 0 on the bits, NaN, ±0, ±∞) and gather on any axis', async () => {
+    const before = tf.memory().numTensors;
+    const [a, b] = await onBoth(() => {
+      const v = tf.concat([special(), rand([50], 161)]);
+      const w = tf.concat([tf.tensor1d([1, -0, 0, NaN, -2, 3, Infinity, 7, 6, -1e-30]), rand([50], 162)]);
+      const img = rand([5, 4, 3, 6], 163);
+      const out = [
+        tf.maximum(v, 0), tf.minimum(v, 0), tf.maximum(0, v), tf.minimum(tf.scalar(0), v), tf.maximum(v, 0.5), tf.minimum(v, -0.25),
+        tf.maximum(v, w), tf.minimum(v, w), tf.maximum(tf.reshape(v, [6, 10]), tf.reshape(rand([10], 164), [10])),
+        tf.gather(img, tf.tensor1d([4, 0, 0, 2], 'int32')), tf.gather(img, tf.tensor1d([2, 1], 'int32'), 1),
+        tf.gather(img, tf.tensor1d([5, 0, 3], 'int32'), 3), tf.gather(img, tf.tensor2d([[1, 0], [0, 2]], [2, 2], 'int32'), 2),
+        tf.cast(tf.gather(tf.cast(tf.round(img), 'int32'), tf.tensor1d([3, 3], 'int32')), 'float32'),
+      ];
+      return out;
+    });
+    expectIdentical(a, b);
+    expect(tf.memory().numTensors).toBe(before);
+  });
 });

@@ -2,7 +2,7 @@
  * Replacement kernels for tfjs-backend-wasm 4.22: gradients that are missing (Conv2DBackpropFilter,
  * depthwise backprops, UnsortedSegmentSum), wrong (MaxPoolGrad) or slow (Conv2DBackpropInput,
  * BatchMatMul with transposes, Tile, Slice, Sum over leading axes, Identity, FusedBatchNorm, comparisons,
- * logical and/or, Select, bool casts). Installed by
+ * logical and/or, Select, bool casts, Maximum/Minimum, GatherV2). Installed by
  * initBackend() when the backend is wasm,
  * unless GLASSWING_STOCK_KERNELS=1. See docs/engine.md.
  */
@@ -13,6 +13,7 @@ import { batchMatMul, identity, slice, sum, tile, unsortedSegmentSum } from './m
 import { maxPoolGrad } from './pool.js';
 import { fusedBatchNorm } from './batchnorm.js';
 import { installGradients, uninstallGradients } from './gradients.js';
+import { gatherV2, maximum, minimum } from './elementwise.js';
 import { cast, equal, greater, greaterEqual, less, lessEqual, logicalAnd, logicalOr, notEqual, select } from './logic.js';
 
 const replacements: Array<[string, WasmKernelFunc]> = [
@@ -38,6 +39,9 @@ const replacements: Array<[string, WasmKernelFunc]> = [
   ['LogicalOr', logicalOr],
   ['Select', select],
   ['Cast', cast],
+  ['Maximum', maximum],
+  ['Minimum', minimum],
+  ['GatherV2', gatherV2],
 ];
 
 let installed = false;
