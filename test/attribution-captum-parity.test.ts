@@ -43,8 +43,8 @@ function relativeCompleteness(e: { extras: Record<string, unknown> }): number {
 
 describe('Captum parity: conformance of the new methods', () => {
   for (const [fixture, only] of [
-    ['mnist_cnn', ['deeplift', 'deeplift_delta', 'deeplift_shap', 'gradient_shap_fixed']],
-    ['mnist_mlp', ['deeplift', 'deeplift_delta', 'deeplift_shap', 'gradient_shap_fixed']],
+    ['mnist_cnn', ['deeplift', 'deeplift_delta', 'deeplift_shap', 'gradient_shap_fixed', 'feature_ablation', 'shapley_values']],
+    ['mnist_mlp', ['deeplift', 'deeplift_delta', 'deeplift_shap', 'gradient_shap_fixed', 'feature_ablation', 'shapley_values']],
     ['resnet_small', ['deeplift', 'deeplift_delta']],
     ['inception_small', ['deeplift', 'deeplift_delta']],
   ] as const) {
@@ -106,5 +106,77 @@ describe('deeplift', () => {
     all.dispose();
     one.dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+/** Per-image feature values of a painted map (pixel values of the first pixel of each feature). */
+function featureValues(map: tf.Tensor4D, labels: Int32Array, count: number, image: number): number[] {
+  const [, h, w, c] = map.shape;
+  const data = map.dataSync();
+  const out = new Array(count).fill(NaN);
+  for (let p = 0; p < h * w; p++) if (Number.isNaN(out[labels[p]])) out[labels[p]] = data[image * h * w * c + p * c];
+  return out;
+}
+
+describe('shapley and ablation', () => {
+  it('shapley-exact: efficiency, and symmetry on a mirror-symmetric model and image (not on an asymmetric image)', async () => {
+    const mirror = Classifier.fromFunction((v) => tf.tidy(() => tf.add(cnn.logits(v), cnn.logits(tf.reverse(v, 2)))), { inputShape: [28, 28, 1], numClasses: 10 });
+    const sym = tf.tidy(() => tf.div(tf.add(digits, tf.reverse(digits, 2)), 2) as tf.Tensor4D);
+    const e = await explain('shapley-exact', mirror, sym, { options: { featureMask: 'grid', gridSize: [2, 2] } });
+    const err = e.extras.completenessError as number[];
+    const diff = e.extras.scoreDifference as number[];
+    err.forEach((v, i) => expect(Math.abs(v)).toBeLessThan(1e-9 + 1e-12 * Math.abs(diff[i])));
+    const labels = new Int32Array(28 * 28).map((_, p) => (Math.floor(p / 28) < 14 ? 0 : 2) + ((p % 28) < 14 ? 0 : 1));
+    for (let i = 0; i < 4; i++) {
+      const [tl, tr, bl, br] = featureValues(e.attribution, labels, 4, i);
+      const scale = Math.abs(tl) + Math.abs(bl) + 1e-6;
+      expect(Math.abs(tl - tr) / scale).toBeLessThan(1e-4);
+      expect(Math.abs(bl - br) / scale).toBeLessThan(1e-4);
+    }
+    const a = await explain('shapley-exact', mirror, digits, { options: { featureMask: 'grid', gridSize: [2, 2] } });
+    const asym = [0, 1, 2, 3].map((i) => { const [tl, tr] = featureValues(a.attribution, labels, 4, i); return Math.abs(tl - tr) / (Math.abs(tl) + 1e-6); });
+    expect(Math.max(...asym)).toBeGreaterThan(1e-2);
+    tf.dispose([sym]);
+    e.dispose();
+    a.dispose();
+  });
+  it('kernel-shap and shapley-sampling converge to the exact Shapley values as samples grow (6 features)', async () => {
+    const opts = { featureMask: 'grid', gridSize: [2, 3] };
+    const two = tf.slice(digits, 1, 2);
+    const exact = await explain('shapley-exact', cnn, two, { options: opts });
+    const relErr = async (method: string, samples: number) => {
+      const e = await explain(method, cnn, two, { options: { ...opts, samples, seed: 3 } });
+      const r = tf.tidy(() => tf.div(tf.norm(tf.sub(e.attribution, exact.attribution)), tf.norm(exact.attribution)).dataSync()[0]);
+      e.dispose();
+      return r;
+    };
+    const k = [await relErr('kernel-shap', 8), await relErr('kernel-shap', 100), await relErr('kernel-shap', 2000)];
+    console.log('kernel-shap rel. error at 8 / 100 / 2000 coalitions:', k.map((v) => v.toExponential(2)).join(' / '));
+    expect(k[0]).toBeGreaterThan(k[2]);
+    expect(k[1]).toBeGreaterThan(k[2]);
+    expect(k[2]).toBeLessThan(4e-2);
+    const s = [await relErr('shapley-sampling', 2), await relErr('shapley-sampling', 200)];
+    console.log('shapley-sampling rel. error at 2 / 200 orderings:', s.map((v) => v.toExponential(2)).join(' / '));
+    expect(s[1]).toBeLessThan(s[0]);
+    expect(s[1]).toBeLessThan(8e-2);
+    exact.dispose();
+    two.dispose();
+  });
+  it('feature-ablation over non-overlapping patches equals occlusion with window = stride = patch; feature-permutation is seeded and needs 2 images', async () => {
+    const fa = await explain('feature-ablation', cnn, digits, { options: { featureMask: 'patches', patchSize: 4 } });
+    const oc = await explain('occlusion', cnn, digits, { options: { window: 4, stride: 4, baseline: 0 } });
+    const d = tf.tidy(() => tf.max(tf.abs(tf.sub(fa.attribution, oc.attribution))).dataSync()[0]);
+    expect(d).toBeLessThan(1e-6);
+    fa.dispose();
+    oc.dispose();
+    const p1 = await explain('feature-permutation', cnn, digits, { options: { seed: 5 } });
+    const p2 = await explain('feature-permutation', cnn, digits, { options: { seed: 5 } });
+    const p3 = await explain('feature-permutation', cnn, digits, { options: { seed: 6 } });
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(p1.attribution, p2.attribution))).dataSync()[0])).toBe(0);
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(p1.attribution, p3.attribution))).dataSync()[0])).toBeGreaterThan(0);
+    [p1, p2, p3].forEach((e) => e.dispose());
+    const one = tf.slice(digits, 0, 1);
+    await expect(explain('feature-permutation', cnn, one)).rejects.toThrow(/at least 2 images/);
+    one.dispose();
   });
 });

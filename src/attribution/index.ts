@@ -16,3 +16,8 @@ import './prediction-difference.js';
 import './deeplift.js';
 import './deeplift-shap.js';
 import './gradient-shap.js';
+import './feature-ablation.js';
+import './feature-permutation.js';
+import './shapley-exact.js';
+import './shapley-sampling.js';
+import './kernel-shap.js';

@@ -59,3 +59,9 @@ registerReference('gradient_shap_fixed', (ctx) => {
   const b = fixtureBaselines(ctx, 'gradient_shap_fixed');
   return sharedMap(ctx, 'gradient-shap', { baselines: b, samples: 4 * b.shape[0], draw: 'stratified', stdev: 0 });
 });
+
+/** Captum FeatureAblation, baseline 0, 4×4 patches (index (row//4)·7 + col//4). */
+registerReference('feature_ablation', (ctx) => sharedMap(ctx, 'feature-ablation', { featureMask: 'patches', patchSize: 4, baseline: 'zeros' }));
+
+/** Exact Shapley values of a 3×3 grid of bands [0,10), [10,19), [19,28) (numpy.array_split), baseline 0. */
+registerReference('shapley_values', (ctx) => sharedMap(ctx, 'shapley-exact', { featureMask: 'grid', gridSize: [3, 3], baseline: 'zeros' }));
