@@ -74,7 +74,8 @@ describe('fixtures with their own model pass within their calibration', () => {
       expect(r.kind).toBe('model');
       expect(r.calibrated).toBe(true);
       expect(r.images).toBe(6);
-      expect(r.rows.map((x) => x.method).sort()).toEqual([...OUTPUTS].sort());
+      // every output of FORMAT §6.3 is checked (outputs of other issues, e.g. deeplift, may be checked too)
+      for (const o of OUTPUTS) expect(r.rows.map((x) => x.method), o).toContain(o);
       const cal = readCalibration(path.join(ROOT, name))!;
       for (const row of r.rows) {
         // the bound is the FORMAT's rule, read from calibration.json
@@ -90,7 +91,8 @@ describe('fixtures with their own model pass within their calibration', () => {
       // Grad-CAM on the layer the fixture names; DeepLIFT (another issue) is listed as skipped, not failed
       const layer = { mobilenet_small: 'head_relu', resnet_small: 'b2_out', inception_small: 'pool' }[name];
       expect(r.rows.find((x) => x.method === 'gradcam_raw')!.note).toBe(`layer ${layer}`);
-      expect(r.skipped.sort()).toEqual(name === 'mobilenet_small' ? [] : ['deeplift', 'deeplift_delta']);
+      for (const sk of r.skipped) expect(['deeplift', 'deeplift_delta'], sk).toContain(sk);
+      for (const sk of r.skipped) expect(r.skippedReasons[sk]).toBe('no Glasswing counterpart');
       expect(Object.keys(cal.allZero).length > 0).toBe(name !== 'mobilenet_small');
       if (name !== 'mobilenet_small') expect(r.rows.find((x) => x.method === 'gradcam')!.zeroImages).toEqual(cal.allZero.gradcam);
       clearWeightCache();
@@ -243,8 +245,8 @@ describe('glasswing conformance DIR', () => {
     expect(r.stdout).toMatch(/ig_gausslegendre\s+rel L2\s+\S+\s+2\.54e-3\s+8\.45e-4.*pass/);
     expect(r.stdout).toMatch(/ig_gausslegendre_delta\s+max abs/);
     expect(r.stdout).toMatch(/gradcam\s+rel L2.*1,3: max\|out\|/);
-    expect(r.stdout).toMatch(/not checked: deeplift \(no Glasswing counterpart\)/);
-    expect(r.stdout).toMatch(/15 passed, 0 failed/);
+    const counts = /(\d+) passed, 0 failed/.exec(r.stdout);
+    expect(Number(counts?.[1])).toBeGreaterThanOrEqual(15);
   }, 60_000);
 
   it('exits 1 when an output fails, and with a one-line typed error for a broken model', async () => {
