@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend, currentBackend, Classifier, explain, runGraph } from '../src/index.js';
 import {
-  defaultConformanceDir, findFixtures, loadFixtureModelDir, readCalibration, runConformance, sharedConformanceDir, toleranceFor, type ConformanceResult,
+  defaultConformanceDir, findFixtures, gradCamLayer, loadFixtureClassifier, loadFixtureModelDir, readBundle, readCalibration, runConformance, sharedConformanceDir, toleranceFor, type ConformanceResult,
 } from '../src/conformance/index.js';
 import { DataError, UnsupportedLayerError } from '../src/core/errors.js';
 import { avgPoolExact } from '../src/core/avg-pool.js';
@@ -360,6 +360,29 @@ describe('graph-executor pieces the fixtures rely on', () => {
     const fwd = tf.tidy(() => tf.max(tf.abs(tf.sub(avgPoolExact(x, [3, 3], [2, 2], 'same'), tf.avgPool(x, [3, 3], [2, 2], 'same')))).dataSync()[0]);
     expect(fwd).toBe(0);
     tf.dispose([x, w, exact, stock]);
+  });
+
+  it('Grad-CAM layer: the named one; without a name the last spatial layer matching gradcam_raw, else the last spatial layer', async () => {
+    const want: Record<string, string> = { mobilenet_small: 'head_relu', resnet_small: 'b2_out', inception_small: 'pool' };
+    for (const name of MODEL_FIXTURES) {
+      const model = await loadFixtureModelDir(path.join(ROOT, name, 'model'));
+      const classifier = Classifier.fromModel(model);
+      const x = tf.zeros([1, 32, 32, 3]) as tf.Tensor4D;
+      const base = { classifier, input: x, targets: [0], model: name };
+      const raw = readBundle(path.join(ROOT, name, 'attributions')).data('gradcam_raw').shape;
+      expect(gradCamLayer({ ...base, params: { gradcam: { layer: want[name] } } })).toBe(want[name]);
+      expect(gradCamLayer({ ...base, params: {}, shapes: new Map([['gradcam_raw', raw]]) })).toBe(want[name]);
+      expect(gradCamLayer({ ...base, params: {} })).toBe(want[name]);
+      expect(() => gradCamLayer({ ...base, params: { gradcam: { layer: 'no_such_layer' } } })).toThrow(DataError);
+      x.dispose();
+      model.dispose();
+    }
+    // mnist_cnn: the reference is conv2 (14×14), not pool2, the last spatial layer
+    const mnist = loadFixtureClassifier(path.join(ROOT, 'mnist_cnn', 'weights'));
+    const x = tf.zeros([1, 28, 28, 1]) as tf.Tensor4D;
+    expect(gradCamLayer({ classifier: mnist, input: x, targets: [0], model: 'mnist_cnn', params: {}, shapes: new Map([['gradcam_raw', [4, 14, 14, 1]]]) })).toBe('conv2');
+    x.dispose();
+    mnist.model!.dispose();
   });
 
   it('canonize folds every BatchNorm of mobilenet_small into its conv, depthwise ones included, and keeps the logits', async () => {

@@ -135,8 +135,9 @@ export function occlusionParams(params: Record<string, any>, channels: number): 
 /**
  * The Grad-CAM layer of a fixture: attrs.params.gradcam.layer (a Keras layer name = the node of its
  * post-activation output) when given; otherwise the last spatial node before the network goes flat
- * (global pooling / Flatten) whose height and width match the reference's gradcam_raw; otherwise the
- * method's default (the last convolution's output).
+ * (global pooling / Flatten) whose height and width match the reference's gradcam_raw (on mnist_cnn:
+ * conv2, not the pool after it); otherwise the last spatial node before the network goes flat;
+ * otherwise the method's default (the last convolution's output).
  */
 export function gradCamLayer(ctx: ReferenceContext): string {
   const named = ctx.params?.gradcam?.layer;
@@ -148,12 +149,14 @@ export function gradCamLayer(ctx: ReferenceContext): string {
     return named;
   }
   const raw = ctx.shapes?.get('gradcam_raw');
-  const flatAt = nodes.findIndex((l) => l.shape.length !== 3);
-  const spatial = nodes.slice(0, flatAt < 0 ? nodes.length : flatAt).filter((l) => l.shape.length === 3 && !l.name.endsWith('/preact'));
+  // spatial outputs in execution order; the last one is what global pooling / Flatten consumes (an
+  // earlier squeeze-and-excitation GAP does not end the spatial part)
+  const spatial = nodes.filter((l) => l.shape.length === 3 && !l.name.endsWith('/preact'));
   if (raw && raw.length === 4) {
     const match = spatial.filter((l) => l.shape[0] === raw[1] && l.shape[1] === raw[2]);
     if (match.length) return match[match.length - 1].name;
   }
+  if (spatial.length && spatial.length < nodes.length) return spatial[spatial.length - 1].name;
   return defaultCamLayer(ctx.classifier);
 }
 
