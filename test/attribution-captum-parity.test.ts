@@ -43,7 +43,7 @@ function relativeCompleteness(e: { extras: Record<string, unknown> }): number {
 
 describe('Captum parity: conformance of the new methods', () => {
   for (const [fixture, only] of [
-    ['mnist_cnn', ['deeplift', 'deeplift_delta', 'deeplift_shap', 'gradient_shap_fixed', 'feature_ablation', 'shapley_values']],
+    ['mnist_cnn', ['deeplift', 'deeplift_delta', 'deeplift_shap', 'gradient_shap_fixed', 'feature_ablation', 'shapley_values', 'layer_integrated_gradients_conv1', 'layer_conductance_conv2']],
     ['mnist_mlp', ['deeplift', 'deeplift_delta', 'deeplift_shap', 'gradient_shap_fixed', 'feature_ablation', 'shapley_values']],
     ['resnet_small', ['deeplift', 'deeplift_delta']],
     ['inception_small', ['deeplift', 'deeplift_delta']],
@@ -178,5 +178,37 @@ describe('shapley and ablation', () => {
     const one = tf.slice(digits, 0, 1);
     await expect(explain('feature-permutation', cnn, one)).rejects.toThrow(/at least 2 images/);
     one.dispose();
+  });
+});
+
+describe('layer and neuron methods', () => {
+  it('results keep the layer layout; LIG is complete in activation space; neuron methods at the logit layer equal the input gradient / IG of that class', async () => {
+    const lig = await explain('layer-integrated-gradients', cnn, digits, { options: { layer: 'conv2', steps: 16 } });
+    expect(lig.attribution.shape).toEqual([4, 14, 14, 64]);
+    const diff = await explain('layer-integrated-gradients', cnn, digits, { options: { layer: 'conv2', steps: 2, rule: 'riemann-left' } });
+    (lig.extras.completenessError as number[]).forEach((v) => expect(Math.abs(v)).toBeLessThan(2e-3));
+    expect(Math.max(...(diff.extras.completenessError as number[]).map(Math.abs))).toBeGreaterThan(1e-3);
+    lig.dispose();
+    diff.dispose();
+    const cond = await explain('layer-conductance', cnn, digits, { options: { layer: 'fc1', steps: 8 } });
+    expect(cond.attribution.shape).toEqual([4, 1, 1, 128]);
+    cond.dispose();
+    // at the logit layer: A·∂y/∂A = y_target on the target unit, 0 elsewhere
+    const gxa = await explain('layer-gradient-x-activation', cnn, digits, { options: { layer: 'fc2' } });
+    const logits = cnn.logits(digits);
+    const want = tf.tidy(() => tf.sum(tf.mul(logits, tf.oneHot(tf.tensor1d(gxa.target, 'int32'), 10)), 1));
+    const got = tf.tidy(() => tf.sum(gxa.attribution, [1, 2, 3]));
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(want, got))).dataSync()[0])).toBeLessThan(1e-6);
+    tf.dispose([logits, want, got]);
+    gxa.dispose();
+    const ng = await explain('neuron-gradient', cnn, digits, { options: { layer: 'fc2', neuron: 3 } });
+    const g = await explain('gradient', cnn, digits, { target: 3 });
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(ng.attribution, g.attribution))).dataSync()[0])).toBeLessThan(1e-7);
+    const nig = await explain('neuron-integrated-gradients', cnn, digits, { options: { layer: 'fc2', neuron: [0, 0, 3], steps: 8 } });
+    const ig = await explain('integrated-gradients', cnn, digits, { target: 3, options: { steps: 8 } });
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(nig.attribution, ig.attribution))).dataSync()[0])).toBeLessThan(1e-6);
+    const conv = await explain('neuron-integrated-gradients', cnn, digits, { options: { layer: 'conv2', neuron: 'max', steps: 32 } });
+    (conv.extras.completenessError as number[]).forEach((v) => expect(Math.abs(v)).toBeLessThan(5e-3));
+    [ng, g, nig, ig, conv].forEach((e) => e.dispose());
   });
 });

@@ -21,3 +21,8 @@ import './feature-permutation.js';
 import './shapley-exact.js';
 import './shapley-sampling.js';
 import './kernel-shap.js';
+import './layer/layer-integrated-gradients.js';
+import './layer/layer-conductance.js';
+import './layer/layer-gradient-x-activation.js';
+import './layer/neuron-gradient.js';
+import './layer/neuron-integrated-gradients.js';

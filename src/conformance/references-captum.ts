@@ -65,3 +65,17 @@ registerReference('feature_ablation', (ctx) => sharedMap(ctx, 'feature-ablation'
 
 /** Exact Shapley values of a 3×3 grid of bands [0,10), [10,19), [19,28) (numpy.array_split), baseline 0. */
 registerReference('shapley_values', (ctx) => sharedMap(ctx, 'shapley-exact', { featureMask: 'grid', gridSize: [3, 3], baseline: 'zeros' }));
+
+/**
+ * Layer references name their layer in the output (…_conv1, …_conv2: the post-activation output of
+ * the Keras layer, Glasswing's node of that name). IG steps from the fixture (default 50), Captum's
+ * default Gauss–Legendre rule, input baseline 0.
+ */
+function layerOf(ctx: ReferenceContext, name: string): string {
+  const layer = name.slice(name.lastIndexOf('_') + 1);
+  if (!ctx.classifier.layers().some((l) => l.name === layer)) throw new ReferenceNotApplicable(`${name}: the model has no layer "${layer}"`);
+  return layer;
+}
+const LAYER_PATH = { baseline: 'zeros', steps: 50, rule: 'gauss-legendre' };
+registerReference('layer_integrated_gradients_conv1', (ctx) => sharedMap(ctx, 'layer-integrated-gradients', { ...LAYER_PATH, layer: layerOf(ctx, 'layer_integrated_gradients_conv1') }));
+registerReference('layer_conductance_conv2', (ctx) => sharedMap(ctx, 'layer-conductance', { ...LAYER_PATH, layer: layerOf(ctx, 'layer_conductance_conv2') }));
