@@ -403,6 +403,30 @@ describe('graph-executor pieces the fixtures rely on', () => {
     clearWeightCache();
   });
 
+  it('a BatchNorm after a DepthwiseConv2D with depth multiplier 2 folds channel c·2 + j (logits unchanged)', async () => {
+    const input = tfl.input({ shape: [6, 6, 3] });
+    let h = tfl.layers.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, padding: 'same', useBias: true, name: 'dw' }).apply(input) as tfl.SymbolicTensor;
+    h = tfl.layers.batchNormalization({ name: 'bn' }).apply(h) as tfl.SymbolicTensor;
+    h = tfl.layers.flatten().apply(h) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 3, name: 'out' }).apply(h) as tfl.SymbolicTensor });
+    const bn = model.getLayer('bn');
+    // per-channel statistics that differ across all 6 output channels, so a wrong channel order shows
+    bn.setWeights([tf.tensor1d([0.5, 1.5, 2, 0.7, 1.2, 0.9]), tf.tensor1d([0.1, -0.2, 0.3, 0, 0.5, -0.4]), tf.tensor1d([0.2, -0.1, 0.4, 0.3, -0.5, 0.1]), tf.tensor1d([0.5, 2, 1, 3, 0.8, 1.5])]);
+    const c = Classifier.fromModel(model);
+    const { graph, folded } = canonize(c.graph!);
+    expect(folded).toEqual([{ batchNorm: 'bn', into: 'dw' }]);
+    const x = tf.randomUniform([2, 6, 6, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
+    const d = tf.tidy(() => {
+      const a = c.logits(x);
+      const b = runGraph(graph, x).output;
+      return tf.div(tf.norm(tf.sub(a, b)), tf.norm(a)).dataSync()[0];
+    });
+    expect(d).toBeLessThan(1e-6);
+    x.dispose();
+    model.dispose();
+    clearWeightCache();
+  });
+
   it('guided backprop and deconvnet at ReLU6: relu(g)·1[0<z<6] and relu(g), checked on a one-layer network', async () => {
     const input = tfl.input({ shape: [1, 1, 4] });
     const z = tfl.layers.dense({ units: 4, useBias: true, name: 'lin' }).apply(input) as tfl.SymbolicTensor;
