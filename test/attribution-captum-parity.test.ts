@@ -1,6 +1,10 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { buildMobileNetV2Shaped } from '../src/models/imagenet-shapes.js';
+import { scoreCamMasks } from '../src/attribution/score-cam.js';
+import { firstComponentProjection } from '../src/attribution/eigen-cam.js';
 import { initBackend, currentBackend, Classifier, explain } from '../src/index.js';
 import { runConformance, readBundle, loadFixtureClassifier, loadFixtureModelDir, type ConformanceResult } from '../src/conformance/index.js';
 
@@ -210,5 +214,127 @@ describe('layer and neuron methods', () => {
     const conv = await explain('neuron-integrated-gradients', cnn, digits, { options: { layer: 'conv2', neuron: 'max', steps: 32 } });
     (conv.extras.completenessError as number[]).forEach((v) => expect(Math.abs(v)).toBeLessThan(5e-3));
     [ng, g, nig, ig, conv].forEach((e) => e.dispose());
+  });
+});
+
+describe('class activation maps', () => {
+  it('grad-cam-plus-plus equals grad-cam where its weights reduce to the same (GAP head, non-negative weights), differs on the CNN', async () => {
+    const model = tfl.sequential({ layers: [
+      tfl.layers.conv2d({ inputShape: [12, 12, 1], filters: 5, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c1', kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }) }),
+      tfl.layers.globalAveragePooling2d({}),
+      tfl.layers.dense({ units: 3, name: 'head', kernelInitializer: tfl.initializers.randomUniform({ minval: 0.1, maxval: 1, seed: 2 }) }),
+    ] });
+    const clf = Classifier.fromModel(model);
+    const x = tf.randomUniform([3, 12, 12, 1], 0, 1, 'float32', 4) as tf.Tensor4D;
+    const pp = await explain('grad-cam-plus-plus', clf, x, { options: { layer: 'c1' } });
+    const gc = await explain('grad-cam', clf, x, { options: { layer: 'c1' } });
+    const scale = tf.tidy(() => tf.max(gc.attribution).dataSync()[0]);
+    expect(scale).toBeGreaterThan(0);
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(pp.attribution, gc.attribution))).dataSync()[0])).toBeLessThan(1e-5 * scale);
+    [pp, gc].forEach((e) => e.dispose());
+    x.dispose();
+    model.dispose();
+    const a = await explain('grad-cam-plus-plus', cnn, digits);
+    const b = await explain('grad-cam', cnn, digits);
+    const rel = tf.tidy(() => tf.div(tf.norm(tf.sub(a.attribution, b.attribution)), tf.norm(b.attribution)).dataSync()[0]);
+    expect(rel).toBeGreaterThan(1e-2);
+    [a, b].forEach((e) => e.dispose());
+  });
+  it('score-cam channel weights equal the target probability of the input masked by each normalised upsampled channel, computed by hand', async () => {
+    const e = await explain('score-cam', cnn, digits, { options: { layer: 'conv2', maxChannels: 6 } });
+    const chans = e.extras.channels as number[][];
+    const weights = e.extras.channelWeights as number[][];
+    expect(chans[0].length).toBe(6);
+    const act = cnn.activations(digits, ['conv2']).get('conv2')! as tf.Tensor4D;
+    for (const i of [0, 3]) {
+      for (const j of [0, 5]) {
+        const c = chans[i][j];
+        const byHand = tf.tidy(() => {
+          const a = tf.slice(act, [i, 0, 0, c], [1, -1, -1, 1]);
+          const up = tf.image.resizeBilinear(a as tf.Tensor4D, [28, 28], false, true);
+          const m = tf.div(tf.sub(up, tf.min(up)), tf.add(tf.sub(tf.max(up), tf.min(up)), 1e-7));
+          const p = tf.softmax(cnn.logits(tf.mul(tf.slice(digits, i, 1), m)));
+          return p.dataSync()[e.target[i]];
+        });
+        expect(Math.abs(byHand - weights[i][j])).toBeLessThan(1e-6);
+      }
+    }
+    // the cam is relu(Σ_c w_c A_c) over the kept channels
+    const raw = e.extras.raw as tf.Tensor4D;
+    const want = tf.tidy(() => tf.relu(tf.sum(tf.mul(tf.gather(tf.slice(act, 0, 1), chans[0], 3), tf.tensor1d(weights[0])), 3, true)));
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(tf.slice(raw, 0, 1), want))).dataSync()[0])).toBeLessThan(1e-6);
+    const m = scoreCamMasks(tf.slice(act, 0, 1) as tf.Tensor4D, [0, 1], [28, 28]);
+    expect(m.shape).toEqual([2, 28, 28, 1]);
+    tf.dispose([act, want, m]);
+    e.dispose();
+  });
+  it('eigen-cam projects on the first principal component; layer-cam is relu(Σ relu(∂y/∂A) ⊙ A)', async () => {
+    // rank-one activations (plus a channel offset): the projection is ± the centred position profile
+    const p = 6;
+    const c = 4;
+    const u = [0.1, 2, -1, 0.5, 3, -2];
+    const v = [1, -2, 0.5, 2];
+    const a = new Float64Array(p * c).map((_, k) => u[Math.floor(k / c)] * v[k % c] + (k % c));
+    const proj = firstComponentProjection(a, p, c);
+    const mu = u.reduce((s, t) => s + t, 0) / p;
+    const nv = Math.hypot(...v);
+    const ratio = proj.map((t, i) => t / ((u[i] - mu) * nv));
+    ratio.forEach((r) => expect(Math.abs(Math.abs(r) - 1)).toBeLessThan(1e-9));
+    const e = await explain('eigen-cam', cnn, digits);
+    expect(e.attribution.shape).toEqual([4, 28, 28, 1]);
+    expect(tf.tidy(() => tf.min(e.attribution).dataSync()[0])).toBeGreaterThanOrEqual(0);
+    e.dispose();
+    const lc = await explain('layer-cam', cnn, digits, { options: { layer: 'conv1' } });
+    const act = cnn.activations(digits, ['conv1']).get('conv1')!;
+    const split = cnn.split('conv1');
+    const want = tf.tidy(() => {
+      const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(split.tail(t), tf.oneHot(tf.tensor1d(lc.target, 'int32'), 10))))(act);
+      return tf.relu(tf.sum(tf.mul(tf.relu(g), act), 3, true));
+    });
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(lc.extras.raw as tf.Tensor, want))).dataSync()[0])).toBeLessThan(1e-6);
+    tf.dispose([act, want]);
+    lc.dispose();
+  });
+});
+
+describe('every new method on a small MobileNetV2-shaped model (ReLU6, depthwise, BN, residual Add)', () => {
+  const NEW_METHODS: Array<[string, Record<string, unknown>]> = [
+    ['deeplift', { baseline: 'blurred', blurSigma: 2 }],
+    ['deeplift-shap', { numBaselines: 2 }],
+    ['gradient-shap', { samples: 4, stdev: 0.05 }],
+    ['feature-ablation', {}],
+    ['feature-permutation', { featureMask: 'grid', gridSize: [2, 2] }],
+    ['shapley-exact', { featureMask: 'grid', gridSize: [2, 2] }],
+    ['shapley-sampling', { samples: 2, gridSize: [2, 2] }],
+    ['kernel-shap', { samples: 16, nSegments: 8 }],
+    ['layer-integrated-gradients', { steps: 4 }],
+    ['layer-conductance', { steps: 4 }],
+    ['layer-gradient-x-activation', {}],
+    // the most active unit of out_relu sits at 6 (saturated ReLU6, zero gradient): explain the BN output before it
+    ['neuron-gradient', { layer: 'Conv_1_bn' }],
+    ['neuron-integrated-gradients', { layer: 'Conv_1_bn', steps: 4 }],
+    ['grad-cam-plus-plus', {}],
+    ['score-cam', { maxChannels: 8 }],
+    ['eigen-cam', {}],
+    ['layer-cam', {}],
+  ];
+  let mb: Classifier;
+  let xs: tf.Tensor4D;
+  beforeAll(() => {
+    mb = Classifier.fromModel(buildMobileNetV2Shaped({ inputShape: [32, 32, 3], alpha: 0.5, depth: 2, lastFilters: 64, numClasses: 5, seed: 2, calibrationImages: 4 }));
+    xs = tf.randomUniform([2, 32, 32, 3], 0, 1, 'float32', 9) as tf.Tensor4D;
+  });
+  it.each(NEW_METHODS)('%s runs, finite, no leaked tensors', async (method, options) => {
+    (await explain(method, mb, xs, { options })).dispose(); // warm-up (footprint, caches)
+    const before = tf.memory().numTensors;
+    const e = await explain(method, mb, xs, { options });
+    expect(e.attribution.shape[0]).toBe(2);
+    const finite = tf.tidy(() => tf.all(tf.isFinite(e.attribution)).dataSync()[0]);
+    expect(finite).toBe(1);
+    const energy = tf.tidy(() => tf.sum(tf.abs(e.attribution)).dataSync()[0]);
+    expect(energy).toBeGreaterThan(0);
+    if (method === 'deeplift') expect(relativeCompleteness(e)).toBeLessThan(1e-3);
+    e.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

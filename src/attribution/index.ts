@@ -26,3 +26,7 @@ import './layer/layer-conductance.js';
 import './layer/layer-gradient-x-activation.js';
 import './layer/neuron-gradient.js';
 import './layer/neuron-integrated-gradients.js';
+import './grad-cam-plus-plus.js';
+import './score-cam.js';
+import './eigen-cam.js';
+import './layer-cam.js';
