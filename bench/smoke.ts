@@ -47,6 +47,18 @@ export const SMALL_OPTIONS: Record<string, Record<string, unknown>> = {
   geosal: { maxIterations: 2, maxComparisons: 2 },
   'geosal-signed': { maxIterations: 2, maxComparisons: 2 },
   contrast: { weightStep: 0.5 },
+  // Captum-parity methods (issue 16)
+  'deeplift-shap': { numBaselines: 2 },
+  'gradient-shap': { samples: 4 },
+  'feature-ablation': { patchSize: 32 },
+  'feature-permutation': { patchSize: 32 },
+  'shapley-exact': { gridSize: [2, 2] },
+  'shapley-sampling': { samples: 2, gridSize: [2, 2] },
+  'kernel-shap': { samples: 16, featureMask: 'grid', gridSize: [3, 3] },
+  'layer-integrated-gradients': { steps: 4 },
+  'layer-conductance': { steps: 4 },
+  'neuron-integrated-gradients': { steps: 4 },
+  'score-cam': { maxChannels: 8 },
 };
 
 export type SmokeModel = 'mobilenetv2' | 'resnet50';
