@@ -32,7 +32,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { initBackend } from '../src/engine/backend.js';
+import { initBackend, wasmThreadCount } from '../src/engine/backend.js';
 import { Classifier } from '../src/core/classifier.js';
 import { getMethod } from '../src/core/registry.js';
 import { disposeExplanation } from '../src/core/explanation.js';
@@ -261,7 +261,7 @@ export async function runImagenetBenchmark(options: TaskOptions = {}, onRow?: (r
     }
   }
   const json: Record<string, unknown> = {
-    backend, size, quick, models: modelKeys, batches, methods: methodKeys, rows: rows.length,
+    backend, wasm_threads: await wasmThreadCount(), size, quick, models: modelKeys, batches, methods: methodKeys, rows: rows.length,
     failed: rows.filter((r) => r.note).length, seconds: Math.round((Date.now() - started) / 1000),
     max_wasm_heap_mb: Math.max(0, ...rows.map((r) => r.wasm_heap_mb)), loadavg1: +loadavg()[0].toFixed(2),
   };

@@ -1,11 +1,13 @@
 /**
  * Backend selection. Order: tfjs-node when the user installed it (optional: it cannot be installed
  * without outside network), then wasm (SIMD), then the pure-JS cpu backend.
- * GLASSWING_BACKEND=wasm|cpu|node overrides the order.
+ * GLASSWING_BACKEND=wasm|cpu|node overrides the order. GLASSWING_WASM_THREADS=N (N ≥ 2) starts the
+ * wasm backend with N XNNPACK threads in Node (opt-in; 1 thread by default; see wasm-threads.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { installWasmKernels, stockKernelsRequested } from './wasm-kernels/index.js';
+import { requestedWasmThreads } from './wasm-threads.js';
 import { installAllocationTracker } from './memory.js';
 
 export type BackendName = 'node' | 'wasm' | 'cpu';
@@ -30,7 +32,7 @@ async function tryNode(): Promise<boolean> {
   }
 }
 
-async function tryWasm(): Promise<boolean> {
+async function tryWasm(threads: number): Promise<boolean> {
   try {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     // In Node the .wasm files are read from the installed package; a browser fetches them from
@@ -40,11 +42,33 @@ async function tryWasm(): Promise<boolean> {
       const require = createRequire(import.meta.url);
       const dir = require.resolve('@tensorflow/tfjs-backend-wasm').replace(/[^/\\]+$/, '');
       wasm.setWasmPaths(dir.endsWith('/') ? dir : dir + '/');
+      if (threads > 1) {
+        // opt-in (GLASSWING_WASM_THREADS): relies on tfjs internals, see wasm-threads.ts
+        const { prepareWasmThreads } = await import('./wasm-threads.js');
+        const restore = await prepareWasmThreads(tf, wasm, threads);
+        try {
+          const ok = await tf.setBackend('wasm');
+          if (ok) unrefWasmWorkers();
+          return ok;
+        } finally {
+          restore();
+        }
+      }
     }
     return await tf.setBackend('wasm');
   } catch {
     return false;
   }
+}
+
+/**
+ * Let the process exit while the pthread pool idles: emscripten's Node workers are ref'd and would
+ * keep the event loop alive after the program's last line (the pool is created whole at start-up).
+ */
+function unrefWasmWorkers(): void {
+  const b = tf.findBackend('wasm') as unknown as { wasm?: { PThread?: { unusedWorkers?: Array<{ unref?: () => void }>; runningWorkers?: Array<{ unref?: () => void }> } } };
+  const p = b?.wasm?.PThread;
+  for (const w of [...(p?.unusedWorkers ?? []), ...(p?.runningWorkers ?? [])]) w.unref?.();
 }
 
 async function select(requested?: string): Promise<BackendName> {
@@ -54,8 +78,10 @@ async function select(requested?: string): Promise<BackendName> {
     throw new Error(`GLASSWING_BACKEND must be one of node, wasm, cpu; got "${want}"`);
   }
   const order: BackendName[] = want ? [want as BackendName] : ['node', 'wasm', 'cpu'];
+  // validated here, not inside tryWasm (whose failures fall through to the next backend)
+  const threads = order.includes('wasm') ? requestedWasmThreads() : 1;
   for (const name of order) {
-    const ok = name === 'node' ? await tryNode() : name === 'wasm' ? await tryWasm() : await tf.setBackend('cpu');
+    const ok = name === 'node' ? await tryNode() : name === 'wasm' ? await tryWasm(threads) : await tf.setBackend('cpu');
     if (ok) {
       await tf.ready();
       for (const hook of postInitHooks) await hook(name);
@@ -92,4 +118,11 @@ onBackendReady((name) => {
 
 export function currentBackend(): BackendName | undefined {
   return chosen;
+}
+
+/** XNNPACK threads of the wasm backend (1 unless GLASSWING_WASM_THREADS asked for more); 0 on other backends. */
+export async function wasmThreadCount(): Promise<number> {
+  if (chosen !== 'wasm') return 0;
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  return wasm.getThreadsCount();
 }
