@@ -403,6 +403,32 @@ describe('graph-executor pieces the fixtures rely on', () => {
     clearWeightCache();
   });
 
+  it('conservation on the fixture models with every bias of the folded model zeroed (FORMAT §6.4 self-test): Σ R / y within 1e-4', async () => {
+    for (const name of MODEL_FIXTURES) {
+      const model = await loadFixtureModelDir(path.join(ROOT, name, 'model'));
+      // zero every bias, BN shift and BN mean: the BatchNorm-folded bias (b − μ)·s + β is then 0
+      for (const layer of model.layers) {
+        const ws = layer.weights;
+        if (ws.length === 0) continue;
+        const vals = layer.getWeights().map((w, i) => (/(bias|beta|moving_mean)$/.test(ws[i].originalName ?? ws[i].name) ? tf.zerosLike(w) : w));
+        layer.setWeights(vals);
+      }
+      const c = Classifier.fromModel(model);
+      const x = readBundle(path.join(ROOT, name, 'input')).tensor('input') as tf.Tensor4D;
+      const composites = name === 'mobilenet_small' ? ['epsilon'] : ['epsilon', 'epsilon-plus-flat'];
+      for (const composite of composites) {
+        const e = await explain('lrp', c, x, { options: { composite }, skipRangeCheck: true });
+        const err = e.extras.conservationError as number[];
+        console.log(`${name} ${composite}: |Σ R − y| / |y| max ${Math.max(...err).toExponential(2)}`);
+        for (const v of err) expect(v, `${name} ${composite}`).toBeLessThan(1e-4);
+        e.dispose();
+      }
+      x.dispose();
+      model.dispose();
+      clearWeightCache();
+    }
+  }, 60_000);
+
   it('a BatchNorm after a DepthwiseConv2D with depth multiplier 2 folds channel c·2 + j (logits unchanged)', async () => {
     const input = tfl.input({ shape: [6, 6, 3] });
     let h = tfl.layers.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, padding: 'same', useBias: true, name: 'dw' }).apply(input) as tfl.SymbolicTensor;
