@@ -337,7 +337,7 @@ describe('smoke: every registered method on a MobileNetV2-shaped and a ResNet-50
     for (const row of rows) {
       const label = `${row.model} ${row.method}: ${row.message}`;
       expect(['ok', 'refused'], label).toContain(row.outcome);
-      if (row.outcome === 'refused') expect(row.message, label).toMatch(/generator .* makes images 28×28×1, but classifier .* takes 96×96×3/);
+      if (row.outcome === 'refused') expect(row.message, label).toMatch(/generator .* makes images 28×28×1, but classifier .* takes 96×96×3: pass option generator, a generator of 96×96×3 images/);
       expect(row.leakedTensors, label).toBe(0);
       expect(row.healthy, label).toBe(true);
       expect(row.resets, label).toBe(0);

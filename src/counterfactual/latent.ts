@@ -54,7 +54,9 @@ export async function resolveGenerator(option: unknown, classifier: Classifier, 
   }
   const a = gen.outputShape.join('×');
   const b = classifier.inputShape.join('×');
-  if (a !== b) throw new OptionError(`method "${method}": generator "${gen.name}" makes images ${a}, but classifier "${classifier.name}" takes ${b}`);
+  if (a !== b) {
+    throw new OptionError(`method "${method}": generator "${gen.name}" makes images ${a}, but classifier "${classifier.name}" takes ${b}: pass option generator, a generator of ${b} images (the shipped ones are MNIST-sized)`);
+  }
   return gen;
 }
 
