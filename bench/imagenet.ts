@@ -34,8 +34,7 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { initBackend, wasmThreadCount } from '../src/engine/backend.js';
 import { Classifier } from '../src/core/classifier.js';
-import { getMethod } from '../src/core/registry.js';
-import { disposeExplanation } from '../src/core/explanation.js';
+import { explain } from '../src/core/registry.js';
 import { OptionError } from '../src/core/errors.js';
 import { buildResNet18 } from '../src/models/resnet.js';
 import { clearWeightCache } from '../src/attribution/propagation/weight-cache.js';
@@ -176,21 +175,22 @@ function mb(bytes: number): number {
   return Math.round(bytes / 2 ** 20);
 }
 
-/** Run one method once on x; returns wall ms (the attribution is read back, so the work is done). */
+/**
+ * Run one method once on x through `explain` — as a user calls it, so per-image methods (LRP) are
+ * chunked to the memory budget — and return the method's own time (explain's timeMs: without input
+ * validation and the logits pass explain makes first; the attribution is read back, so the work is done).
+ */
 async function runOnce(clf: Classifier, c: MethodCase, x: tf.Tensor4D, targets: number[]): Promise<number> {
-  const t = performance.now();
   if (c.method === 'forward') {
+    const t = performance.now();
     const y = clf.logits(x);
     await y.data();
     y.dispose();
     return performance.now() - t;
   }
-  const def = getMethod(c.method);
-  const r = await def.run(clf, x, targets, { ...def.defaults, ...c.options }, {});
-  await r.attribution.data();
-  const ms = performance.now() - t;
-  disposeExplanation({ attribution: r.attribution, extras: r.extras ?? {} });
-  r.logitsAfter?.dispose();
+  const e = await explain(c.method, clf, x, { target: targets, options: c.options });
+  const ms = e.timeMs;
+  e.dispose();
   return ms;
 }
 
