@@ -249,6 +249,13 @@ describe('glasswing conformance DIR', () => {
     expect(Number(counts?.[1])).toBeGreaterThanOrEqual(15);
   }, 60_000);
 
+  it('without DIR runs every vendored fixture', () => {
+    const r = run('--only', 'logits');
+    expect(r.code).toBe(0);
+    for (const f of ['inception_small', 'mnist_cnn', 'mnist_mlp', 'mobilenet_small', 'resnet_small']) expect(r.stdout).toContain(path.join('fixtures', 'conformance', f));
+    expect(r.stdout).toMatch(/5 of 5 fixtures pass/);
+  }, 60_000);
+
   it('exits 1 when an output fails, and with a one-line typed error for a broken model', async () => {
     const dir = copyFixture('resnet_small');
     const cal = path.join(dir, 'calibration.json');

@@ -1,5 +1,5 @@
 import { DataError } from '../../core/errors.js';
-import { findFixtures, runConformance, type ConformanceResult, type ConformanceRow } from '../../conformance/index.js';
+import { defaultConformanceDir, findFixtures, runConformance, type ConformanceResult, type ConformanceRow } from '../../conformance/index.js';
 import { formatTable } from '../../tasks/registry.js';
 import { flag, num, str } from '../args.js';
 import type { Command } from './index.js';
@@ -37,8 +37,9 @@ export const conformanceCommand: Command = {
   name: 'conformance',
   summary: 'check Glasswing against reference attributions (Captum/Zennit fixture folders)',
   usage: [
-    'glasswing conformance DIR [--tolerance 1e-4] [--only a,b] [--json]',
+    'glasswing conformance [DIR] [--tolerance 1e-4] [--only a,b] [--json]',
     '',
+    'Without DIR: $GLASSWING_CONFORMANCE_DIR, else the fixtures vendored in the package (test/fixtures/conformance).',
     'DIR is a fixture folder or a folder of fixtures (format: xai-anchors-tensors v1, FORMAT.md). A fixture',
     'holds attributions/ and input/ bundles and either model/ (a TF.js layers model: model.json + weight',
     'shards, with calibration.json) or a weights/ bundle of a registered architecture (mnist_cnn, mnist_mlp).',
@@ -47,8 +48,7 @@ export const conformanceCommand: Command = {
     '--tolerance. Exits 1 when any output fails.',
   ].join('\n'),
   async run(args) {
-    const dir = args.positional[0];
-    if (!dir) throw new DataError('expected a fixture folder (attributions/, input/ and model/ or weights/) or a folder of fixtures; got none');
+    const dir = args.positional[0] ?? defaultConformanceDir();
     const tolerance = num(args, 'tolerance', 1e-4);
     const only = str(args, 'only')?.split(',').map((s) => s.trim()).filter(Boolean);
     const fixtures = findFixtures(dir);
