@@ -10,7 +10,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '../src/engine/backend.js';
 import { Classifier } from '../src/core/classifier.js';
 import { buildInceptionShaped, buildMobileNetV2Shaped, buildResNet50Shaped } from '../src/models/imagenet-shapes.js';
-import { propagate } from '../src/attribution/propagation/propagate.js';
+import { propagate, unrectifiedConvolutions } from '../src/attribution/propagation/propagate.js';
 import { compositeByName, withLayerRules } from '../src/attribution/propagation/composites.js';
 import { epsilonRule } from '../src/attribution/propagation/rules.js';
 import { clearWeightCache } from '../src/attribution/propagation/weight-cache.js';
@@ -152,16 +152,7 @@ describe('LRP conservation on bias-free ImageNet-shaped models', () => {
       eps.relevance.dispose();
       for (const e of eps.conservationError) expect(e).toBeLessThanOrEqual(1e-3);
       // convolutions whose output reaches no rectifier (through BN): MobileNetV2 project, ResNet *_3_conv / *_0_conv
-      const g = c.graph!;
-      const unrectified = g.nodes.filter((n) => (n.kind === 'conv2d' || n.kind === 'depthwise-conv2d') && (() => {
-        let cur = n;
-        for (;;) {
-          const next = g.nodes.filter((k) => k.inputs.includes(cur.name));
-          if (next.length !== 1) return true;
-          if (next[0].kind === 'batchnorm') { cur = next[0]; continue; }
-          return !(next[0].kind === 'activation' && ['relu', 'relu6'].includes(next[0].params.activation ?? ''));
-        }
-      })()).map((n) => n.name);
+      const unrectified = unrectifiedConvolutions(c.graph!);
       const plusFlat = propagate(c, x, targets, { composite: compositeByName('epsilon-plus-flat') });
       plusFlat.relevance.dispose();
       if (name === 'inception') {

@@ -107,6 +107,35 @@ export function multiplyGates(graph: Graph, node: GraphNode): boolean[] {
   return gates.every(Boolean) ? gates.map(() => false) : gates;
 }
 
+/**
+ * Convolutions (Conv2D, DepthwiseConv2D, Conv2DTranspose) whose output reaches no rectifier: followed
+ * through BatchNorm/identity nodes, it is not the sole input of a ReLU/ReLU6/thresholded ReLU (e.g.
+ * MobileNetV2's linear 1×1 projections, ResNet's last conv of each residual branch and its
+ * projection shortcut, which feed an Add). z⁺ presumes a rectified unit (relevance only where
+ * z > 0); on these, units with R ≠ 0 and no positive contribution lose their relevance.
+ */
+export function unrectifiedConvolutions(graph: Graph): string[] {
+  const consumers = new Map<string, GraphNode[]>(graph.nodes.map((n) => [n.name, []]));
+  for (const n of graph.nodes) for (const i of n.inputs) consumers.get(i)?.push(n);
+  const rectifier = (n: GraphNode) =>
+    n.kind === 'activation' && (['relu6', 'thresholded-relu'].includes(n.params.activation ?? '') || reluNonNegative(n));
+  return graph.nodes
+    .filter((n) => n.kind === 'conv2d' || n.kind === 'depthwise-conv2d' || n.kind === 'conv2d-transpose')
+    .filter((n) => {
+      let cur = n;
+      for (;;) {
+        const next = consumers.get(cur.name) ?? [];
+        if (next.length !== 1) return true;
+        if (next[0].kind === 'batchnorm' || next[0].kind === 'identity') {
+          cur = next[0];
+          continue;
+        }
+        return !rectifier(next[0]);
+      }
+    })
+    .map((n) => n.name);
+}
+
 /** Sum t over the axes where `shape` (right-aligned) is 1 or missing: the adjoint of broadcasting to t's shape. */
 function sumToShape(t: tf.Tensor, shape: number[]): tf.Tensor {
   const lead = t.rank - shape.length;
