@@ -5,7 +5,10 @@
  * Grad-CAM, IG and occlusion on ResNet-shaped models: the small ResNet (28², batch 1 and 32) and
  * ResNet-18 (224², batch 1; IG 50 steps, occlusion 32×32 stride 16 = 169 windows as on MNIST).
  * Captum 0.8 on the MNIST CNN shape, same 2 cores, batch 1 (ms/image): Saliency 2.6, IG 64,
- * SmoothGrad 49, guided backprop 2.8, Grad-CAM 2.1, occlusion 89, LIME 1148.
+ * SmoothGrad 49, guided backprop 2.8, Grad-CAM 2.1, occlusion 89, LIME 1148; batch 1 / 32: DeepLift
+ * 9.9 / 4.2, the forward + input gradient floor 2.45 / 1.09; ResNet-18 224² batch 1: DeepLift 254.
+ * The Captum-parity methods (DeepLIFT, the SHAP family, ablation, Shapley values, layer and neuron
+ * attribution, Grad-CAM++, Score-CAM, Eigen-CAM, Layer-CAM) run with their default options.
  *
  * Options: quick (batch 1 only with fewer repeats, no ResNet-18), resnet (false skips ResNet-18),
  * repeats (number), pda (true adds prediction-difference, slow). Each method's own run is timed
@@ -21,11 +24,12 @@ import { registerBenchmark, type TaskOptions } from '../src/tasks/registry.js';
 import '../src/attribution/index.js';
 
 type Row = { model: string; method: string; batch: number; backend: string; ms_per_image: number; captum_ms: number | string; ratio: number | string };
-type Case = { label: string; method: string; options: Record<string, unknown>; captum?: number };
+/** captum: Captum's ms/image at batch 1 on the same shape and cores; captum32: at batch 32 (issue 16's figures). */
+type Case = { label: string; method: string; options: Record<string, unknown>; captum?: number; captum32?: number; minBatch?: number };
 
 const MNIST_CASES: Case[] = [
   { label: 'forward (yardstick)', method: 'forward', options: {} },
-  { label: 'gradient', method: 'gradient', options: {} },
+  { label: 'gradient', method: 'gradient', options: {}, captum: 2.45, captum32: 1.09 },
   { label: 'saliency', method: 'saliency', options: {}, captum: 2.6 },
   { label: 'sensitivity', method: 'sensitivity', options: {} },
   { label: 'gradient-x-input', method: 'gradient-x-input', options: {} },
@@ -37,6 +41,24 @@ const MNIST_CASES: Case[] = [
   { label: 'guided-grad-cam', method: 'guided-grad-cam', options: {} },
   { label: 'occlusion (4x4, stride 2)', method: 'occlusion', options: { window: 4, stride: 2 }, captum: 89 },
   { label: 'lime (1000 samples)', method: 'lime', options: { samples: 1000 }, captum: 1148 },
+  // Captum-parity methods (issue 16); Captum figures where the issue gives them (gradient: the forward + input gradient floor)
+  { label: 'deeplift', method: 'deeplift', options: {}, captum: 9.9, captum32: 4.2 },
+  { label: 'deeplift-shap (8 baselines)', method: 'deeplift-shap', options: {} },
+  { label: 'gradient-shap (32 samples)', method: 'gradient-shap', options: {} },
+  { label: 'feature-ablation (4x4 patches)', method: 'feature-ablation', options: {} },
+  { label: 'feature-permutation (4x4 patches)', method: 'feature-permutation', options: {}, minBatch: 2 },
+  { label: 'shapley-exact (3x3 grid, 512 coalitions)', method: 'shapley-exact', options: {} },
+  { label: 'shapley-sampling (4x4 grid, 25 orderings)', method: 'shapley-sampling', options: {} },
+  { label: 'kernel-shap (SLIC 50, 1000 coalitions)', method: 'kernel-shap', options: {} },
+  { label: 'layer-integrated-gradients (50 steps)', method: 'layer-integrated-gradients', options: {} },
+  { label: 'layer-conductance (50 steps)', method: 'layer-conductance', options: {} },
+  { label: 'layer-gradient-x-activation', method: 'layer-gradient-x-activation', options: {} },
+  { label: 'neuron-gradient', method: 'neuron-gradient', options: {} },
+  { label: 'neuron-integrated-gradients (50 steps)', method: 'neuron-integrated-gradients', options: {} },
+  { label: 'grad-cam-plus-plus', method: 'grad-cam-plus-plus', options: {} },
+  { label: 'score-cam (all channels)', method: 'score-cam', options: {} },
+  { label: 'eigen-cam', method: 'eigen-cam', options: {} },
+  { label: 'layer-cam', method: 'layer-cam', options: {} },
 ];
 
 async function mnistCnn(): Promise<{ clf: Classifier; name: string }> {
@@ -97,9 +119,11 @@ async function run(options: TaskOptions) {
     const x = tf.randomUniform([batch, h, w, c], clf.domain.low, clf.domain.high, 'float32', 7 + batch) as tf.Tensor4D;
     const targets = Array.from({ length: batch }, (_, i) => i % clf.numClasses);
     for (const k of cases) {
+      if (batch < (k.minBatch ?? 1)) continue; // e.g. feature-permutation permutes across the batch
       try {
         const ms = (await timeRun(clf, k, x, targets, repeats)) / batch;
-        const captum = batch === 1 && k.captum && model.startsWith('mnist') ? k.captum : '';
+        const ref = batch === 1 ? k.captum : batch === 32 ? k.captum32 : undefined;
+        const captum = ref && (model.startsWith('mnist') || model.startsWith('resnet18')) ? ref : '';
         rows.push({ model, method: k.label, batch, backend, ms_per_image: +ms.toFixed(2), captum_ms: captum, ratio: captum ? +(ms / captum).toFixed(2) : '' });
       } catch (e) {
         rows.push({ model, method: `${k.label} (failed: ${(e as Error).message.slice(0, 60)})`, batch, backend, ms_per_image: NaN, captum_ms: '', ratio: '' });
@@ -133,6 +157,7 @@ async function run(options: TaskOptions) {
       const r18 = Classifier.fromModel(resnet.buildResNet18({ seed: 0 }), { name: 'resnet18' });
       await bench('resnet18 224²', r18, 1, [
         { label: 'grad-cam', method: 'grad-cam', options: {} },
+        { label: 'deeplift', method: 'deeplift', options: {}, captum: 254 },
         { label: 'integrated-gradients (50 steps)', method: 'integrated-gradients', options: { steps: 50, internalBatchSize: 16 } },
         { label: 'occlusion (32x32, stride 16)', method: 'occlusion', options: { window: 32, stride: 16, batchSize: 32 } },
       ]);

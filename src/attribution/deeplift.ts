@@ -82,23 +82,31 @@ function localDerivative(node: GraphNode, z: tf.Tensor, standard: (ins: tf.Tenso
   return tf.div(tf.sub(standard([tf.add(z, h)]), standard([tf.sub(z, h)])), tf.mul(h, 2));
 }
 
-/** Halves [x; b] of a concatenated batch. */
+/** A [2N, …] batch as its halves [x; b], each flattened to [1, M] (reshapes are free; the two slices copy one batch). */
 function halves(t: tf.Tensor): [tf.Tensor, tf.Tensor] {
-  const [a, b] = tf.split(t, 2, 0);
-  return [a, b];
+  const t2 = tf.reshape(t, [2, -1]);
+  return [tf.slice(t2, [0, 0], [1, -1]), tf.slice(t2, [1, 0], [1, -1])];
 }
 
-/** Rescale: dy · (f(z_x) − f(z_b)) / (z_x − z_b) on both halves; the plain derivative where |Δz| < eps. */
+/** dy [2N, …] times a per-unit multiplier [1, M] shared by both halves (broadcast, no concatenation). */
+function timesShared(dy: tf.Tensor, m: tf.Tensor): tf.Tensor {
+  return tf.reshape(tf.mul(tf.reshape(dy, [2, -1]), m), dy.shape);
+}
+
+/**
+ * Rescale: dy · (f(z_x) − f(z_b)) / (z_x − z_b), the same multiplier on both halves (Captum: delta_out /
+ * delta_in, repeated); the plain derivative where |Δz| < eps (there z_x and z_b agree to eps, so the
+ * derivative at z_x serves both halves). All the multiplier's arithmetic runs on one half's size.
+ */
 function rescaleOp(node: GraphNode, z: tf.Tensor, standard: (ins: tf.Tensor[]) => tf.Tensor, eps: number): tf.Tensor {
   return customOp([z], (xs) => standard(xs), (dy, [zs], y) => {
     const [zx, zb] = halves(zs);
     const [yx, yb] = halves(y);
     const dz = tf.sub(zx, zb);
-    const small = tf.less(tf.abs(dz), eps);
-    const ratio = tf.div(tf.sub(yx, yb), tf.where(small, tf.onesLike(dz), dz));
-    const ratio2 = tf.concat([ratio, ratio], 0);
-    const small2 = tf.concat([small, small], 0);
-    return tf.where(small2, tf.mul(dy, localDerivative(node, zs, standard)), tf.mul(dy, ratio2));
+    // where |Δz| < eps the ratio may be 0/0; that branch is not selected
+    const ratio = tf.div(tf.sub(yx, yb), dz);
+    const m = tf.where(tf.less(tf.abs(dz), eps), localDerivative(node, zx, standard), ratio);
+    return timesShared(dy, m);
   });
 }
 
@@ -116,7 +124,8 @@ function unpool(dy: tf.Tensor, input: tf.Tensor, output: tf.Tensor, attrs: Retur
 /**
  * Captum's max-pool rule on the concatenated batch: u = unpool_x(g_x · (max(o_x,o_b) − o_b)) +
  * unpool_b(g_b · (o_x − max(o_x,o_b))), multiplier u / (z_x − z_b) on both halves, the plain gradient
- * (each half routed to its own arg-max) where |Δz| < eps.
+ * (each half routed to its own arg-max) where |Δz| < eps. With d = o_x − o_b the two parts are
+ * g_x · relu(d) and g_b · (d − relu(d)); one MaxPoolGrad call over the 2N batch routes both.
  */
 function maxPoolOp(node: GraphNode, z: tf.Tensor, standard: (ins: tf.Tensor[]) => tf.Tensor, eps: number): tf.Tensor {
   const global = node.kind === 'global-maxpool';
@@ -125,17 +134,15 @@ function maxPoolOp(node: GraphNode, z: tf.Tensor, standard: (ins: tf.Tensor[]) =
     const y4 = global ? tf.reshape(y, [y.shape[0], 1, 1, y.shape[1]!]) : y;
     const dy4 = global ? tf.reshape(dy, y4.shape) : dy;
     const [ox, ob] = halves(y4);
-    const [gx, gb] = halves(dy4);
-    const mx = tf.maximum(ox, ob);
-    const routed = unpool(tf.concat([tf.mul(gx, tf.sub(mx, ob)), tf.mul(gb, tf.sub(ox, mx))], 0), zs, y4, attrs);
-    const [ux, ub] = halves(routed);
-    const u = tf.add(ux, ub);
+    const d = tf.sub(ox, ob);
+    const rd = tf.relu(d);
+    const parts = tf.reshape(tf.concat([rd, tf.sub(d, rd)], 0), y4.shape);
+    const [ux, ub] = halves(unpool(tf.mul(dy4, parts), zs, y4, attrs));
     const [zx, zb] = halves(zs);
     const dz = tf.sub(zx, zb);
     const small = tf.less(tf.abs(dz), eps);
-    const m = tf.div(u, tf.where(small, tf.onesLike(dz), dz));
-    const plain = unpool(dy4, zs, y4, attrs);
-    return tf.where(tf.concat([small, small], 0), plain, tf.concat([m, m], 0));
+    const rule = timesShared(tf.onesLike(zs), tf.div(tf.add(ux, ub), dz));
+    return tf.where(tf.reshape(tf.concat([small, small], 0), zs.shape), unpool(dy4, zs, y4, attrs), rule);
   });
 }
 
