@@ -16,7 +16,7 @@ export {
   type Composite, type CompositeEntry, type LayerContext, defineComposite, uniformComposite, withLayerRules, compositeByName, COMPOSITE_NAMES,
 } from './composites.js';
 export { canonize, batchNormAffine, type CanonizeResult } from './canonize.js';
-export { propagate, assignRules, type PropagationConfig, type PropagationResult, type MaxPoolMode } from './propagate.js';
+export { propagate, assignRules, unrectifiedConvolutions, multiplyGates, PASS_ACTIVATIONS, type PropagationConfig, type PropagationResult, type MaxPoolMode } from './propagate.js';
 export { linearOpOf, convTranspose, type LinearOp } from './linear.js';
 export { visualBackProp } from './visual-backprop.js';
 export { clearWeightCache, weightCacheSize } from './weight-cache.js';
