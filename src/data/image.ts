@@ -190,12 +190,21 @@ export interface ImageFolderOptions extends ReadImageOptions {
   classNames?: string[];
 }
 
+export interface ImageFolderListing {
+  /** Image paths (dir joined with the relative path), in sorted order. */
+  files: string[];
+  /** Paths relative to the folder ("cat/a.png"), same order. */
+  relative: string[];
+  labels: number[];
+  classNames: string[];
+}
+
 /**
- * Reads a folder of images as a Dataset: one sub-folder per class (`dir/cat/a.png` → class "cat"),
- * or, with no sub-folders, every image in `dir` as class 0 ("unlabelled"). Files are read in
- * sorted order; `sourceIndices` are positions in that order. `shape` is [h, w, c].
+ * Lists an image folder without decoding anything (the layout loadImageFolder reads): one sub-folder
+ * per class, or every image at the top as class 0 ("unlabelled"). Dataset-scale jobs use it to cut a
+ * folder into shards that are decoded one shard at a time, so one corrupt file fails only its shard.
  */
-export async function loadImageFolder(dir: string, shape: readonly number[], opts: ImageFolderOptions = {}): Promise<Dataset> {
+export function listImageFolder(dir: string, opts: Pick<ImageFolderOptions, 'extensions' | 'classNames'> = {}): ImageFolderListing {
   const exts = (opts.extensions ?? ['png', 'jpg', 'jpeg']).map((e) => '.' + e.toLowerCase().replace(/^\./, ''));
   const isImage = (f: string) => exts.includes(extname(f).toLowerCase());
   let entries: Dirent[];
@@ -205,7 +214,7 @@ export async function loadImageFolder(dir: string, shape: readonly number[], opt
     throw new ImageLoadError(`cannot read image folder "${dir}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'folder not found' : (e as Error).message}`);
   }
   const subdirs = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
-  const files: string[] = [];
+  const relative: string[] = [];
   const labels: number[] = [];
   let classNames: string[];
   if (subdirs.length > 0) {
@@ -214,18 +223,28 @@ export async function loadImageFolder(dir: string, shape: readonly number[], opt
       const label = classNames.indexOf(name);
       if (label < 0) throw new ImageLoadError(`image folder "${dir}": sub-folder "${name}" is not among the class names ${JSON.stringify(classNames)}`);
       for (const f of readdirSync(join(dir, name)).filter(isImage).sort()) {
-        files.push(join(dir, name, f));
+        relative.push(`${name}/${f}`);
         labels.push(label);
       }
     }
   } else {
     classNames = opts.classNames ?? ['unlabelled'];
     for (const f of entries.filter((e) => e.isFile()).map((e) => e.name).filter(isImage).sort()) {
-      files.push(join(dir, f));
+      relative.push(f);
       labels.push(0);
     }
   }
-  if (files.length === 0) throw new ImageLoadError(`image folder "${dir}": no ${exts.join('/')} files found`);
+  if (relative.length === 0) throw new ImageLoadError(`image folder "${dir}": no ${exts.join('/')} files found`);
+  return { files: relative.map((r) => join(dir, r)), relative, labels, classNames };
+}
+
+/**
+ * Reads a folder of images as a Dataset: one sub-folder per class (`dir/cat/a.png` → class "cat"),
+ * or, with no sub-folders, every image in `dir` as class 0 ("unlabelled"). Files are read in
+ * sorted order; `sourceIndices` are positions in that order. `shape` is [h, w, c].
+ */
+export async function loadImageFolder(dir: string, shape: readonly number[], opts: ImageFolderOptions = {}): Promise<Dataset> {
+  const { files, labels, classNames } = listImageFolder(dir, opts);
   const images = await readImages(files, shape, opts);
   return makeDataset(`folder:${basename(dir)}`, images, Int32Array.from(labels), classNames, Int32Array.from(files.keys()));
 }

@@ -6,6 +6,9 @@ import { evaluateCommand } from './evaluate.js';
 import { benchCommand, experimentCommand } from './tasks.js';
 import { demoCommand } from './demo.js';
 import { conformanceCommand } from './conformance.js';
+import { runCommand } from './run.js';
+import { workerCommand } from './worker.js';
+import { statusCommand } from './status.js';
 
 export interface Command {
   name: string;
@@ -16,6 +19,7 @@ export interface Command {
 
 const list: Command[] = [
   demoCommand, explainCommand, methodsCommand, trainCommand, evaluateCommand, benchCommand, experimentCommand, conformanceCommand,
+  runCommand, workerCommand, statusCommand,
 ];
 export const commands = new Map(list.map((c) => [c.name, c]));
 

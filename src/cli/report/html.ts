@@ -20,9 +20,15 @@ export interface ReportMethodRow {
 export interface ReportInput {
   outDir: string;
   backend: string;
-  digits: Array<{ index: number; label: number; input: string }>;
+  digits: Array<{ index: number; label: number; input: string; /** Column heading (default "digit LABEL"). */ heading?: string; /** Under the input (default "test #INDEX"). */ note?: string }>;
   methods: ReportMethodRow[];
   accuracy: Array<{ model: string; accuracy: number }>;
+  /** Page title and heading (default "Glasswing demo"); `glasswing run` reuses this page for its summary. */
+  title?: string;
+  /** HTML paragraph(s) replacing the demo's introduction and overview image. */
+  intro?: string;
+  /** Heading of the accuracy column (default "MNIST test accuracy"). */
+  accuracyLabel?: string;
 }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -34,9 +40,15 @@ function extrasText(e: Record<string, unknown>): string {
     .join('<br>');
 }
 
+const DEMO_INTRO = (backend: string) => `<p>Real MNIST test digits explained with every registered method on the shipped default models
+(backend <b>${esc(backend)}</b>, ${new Date().toISOString().slice(0, 19)}Z). Each map is drawn over the input in grey:
+signed maps use the diverging blue–white–red scale centred on 0 (red: evidence for the explained class, blue: against),
+magnitudes use the sequential scale. The explained class is the prediction unless a row says otherwise; a target class is shown under each map. Times are wall time per image for the whole batch.</p>
+<p><img src="overview.png" alt="overview" style="width:auto;height:auto;max-width:100%"></p>`;
+
 /** Write DIR/index.html (atomically) and return its path. */
 export function writeHtmlReport(r: ReportInput): string {
-  const head = r.digits.map((d) => `<th>digit ${d.label}<br><img src="${d.input}" alt="input ${d.label}"><br><small>test #${d.index}</small></th>`).join('');
+  const head = r.digits.map((d) => `<th>${esc(d.heading ?? `digit ${d.label}`)}<br><img src="${d.input}" alt="input ${d.label}"><br><small>${esc(d.note ?? `test #${d.index}`)}</small></th>`).join('');
   const families = [...new Set(r.methods.map((m) => m.family))];
   const body = families
     .map((fam) => {
@@ -57,12 +69,12 @@ export function writeHtmlReport(r: ReportInput): string {
     })
     .join('\n');
   const acc = r.accuracy.length
-    ? `<h2>Models</h2><table class="acc"><tr><th>model</th><th>MNIST test accuracy</th></tr>${r.accuracy
+    ? `<h2>Models</h2><table class="acc"><tr><th>model</th><th>${esc(r.accuracyLabel ?? 'MNIST test accuracy')}</th></tr>${r.accuracy
         .map((a) => `<tr><td>${esc(a.model)}</td><td>${(a.accuracy * 100).toFixed(2)} %</td></tr>`)
         .join('')}</table>`
     : '';
   const html = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Glasswing demo report</title>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(r.title ?? 'Glasswing demo')} report</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse}td,th{padding:4px 6px;text-align:center;vertical-align:top}
@@ -71,12 +83,8 @@ tr.fam td{background:#eee;text-align:left;font-weight:bold;text-transform:capita
 img{image-rendering:pixelated;width:112px;height:112px}
 .t{color:#06c}.err{color:#a00;text-align:left}small{color:#666}
 </style></head><body>
-<h1>Glasswing demo</h1>
-<p>Real MNIST test digits explained with every registered method on the shipped default models
-(backend <b>${esc(r.backend)}</b>, ${new Date().toISOString().slice(0, 19)}Z). Each map is drawn over the input in grey:
-signed maps use the diverging blue–white–red scale centred on 0 (red: evidence for the explained class, blue: against),
-magnitudes use the sequential scale. The explained class is the prediction unless a row says otherwise; a target class is shown under each map. Times are wall time per image for the whole batch.</p>
-<p><img src="overview.png" alt="overview" style="width:auto;height:auto;max-width:100%"></p>
+<h1>${esc(r.title ?? 'Glasswing demo')}</h1>
+${r.intro ?? DEMO_INTRO(r.backend)}
 <table><tr><th></th>${head}</tr>
 ${body}
 </table>
