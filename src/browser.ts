@@ -43,3 +43,7 @@ import './counterfactual/contrast.js';
 export { setGeneratorResolver } from './counterfactual/latent.js';
 export { loadGeneratorFromUrl } from './generative/format.js';
 export { renderContrast } from './generative/render.js';
+// graph models and model folders (a dropped folder's files → Classifier with its glasswing.json)
+export * from './models/graph-model.js';
+export * from './models/model-files.js';
+export { exportGraphModel, type GraphModelArtifacts, type GraphModelExportOptions } from './models/graph-model-export.js';

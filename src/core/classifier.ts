@@ -9,6 +9,8 @@ import { buildGraph, runGraph, ancestors, type Graph, type GraphNode, type NodeK
 import type { InputDomain } from './domain.js';
 import { InvalidInputError, OptionError, UnsupportedLayerError } from './errors.js';
 import { batchSizeFor } from '../engine/memory.js';
+import type { PreprocessingSpec } from './preprocessing.js';
+import type { GraphModelSource } from '../models/graph-model.js';
 
 export interface LayerInfo {
   /** Node name: a Keras layer name, or NAME/preact for the linear part of a layer with a fused activation. */
@@ -28,6 +30,18 @@ export interface ClassifierOptions {
   low?: number;
   high?: number;
   classNames?: string[];
+  /**
+   * How photos become this model's input (data/photo.ts reads it). Its range sets low/high unless
+   * those are given; its per-channel mean/std become the classifier's first node, `preprocess`.
+   */
+  preprocessing?: PreprocessingSpec;
+}
+
+export interface GraphModelOptions extends ClassifierOptions {
+  /** [height, width, channels] when the model's input leaves the image size open. */
+  inputShape?: [number, number, number];
+  /** The output node, when the graph has several. */
+  output?: string;
 }
 
 export interface FunctionClassifierOptions extends ClassifierOptions {
@@ -58,12 +72,20 @@ export class Classifier {
   readonly graph?: Graph;
   /** Whether the model's own output was a softmax that `logits` strips. */
   readonly strippedSoftmax: boolean;
+  /** How photos become this model's input (see core/preprocessing.ts), when known. */
+  readonly preprocessing?: PreprocessingSpec;
+  /**
+   * Weight tensors the graph reads that belong to no LayersModel (graph models, the preprocess
+   * node): backend recovery snapshots them, dispose() frees them.
+   */
+  readonly graphWeights: tf.Tensor[];
   private readonly fn?: (x: tf.Tensor4D) => tf.Tensor2D;
   private readonly logitNode?: string;
 
   private constructor(init: {
     name: string; domain: InputDomain; numClasses: number; classNames?: string[];
     model?: tfl.LayersModel; graph?: Graph; fn?: (x: tf.Tensor4D) => tf.Tensor2D; logitNode?: string; strippedSoftmax?: boolean;
+    preprocessing?: PreprocessingSpec; graphWeights?: tf.Tensor[];
   }) {
     this.name = init.name;
     this.domain = init.domain;
@@ -74,14 +96,29 @@ export class Classifier {
     this.fn = init.fn;
     this.logitNode = init.logitNode;
     this.strippedSoftmax = init.strippedSoftmax ?? false;
+    this.preprocessing = init.preprocessing;
+    this.graphWeights = init.graphWeights ?? [];
   }
 
   /** Wrap a tf.LayersModel (Sequential or functional) taking NHWC images and giving class scores. */
   static fromModel(model: tfl.LayersModel, opts: ClassifierOptions = {}): Classifier {
-    const graph = buildGraph(model);
+    return Classifier.fromGraph(buildGraph(model), { ...opts, name: opts.name ?? model.name }, model);
+  }
+
+  /**
+   * Wrap an executable node graph (what buildGraph makes of a LayersModel, or translateGraphModel
+   * of a TF graph model). `weights` are tensors the graph reads that the classifier then owns.
+   */
+  static fromGraph(graph: Graph, opts: ClassifierOptions & { weights?: tf.Tensor[] } = {}, model?: tfl.LayersModel): Classifier {
     const inShape = graph.nodes[0].shape;
     if (inShape.length !== 3 || inShape.some((d) => d <= 0)) {
       throw new InvalidInputError(`expected a model taking images [height, width, channels]; got input shape [${inShape.join(', ')}]`);
+    }
+    const weights = [...(opts.weights ?? [])];
+    const pre = opts.preprocessing;
+    if (pre && (pre.mean || pre.std)) {
+      const pw = addPreprocessNode(graph, pre);
+      weights.push(...pw);
     }
     let logitNode = graph.output;
     let stripped = false;
@@ -97,14 +134,54 @@ export class Classifier {
     const transformNode = graph.nodes.find((n) => n.kind === 'transform');
     const domain: InputDomain = {
       shape: inShape as [number, number, number],
-      low: opts.low ?? 0,
-      high: opts.high ?? 1,
+      low: opts.low ?? pre?.range?.[0] ?? 0,
+      high: opts.high ?? pre?.range?.[1] ?? 1,
       transform: transformNode?.params.transform,
     };
+    if (opts.classNames && opts.classNames.length !== logitShape[0]) {
+      throw new InvalidInputError(`expected ${logitShape[0]} class names (one per model output); got ${opts.classNames.length}`);
+    }
     return new Classifier({
-      name: opts.name ?? model.name, domain, numClasses: logitShape[0], classNames: opts.classNames,
-      model, graph, logitNode, strippedSoftmax: stripped,
+      name: opts.name ?? 'model', domain, numClasses: logitShape[0], classNames: opts.classNames,
+      model, graph, logitNode, strippedSoftmax: stripped, preprocessing: pre, graphWeights: weights,
     });
+  }
+
+  /**
+   * Load a TF.js graph model (tfjs-converter's "graph-model" model.json) from a folder, a model.json
+   * path, an http(s)/file URL, or memory ({ modelJson, weights }), and run it with Glasswing's own
+   * executor: its TF ops become the same nodes a LayersModel's layers do, so every method works on
+   * it and every TF node name can be given to Grad-CAM, split() or activations(). Quantised weights
+   * are dequantised; a final Softmax is stripped. Unsupported ops throw UnsupportedLayerError
+   * naming the op and the node; missing or corrupt files throw ModelLoadError.
+   */
+  static async fromGraphModel(source: GraphModelSource, opts: GraphModelOptions = {}): Promise<Classifier> {
+    const { loadGraphModelGraph } = await import('../models/graph-model.js');
+    const t = await loadGraphModelGraph(source, { inputShape: opts.inputShape, output: opts.output });
+    try {
+      const where = typeof source === 'string' ? source.replace(/\/+$/, '').replace(/\/model\.json$/, '').split('/').pop() : undefined;
+      return Classifier.fromGraph(t.graph, { ...opts, name: opts.name ?? where ?? 'graph-model', weights: t.weights });
+    } catch (e) {
+      tf.dispose(t.weights);
+      throw e;
+    }
+  }
+
+  /** The same classifier (sharing the model, graph and weights) with other class names. */
+  withClassNames(classNames: string[]): Classifier {
+    if (classNames.length !== this.numClasses) {
+      throw new InvalidInputError(`expected ${this.numClasses} class names (one per model output); got ${classNames.length}`);
+    }
+    return new Classifier({
+      name: this.name, domain: this.domain, numClasses: this.numClasses, classNames, model: this.model, graph: this.graph, fn: this.fn,
+      logitNode: this.logitNode, strippedSoftmax: this.strippedSoftmax, preprocessing: this.preprocessing, graphWeights: this.graphWeights,
+    });
+  }
+
+  /** Free the tensors this classifier owns (a graph model's weights; a LayersModel's are the model's to dispose). */
+  dispose(): void {
+    tf.dispose(this.graphWeights);
+    this.graphWeights.length = 0;
   }
 
   /** Wrap a plain function x ↦ logits. Methods that need layers (Grad-CAM, LRP…) are unavailable. */
@@ -249,6 +326,33 @@ export class Classifier {
     }
     return this.graph;
   }
+}
+
+/**
+ * Insert the per-channel normalisation (x − mean)/std as node `preprocess` right after the input: a
+ * BatchNorm-form node (variance std², ε 0), so every method sees an ordinary element-wise affine layer.
+ */
+function addPreprocessNode(graph: Graph, pre: PreprocessingSpec): tf.Tensor[] {
+  const input = graph.nodes[0];
+  const c = input.shape[2];
+  const expand = (v: number[] | undefined, fill: number, what: string): number[] => {
+    if (!v) return new Array(c).fill(fill);
+    if (v.length === 1) return new Array(c).fill(v[0]);
+    if (v.length !== c) throw new InvalidInputError(`expected ${c} ${what} values (one per input channel) or 1; got ${v.length}`);
+    return v;
+  };
+  if (graph.byName.has('preprocess')) throw new InvalidInputError('the model already has a node named "preprocess"');
+  const mean = tf.tensor1d(expand(pre.mean, 0, 'mean'));
+  const std = expand(pre.std, 1, 'std');
+  const variance = tf.tensor1d(std.map((s) => s * s));
+  const node: GraphNode = {
+    name: 'preprocess', kind: 'batchnorm', layerName: 'preprocess', layerClass: 'Preprocessing', inputs: [input.name], shape: input.shape.slice(),
+    params: { batchNorm: () => ({ mean, variance, epsilon: 0 }) },
+  };
+  for (const n of graph.nodes) n.inputs = n.inputs.map((i) => (i === input.name ? 'preprocess' : i));
+  graph.nodes.splice(1, 0, node);
+  graph.byName.set('preprocess', node);
+  return [mean, variance];
 }
 
 /** Whether node n (an ancestor of the output) reads an input-side value without passing through `via`. */

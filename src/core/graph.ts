@@ -71,6 +71,8 @@ export interface NodeParams {
   axis?: number;
   /** zero padding / cropping [[top, bottom], [left, right]] */
   pad?: [[number, number], [number, number]];
+  /** zeropad: the constant written into the border (default 0; a graph model's PadV2 may set another) */
+  padValue?: number;
   /** upsample: factors [rows, cols] and interpolation */
   size?: [number, number];
   interpolation?: 'nearest' | 'bilinear';
@@ -551,7 +553,7 @@ export function standardOp(node: GraphNode, ins: tf.Tensor[]): tf.Tensor {
     case 'reshape':
       return tf.reshape(x, [x.shape[0], ...p.targetShape!]);
     case 'zeropad':
-      return tf.pad(x, [[0, 0], p.pad![0], p.pad![1], [0, 0]]);
+      return tf.pad(x, [[0, 0], p.pad![0], p.pad![1], [0, 0]], p.padValue ?? 0);
     case 'crop': {
       const [[t, b], [l, r]] = p.pad!;
       return tf.slice(x, [0, t, l, 0], [x.shape[0], x.shape[1]! - t - b, x.shape[2]! - l - r, x.shape[3]!]);

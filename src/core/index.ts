@@ -7,3 +7,4 @@ export * from './target.js';
 export * from './explanation.js';
 export * from './scores.js';
 export * from './registry.js';
+export * from './preprocessing.js';

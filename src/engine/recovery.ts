@@ -86,8 +86,10 @@ const liveClassifiers = new Set<WeakRef<Classifier>>();
 
 function modelVariables(classifier: Classifier): tf.Variable[] {
   const model = classifier.model as unknown as { weights?: Array<{ read(): tf.Tensor; val?: tf.Variable }> } | undefined;
-  if (!model?.weights) return [];
-  return model.weights.map((w) => (w.val ?? w.read()) as tf.Variable);
+  // graph models and the preprocess node hold plain tensors (graphWeights): snapshot those too
+  const own = (classifier.graphWeights ?? []) as tf.Variable[];
+  if (!model?.weights) return own;
+  return [...model.weights.map((w) => (w.val ?? w.read()) as tf.Variable), ...own];
 }
 
 /**

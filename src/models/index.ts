@@ -5,3 +5,7 @@ export * from './io.js';
 export * from './resnet.js';
 export * from './plots.js';
 export * from './imagenet-shapes.js';
+export * from './graph-model.js';
+export * from './graph-model-export.js';
+export * from './model-files.js';
+export * from './load.js';
