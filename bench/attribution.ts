@@ -25,7 +25,7 @@ import '../src/attribution/index.js';
 
 type Row = { model: string; method: string; batch: number; backend: string; ms_per_image: number; captum_ms: number | string; ratio: number | string };
 /** captum: Captum's ms/image at batch 1 on the same shape and cores; captum32: at batch 32 (issue 16's figures). */
-type Case = { label: string; method: string; options: Record<string, unknown>; captum?: number; captum32?: number; minBatch?: number };
+type Case = { label: string; method: string; options: Record<string, unknown>; captum?: number; captum32?: number };
 
 const MNIST_CASES: Case[] = [
   { label: 'forward (yardstick)', method: 'forward', options: {} },
@@ -46,7 +46,7 @@ const MNIST_CASES: Case[] = [
   { label: 'deeplift-shap (8 baselines)', method: 'deeplift-shap', options: {} },
   { label: 'gradient-shap (32 samples)', method: 'gradient-shap', options: {} },
   { label: 'feature-ablation (4x4 patches)', method: 'feature-ablation', options: {} },
-  { label: 'feature-permutation (4x4 patches)', method: 'feature-permutation', options: {}, minBatch: 2 },
+  { label: 'feature-permutation (4x4 patches)', method: 'feature-permutation', options: {} },
   { label: 'shapley-exact (3x3 grid, 512 coalitions)', method: 'shapley-exact', options: {} },
   { label: 'shapley-sampling (4x4 grid, 25 orderings)', method: 'shapley-sampling', options: {} },
   { label: 'kernel-shap (SLIC 50, 1000 coalitions)', method: 'kernel-shap', options: {} },
@@ -119,7 +119,6 @@ async function run(options: TaskOptions) {
     const x = tf.randomUniform([batch, h, w, c], clf.domain.low, clf.domain.high, 'float32', 7 + batch) as tf.Tensor4D;
     const targets = Array.from({ length: batch }, (_, i) => i % clf.numClasses);
     for (const k of cases) {
-      if (batch < (k.minBatch ?? 1)) continue; // e.g. feature-permutation permutes across the batch
       try {
         const ms = (await timeRun(clf, k, x, targets, repeats)) / batch;
         const ref = batch === 1 ? k.captum : batch === 32 ? k.captum32 : undefined;
