@@ -182,7 +182,13 @@ export function startWorker(url: string, opts: WorkerOptions = {}): WorkerHandle
   });
   worker.on('completed', (job, r) => log(`${workerName()} ${r.shard}: ${r.outcome} (${r.rows} images, ${r.explainMs.toFixed(0)} ms)`));
   worker.on('failed', (job, err) => log(`${workerName()} ${job?.data.shard.id ?? '?'}: attempt ${job?.attemptsMade ?? '?'} failed: ${err.message}`));
-  worker.on('error', (err) => log(`${workerName()} queue error: ${oneLine(err)}`));
+  // Connection errors repeat every retry while Redis is away: log the first of each minute.
+  let lastError = 0;
+  worker.on('error', (err) => {
+    if (Date.now() - lastError < 60_000) return;
+    lastError = Date.now();
+    log(`${workerName()} queue error (retrying): ${oneLine(err)}`);
+  });
   return { worker, close: () => worker.close() };
 }
 

@@ -17,12 +17,13 @@ export const workerCommand: Command = {
   name: 'worker',
   summary: 'take shards of `glasswing run --queue` jobs from Redis and write them to the shared output folder',
   usage: [
-    'glasswing worker --queue redis://HOST:PORT [--concurrency N] [--lock-ms 30000] [--stalled-ms 30000] [--queue-name glasswing]',
+    'glasswing worker --queue redis://HOST:PORT [--concurrency N] [--lock-ms 30000] [--stalled-ms 30000] [--stop-ms 15000] [--queue-name glasswing]',
     '',
     '  Runs until SIGTERM/SIGINT (then finishes the shard in hand). Each job names its model (a shipped',
     '  name or a folder this machine must see at the same path) and its output folder (shared).',
     '  --concurrency  worker processes to start (default 1): the backend uses one core per process',
     '  --lock-ms      a worker silent for this long is presumed dead and its job is taken over',
+    '  --stop-ms      on SIGTERM, wait this long for the shard in hand before exiting',
   ].join('\n'),
   async run(args) {
     const url = str(args, 'queue');
@@ -51,6 +52,10 @@ export const workerCommand: Command = {
     await handle.worker.waitUntilReady();
     process.stderr.write(`worker ${process.pid}: waiting for jobs on ${url}\n`);
     await stopSignal();
-    await handle.close();
+    // Let the shard in hand finish; give up after --stop-ms (Redis may be gone) or on a second signal.
+    // An unfinished shard is not lost: its job's lock expires and another worker takes it over.
+    const timeout = num(args, 'stop-ms', 15_000);
+    await Promise.race([handle.close(), stopSignal(), new Promise((r) => setTimeout(r, timeout).unref())]);
+    process.exit(0);
   },
 };
