@@ -22,7 +22,8 @@
  * This module holds no file access (browser-safe); reading glasswing.json and photos is in
  * models/load.ts and data/photo.ts.
  */
-import { ModelLoadError } from './errors.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { InvalidInputError, ModelLoadError } from './errors.js';
 
 /** How a photo is brought to the model's input size. */
 export type ResizePolicy =
@@ -191,8 +192,8 @@ export function photoGeometry(width: number, height: number, inputHeight: number
 /**
  * Resample an [inputHeight, inputWidth, c] map (values, row-major) onto the photo's pixel grid
  * (bilinear, pixel centres), giving [height, width, c]; photo pixels the input did not cover
- * (outside a center crop) are NaN, so renderers can leave them uncoloured. Channels of a BGR model
- * are swapped back to RGB.
+ * (outside a center crop) get 0 — "no evidence", which overlays leave uncoloured. Channels of a
+ * BGR model are swapped back to RGB.
  */
 export function resampleToPhoto(values: Float32Array, c: number, info: PhotoInfo): Float32Array {
   const { width, height, inputWidth: iw, inputHeight: ih } = info;
@@ -205,8 +206,7 @@ export function resampleToPhoto(values: Float32Array, c: number, info: PhotoInfo
       const fx = (px + 0.5 - info.offsetX) / info.scaleX - 0.5;
       const o = (py * width + px) * c;
       if (fx < -0.5 || fy < -0.5 || fx > iw - 0.5 || fy > ih - 0.5) {
-        for (let k = 0; k < c; k++) out[o + k] = NaN;
-        continue;
+        continue; // stays 0
       }
       const x0 = Math.max(0, Math.min(iw - 1, Math.floor(fx)));
       const y0 = Math.max(0, Math.min(ih - 1, Math.floor(fy)));
@@ -225,4 +225,33 @@ export function resampleToPhoto(values: Float32Array, c: number, info: PhotoInfo
     }
   }
   return out;
+}
+
+/**
+ * An explanation in the model's input space ([H, W, C], [1, H, W, C] or one image of a batch)
+ * mapped back onto the photo it came from: [photo height, photo width, C] (bilinear; 0 where the
+ * input did not cover the photo; BGR channels back in RGB order). Sums are not preserved — this is
+ * for display and for reading values at photo coordinates.
+ */
+export function mapToPhoto(attribution: tf.Tensor, info: PhotoInfo, index = 0): tf.Tensor3D {
+  const a = attribution;
+  if (a.rank !== 3 && a.rank !== 4) throw new InvalidInputError(`mapToPhoto: expected a map [H, W, C] or [N, H, W, C]; got shape [${a.shape.join(', ')}]`);
+  const hwc = a.rank === 4 ? a.shape.slice(1) : a.shape;
+  if (a.rank === 4 && (index < 0 || index >= a.shape[0])) throw new InvalidInputError(`mapToPhoto: index ${index} outside the batch of ${a.shape[0]}`);
+  let [h, w] = hwc;
+  const c = hwc[2];
+  let values: Float32Array;
+  const one = a.rank === 4 ? tf.tidy(() => tf.squeeze(tf.slice(a, [index, 0, 0, 0], [1, -1, -1, -1]), [0])) : a;
+  if (h !== info.inputHeight || w !== info.inputWidth) {
+    // a coarse map (Grad-CAM of a conv layer): to the input size first, as overlays do
+    const r = tf.tidy(() => tf.image.resizeBilinear(one as tf.Tensor3D, [info.inputHeight, info.inputWidth], true));
+    values = r.dataSync() as Float32Array;
+    r.dispose();
+    h = info.inputHeight;
+    w = info.inputWidth;
+  } else {
+    values = Float32Array.from(one.dataSync());
+  }
+  if (one !== a) one.dispose();
+  return tf.tensor3d(resampleToPhoto(values, c, info), [info.height, info.width, c]);
 }

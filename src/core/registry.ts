@@ -177,7 +177,7 @@ async function explainGuarded(name: string, classifier: Classifier, x: tf.Tensor
   const logitsFlat = await logitsInBatches(classifier, x);
   const n = x.shape[0];
   const k = classifier.numClasses;
-  const targets = resolveTargets(opts.target ?? 'predicted', logitsFlat, n, k);
+  const targets = resolveTargets(opts.target ?? 'predicted', logitsFlat, n, k, classifier.classNames);
   const logits = Array.from({ length: n }, (_, i) => Array.from(logitsFlat.slice(i * k, (i + 1) * k)));
 
   const start = performance.now();

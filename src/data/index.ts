@@ -4,3 +4,4 @@ export * from './mnist.js';
 export * from './fashion.js';
 export * from './derived.js';
 export * from './image.js';
+export * from './photo.js';

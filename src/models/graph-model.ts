@@ -194,7 +194,7 @@ export function decodeGraphModelWeights(json: GraphModelJson, data: ArrayBuffer,
   }
   const out = new Map<string, tf.Tensor>();
   for (const [name, t] of Object.entries(decoded)) {
-    if (t.dtype === 'float32' && !(tf.all(tf.isFinite(t)).dataSync()[0])) {
+    if (t.dtype === 'float32' && !tf.tidy(() => tf.all(tf.isFinite(t)).dataSync()[0])) {
       tf.dispose(Object.values(decoded));
       throw new ModelLoadError(`expected finite weights in ${where}; weight "${name}" holds NaN or Infinity (corrupt shard?)`);
     }

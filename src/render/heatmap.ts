@@ -155,6 +155,25 @@ export interface OverlayOptions extends RenderMapOptions {
   mode?: 'weighted' | 'blend';
   /** Value range of the input (default [0, 1]). */
   inputRange?: [number, number] | 'auto';
+  /** Wash the colour out of the input before drawing the map over it: 0 (default) keeps it, 1 makes it grey. */
+  desaturate?: number;
+}
+
+/** The image with its colour washed out by `amount` (0: unchanged, 1: Rec. 601 grey). */
+export function desaturate(image: Image, amount = 1): Image {
+  if (!(amount >= 0 && amount <= 1)) throw new OptionError(`desaturate: amount must be in [0, 1]; got ${amount}`);
+  const out = new Uint8ClampedArray(image.data.length);
+  for (let p = 0; p < image.width * image.height; p++) {
+    const r = image.data[4 * p];
+    const g = image.data[4 * p + 1];
+    const b = image.data[4 * p + 2];
+    const y = 0.299 * r + 0.587 * g + 0.114 * b;
+    out[4 * p] = Math.round(r + amount * (y - r));
+    out[4 * p + 1] = Math.round(g + amount * (y - g));
+    out[4 * p + 2] = Math.round(b + amount * (y - b));
+    out[4 * p + 3] = image.data[4 * p + 3];
+  }
+  return { width: image.width, height: image.height, data: out };
 }
 
 /**
@@ -162,7 +181,8 @@ export interface OverlayOptions extends RenderMapOptions {
  * resized bilinearly to it first (e.g. a Grad-CAM map of a conv layer).
  */
 export function overlay(input: tf.Tensor | Image, map: tf.Tensor, opts: OverlayOptions = {}): Image {
-  const base = isImage(input) ? input : renderImage(input as tf.Tensor, { range: opts.inputRange, index: opts.index });
+  let base = isImage(input) ? input : renderImage(input as tf.Tensor, { range: opts.inputRange, index: opts.index });
+  if (opts.desaturate) base = desaturate(base, opts.desaturate);
   const alpha = opts.alpha ?? 0.6;
   if (!(alpha >= 0 && alpha <= 1)) throw new OptionError(`overlay: alpha must be in [0, 1]; got ${alpha}`);
   const hwc = tensorToHWC(map, 'overlay', opts.index ?? 0);

@@ -5,3 +5,4 @@ export * from './grid.js';
 export * from './png.js';
 export * from './plots.js';
 export * from './views.js';
+export * from './photo.js';
