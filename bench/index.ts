@@ -7,3 +7,4 @@ import './attribution.js';
 import './contrastive.js';
 import './smoke.js';
 import './imagenet.js';
+import './scale.js';

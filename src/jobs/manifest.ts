@@ -29,6 +29,8 @@ export interface ShardRecord {
   index: FileEntry;
   /** host:pid of the process that wrote it. */
   worker: string;
+  /** Loading the model for this shard (0 when the process had it already). */
+  modelMs: number;
   loadMs: number;
   explainMs: number;
   writeMs: number;
@@ -51,7 +53,7 @@ export function readRecord(outDir: string, shard: Pick<ShardSpec, 'id' | 'method
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as ShardRecord;
   } catch {
-    return { shard: shard.id, method: shard.method, start: 0, end: 0, rows: 0, npy: { file: '', sha256: 'unreadable', bytes: 0, shape: [] }, index: { file: '', sha256: 'unreadable', bytes: 0 }, worker: '', loadMs: 0, explainMs: 0, writeMs: 0, finishedAt: '' };
+    return { shard: shard.id, method: shard.method, start: 0, end: 0, rows: 0, npy: { file: '', sha256: 'unreadable', bytes: 0, shape: [] }, index: { file: '', sha256: 'unreadable', bytes: 0 }, worker: '', modelMs: 0, loadMs: 0, explainMs: 0, writeMs: 0, finishedAt: '' };
   }
 }
 

@@ -40,6 +40,7 @@ export interface ShardJobResult {
   shard: string;
   outcome: 'written' | 'present';
   rows: number;
+  modelMs: number;
   loadMs: number;
   explainMs: number;
   writeMs: number;
@@ -161,14 +162,17 @@ export function startWorker(url: string, opts: WorkerOptions = {}): WorkerHandle
   const processor = async (job: Job<ShardJobData, ShardJobResult>): Promise<ShardJobResult> => {
     const d = job.data;
     try {
+      const t0 = performance.now();
       let classifier = models.get(d.model);
       if (!classifier) {
         classifier = resolveClassifier(d.model);
         models.set(d.model, classifier);
         classifier.catch(() => models.delete(d.model));
       }
-      const r = await runShard({ outDir: d.outDir, spec: d, classifier: await classifier }, d.shard);
-      return { shard: d.shard.id, outcome: r.outcome, rows: r.record.rows, loadMs: r.record.loadMs, explainMs: r.record.explainMs, writeMs: r.record.writeMs, worker: workerName() };
+      const c = await classifier;
+      const modelMs = performance.now() - t0;
+      const r = await runShard({ outDir: d.outDir, spec: d, classifier: c, modelMs }, d.shard);
+      return { shard: d.shard.id, outcome: r.outcome, rows: r.record.rows, modelMs: r.record.modelMs, loadMs: r.record.loadMs, explainMs: r.record.explainMs, writeMs: r.record.writeMs, worker: workerName() };
     } catch (e) {
       throw new Error(oneLine(e));
     }

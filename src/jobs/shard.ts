@@ -43,6 +43,8 @@ export interface ShardContext {
   outDir: string;
   spec: Pick<JobSpec, 'dataset' | 'options' | 'target' | 'batch'>;
   classifier: Classifier;
+  /** Time spent loading the model for this shard, recorded in the manifest (queue workers). */
+  modelMs?: number;
   /** Called after each explained batch with the number of images in it (progress bars). */
   onImages?: (n: number) => void;
 }
@@ -162,6 +164,7 @@ export async function runShard(ctx: ShardContext, shard: ShardSpec): Promise<Sha
     npy: { file: `${rel}.npy`, sha256: sha256(npyBytes), bytes: npyBytes.length, shape },
     index: { file: `${rel}.jsonl`, sha256: sha256(indexText), bytes: Buffer.byteLength(indexText) },
     worker: workerName(),
+    modelMs: num(ctx.modelMs ?? 0),
     loadMs: num(loadMs),
     explainMs: num(explainMs),
     writeMs: 0,
