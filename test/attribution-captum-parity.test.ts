@@ -84,6 +84,32 @@ describe('deeplift', () => {
     c.dispose();
     b.dispose();
   });
+  it('reveal-cancel: summation-to-delta holds (conv, dense, BN-folded ReLU6), it differs from Rescale, and equals it on a one-layer linear-ReLU model where positive and negative parts never mix', async () => {
+    for (const [clf, x, opts] of [[cnn, digits, { baseline: 'blurred', blurSigma: 2 }], [mobilenet, photos, { baseline: 'blurred', blurSigma: 3 }]] as const) {
+      const rc = await explain('deeplift', clf, x, { options: { ...opts, rule: 'reveal-cancel' } });
+      const rs = await explain('deeplift', clf, x, { options: opts });
+      expect(relativeCompleteness(rc)).toBeLessThan(1e-3);
+      const rel = tf.tidy(() => tf.div(tf.norm(tf.sub(rc.attribution, rs.attribution)), tf.norm(rs.attribution)).dataSync()[0]);
+      expect(rel).toBeGreaterThan(1e-3);
+      rc.dispose();
+      rs.dispose();
+    }
+    // one input pixel per unit (a 1×1 conv on one channel): Δz has a single contribution, Δz⁻ or Δz⁺ is 0, and
+    // Reveal-Cancel's multiplier is Rescale's
+    const model = tfl.sequential({ layers: [
+      tfl.layers.conv2d({ inputShape: [4, 4, 1], filters: 3, kernelSize: 1, activation: 'relu', name: 'c', kernelInitializer: tfl.initializers.randomNormal({ seed: 3 }), biasInitializer: tfl.initializers.randomNormal({ seed: 4 }) }),
+      tfl.layers.flatten({}),
+      tfl.layers.dense({ units: 2, kernelInitializer: tfl.initializers.randomNormal({ seed: 5 }) }),
+    ] });
+    const one = Classifier.fromModel(model);
+    const x = tf.randomUniform([2, 4, 4, 1], 0, 1, 'float32', 6) as tf.Tensor4D;
+    const a = await explain('deeplift', one, x, { options: { rule: 'reveal-cancel', baseline: 'constant', baselineValue: 0.5 } });
+    const b = await explain('deeplift', one, x, { options: { baseline: 'constant', baselineValue: 0.5 } });
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(a.attribution, b.attribution))).dataSync()[0])).toBeLessThan(1e-6);
+    [a, b].forEach((e) => e.dispose());
+    x.dispose();
+    model.dispose();
+  });
   it('ReLU6 (MobileNetV2-style) is rescaled: summation-to-delta holds; with the plain ReLU6 gradient it would not', async () => {
     const e = await explain('deeplift', mobilenet, photos, { options: { baseline: 'blurred', blurSigma: 3 } });
     expect(relativeCompleteness(e)).toBeLessThan(1e-3);

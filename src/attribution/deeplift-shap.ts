@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerMethod } from '../core/registry.js';
 import { baselineDistribution, type BaselineDistributionSpec } from './baselines.js';
-import { deepLiftMultipliers, deepLiftRunOptions, needsGraph, type DeepLiftMaxPoolRule } from './deeplift.js';
+import { deepLiftMultipliers, deepLiftRunOptions, needsGraph, type DeepLiftMaxPoolRule, type DeepLiftNonlinearRule } from './deeplift.js';
 import { chunks } from './math.js';
 
 export interface DeepLiftShapOptions {
@@ -18,6 +18,8 @@ export interface DeepLiftShapOptions {
   baselines: BaselineDistributionSpec;
   numBaselines: number;
   seed: number;
+  /** Nonlinearities: 'rescale' or 'reveal-cancel' (as deeplift). */
+  rule: DeepLiftNonlinearRule;
   maxPoolRule: DeepLiftMaxPoolRule;
   eps: number;
   /** (image, baseline) pairs per call, at most (fewer when the memory budget says so). */
@@ -29,7 +31,7 @@ registerMethod<DeepLiftShapOptions>({
   family: 'attribution',
   description: 'DeepLIFT averaged over a baseline distribution (Captum DeepLiftShap)',
   signed: true,
-  defaults: { baselines: 'uniform', numBaselines: 8, seed: 0, maxPoolRule: 'rescale', eps: 1e-10, batchSize: 64 },
+  defaults: { baselines: 'uniform', numBaselines: 8, seed: 0, rule: 'rescale', maxPoolRule: 'rescale', eps: 1e-10, batchSize: 64 },
   requires: needsGraph,
   perImageExtras: ['completenessError', 'scoreDifference'],
   async run(classifier, x, targets, options, context) {

@@ -28,6 +28,11 @@
  *     padding, reshapes, Multiply): the plain gradient, as in Captum 0.8 (linear layers need nothing
  *     else; Multiply of two varying inputs is not summation-exact under it).
  *   - softmax / log-softmax inside the network: plain gradient (not element-wise).
+ *   - `rule: 'reveal-cancel'` (Shrikumar et al. §3.5.3, which Captum lacks): at every element-wise
+ *     activation fed by a Dense / Conv2D / DepthwiseConv2D (directly or through a BatchNorm, folded
+ *     in) that nothing else reads, the positive and negative contributions to the change of its input
+ *     get their own multipliers (revealCancelOp); other activations keep Rescale. Summation-to-delta
+ *     holds either way.
  *
  * extras: completenessError[i] = Σ attr_i − (f(x_i) − f(b_i)) (Captum's convergence delta, the
  * summation-to-delta error) and scoreDifference[i] = f(x_i) − f(b_i).
@@ -39,6 +44,7 @@ import type { GraphNode, NodeOverride } from '../core/graph.js';
 import { targetMask } from '../core/target.js';
 import { batchSizeFor } from '../engine/memory.js';
 import { customOp } from './propagation/propagate.js';
+import { linearOpOf } from './propagation/linear.js';
 import { makeBaseline, type BaselineSpec } from './integrated-gradients.js';
 import { chunks, finiteNumber, oneOf, positiveInt, rectifierMax } from './math.js';
 
@@ -50,6 +56,8 @@ export interface DeepLiftOptions {
   baseline: BaselineSpec;
   baselineValue: number;
   blurSigma: number;
+  /** Nonlinearities: 'rescale' (default, Captum) or 'reveal-cancel' (at activations fed by a linear layer; Rescale elsewhere). */
+  rule: DeepLiftNonlinearRule;
   /** Max pooling: 'rescale' (Captum's rule everywhere, default), 'gradient', or 'captum' (Captum 0.8 as it runs). */
   maxPoolRule: DeepLiftMaxPoolRule;
   /** Below this |z_x − z_b| a unit uses its plain derivative (Captum's eps). */
@@ -124,7 +132,7 @@ function unpool(dy: tf.Tensor, input: tf.Tensor, output: tf.Tensor, attrs: Retur
 /**
  * Captum's max-pool rule on the concatenated batch: u = unpool_x(g_x · (max(o_x,o_b) − o_b)) +
  * unpool_b(g_b · (o_x − max(o_x,o_b))), multiplier u / (z_x − z_b) on both halves, the plain gradient
- * (each half routed to its own arg-max) where |Δz| < eps. With d = o_x − o_b the two parts are
+ * routed to x's arg-max where |Δz| < eps. With d = o_x − o_b the two parts are
  * g_x · relu(d) and g_b · (d − relu(d)); one MaxPoolGrad call over the 2N batch routes both.
  */
 function maxPoolOp(node: GraphNode, z: tf.Tensor, standard: (ins: tf.Tensor[]) => tf.Tensor, eps: number): tf.Tensor {
@@ -142,15 +150,123 @@ function maxPoolOp(node: GraphNode, z: tf.Tensor, standard: (ins: tf.Tensor[]) =
     const dz = tf.sub(zx, zb);
     const small = tf.less(tf.abs(dz), eps);
     const rule = timesShared(tf.onesLike(zs), tf.div(tf.add(ux, ub), dz));
-    return tf.where(tf.reshape(tf.concat([small, small], 0), zs.shape), unpool(dy4, zs, y4, attrs), rule);
+    // the fallback routes both halves to x's arg-max, so the halves keep one multiplier per unit (Captum
+    // routes the baseline half to the baseline's arg-max; only units where x = b see the difference,
+    // but the next max-pool rule mixes the halves, and with Reveal-Cancel that broke summation-to-delta)
+    const plain = timesShared(tf.onesLike(zs), halves(unpool(dy4, zs, y4, attrs))[0]);
+    return tf.where(tf.reshape(tf.concat([small, small], 0), zs.shape), plain, rule);
+  });
+}
+
+export type DeepLiftNonlinearRule = 'rescale' | 'reveal-cancel';
+export const DEEPLIFT_NONLINEAR_RULES: readonly DeepLiftNonlinearRule[] = ['rescale', 'reveal-cancel'];
+
+/**
+ * Where Reveal-Cancel can apply: an element-wise activation fed by a linear layer (Dense, Conv2D,
+ * DepthwiseConv2D), directly or through a BatchNormalization (folded into the linear map: a
+ * per-channel scale), whose output nothing else reads. Returns the linear node and the BN node.
+ */
+function revealCancelSource(graph: NonNullable<Classifier['graph']>, consumers: Map<string, number>, act: GraphNode): { linear: GraphNode; bn?: GraphNode } | undefined {
+  let src = graph.byName.get(act.inputs[0]);
+  let bn: GraphNode | undefined;
+  if (src?.kind === 'batchnorm') {
+    if ((consumers.get(src.name) ?? 0) !== 1) return undefined;
+    bn = src;
+    src = graph.byName.get(src.inputs[0]);
+  }
+  if (!src || (src.kind !== 'dense' && src.kind !== 'conv2d' && src.kind !== 'depthwise-conv2d')) return undefined;
+  if ((consumers.get(src.name) ?? 0) !== 1) return undefined;
+  return { linear: src, bn };
+}
+
+/** The linear map's kernel with a following BN's scale γ/√(σ² + ε) folded into its output channels. */
+function foldedKernel(linear: GraphNode, bn: GraphNode | undefined): tf.Tensor {
+  const w = linearOpOf(linear).kernel();
+  if (!bn) return w;
+  const p = bn.params.batchNorm!();
+  const scale = tf.div(p.gamma ?? tf.onesLike(p.variance), tf.sqrt(tf.add(p.variance, p.epsilon)));
+  if (linear.kind === 'depthwise-conv2d') return tf.mul(w, tf.reshape(scale, [w.shape[2]!, w.shape[3]!]));
+  return tf.mul(w, scale);
+}
+
+/**
+ * Reveal-Cancel (Shrikumar et al. 2017, §3.5.3) at activation y = f(z), z = L(a) (+ BN): the change of
+ * z is split into its positive and negative contributions, Δz⁺ = L(Δa⁺; W⁺) + L(Δa⁻; W⁻) and
+ * Δz⁻ = L(Δa⁻; W⁺) + L(Δa⁺; W⁻); Δy⁺ = ½[f(z_b + Δz⁺) − f(z_b)] + ½[f(z_b + Δz⁻ + Δz⁺) − f(z_b + Δz⁻)],
+ * Δy⁻ likewise with the roles swapped (Δy⁺ + Δy⁻ = Δy), m± = Δy±/Δz± (the derivative at z_b where
+ * |Δz±| < eps). Back through L, a contribution w·Δa carries m⁺ when it is positive and m⁻ when
+ * negative: for Δa > 0 the input multiplier is Lᵀ(g m⁺; W⁺) + Lᵀ(g m⁻; W⁻), for Δa < 0
+ * Lᵀ(g m⁺; W⁻) + Lᵀ(g m⁻; W⁺), their mean where Δa = 0 (the DeepLIFT package's convention).
+ * The op takes L's input a and the activation's input z (which it returns no gradient for: the
+ * whole backward goes to a), so the forward is not recomputed.
+ */
+function revealCancelOp(act: GraphNode, linear: GraphNode, bn: GraphNode | undefined, a: tf.Tensor, z: tf.Tensor, standard: (ins: tf.Tensor[]) => tf.Tensor, eps: number): tf.Tensor {
+  const op = linearOpOf(linear);
+  return customOp([a, z], (xs) => standard([xs[1]]), (dy, [as, zs], y) => {
+    const n = as.shape[0] / 2;
+    const inner = as.shape.slice(1);
+    const [ax, ab] = halves(as);
+    const da = tf.reshape(tf.sub(ax, ab), [n, ...inner]);
+    const dPos = tf.relu(da);
+    const dNeg = tf.sub(da, dPos);
+    const w = foldedKernel(linear, bn);
+    const wPos = tf.relu(w);
+    const wNeg = tf.sub(w, wPos);
+    const zPos = tf.add(op.forward(dPos, wPos), op.forward(dNeg, wNeg));
+    const zNeg = tf.add(op.forward(dNeg, wPos), op.forward(dPos, wNeg));
+    const zb = tf.reshape(halves(zs)[1], zPos.shape);
+    const [yx, yb] = halves(y).map((t) => tf.reshape(t, zPos.shape));
+    const f = (v: tf.Tensor) => standard([v]);
+    // f(z_b + Δz⁺ + Δz⁻) is f(z_x) = y_x exactly: using it (not the float32 sum, where large Δz⁺ and
+    // Δz⁻ cancel) keeps Δy⁺ + Δy⁻ = y_x − y_b, so summation-to-delta survives float32
+    const fPos = f(tf.add(zb, zPos));
+    const fNeg = f(tf.add(zb, zNeg));
+    const yPos = tf.mul(tf.add(tf.sub(fPos, yb), tf.sub(yx, fNeg)), 0.5);
+    const yNeg = tf.mul(tf.add(tf.sub(fNeg, yb), tf.sub(yx, fPos)), 0.5);
+    const deriv = localDerivative(act, zb, standard);
+    const mPos = tf.reshape(tf.where(tf.less(tf.abs(zPos), eps), deriv, tf.div(yPos, zPos)), [1, -1]);
+    const mNeg = tf.reshape(tf.where(tf.less(tf.abs(zNeg), eps), deriv, tf.div(yNeg, zNeg)), [1, -1]);
+    const gPos = timesShared(dy, mPos);
+    const gNeg = timesShared(dy, mNeg);
+    const up = tf.add(op.transpose(gPos, wPos, as.shape), op.transpose(gNeg, wNeg, as.shape));
+    const down = tf.add(op.transpose(gPos, wNeg, as.shape), op.transpose(gNeg, wPos, as.shape));
+    // 1 / 0 masks of the sign of Δa, the same on both halves
+    const both = (t: tf.Tensor) => tf.reshape(tf.mul(tf.ones([2, 1]), tf.reshape(tf.cast(t, 'float32'), [1, -1])), as.shape);
+    const pos = both(tf.greater(da, 0));
+    const neg = both(tf.less(da, 0));
+    const zero = tf.sub(1, tf.add(pos, neg));
+    const ga = tf.add(tf.add(tf.mul(up, pos), tf.mul(down, neg)), tf.mul(tf.mul(tf.add(up, down), 0.5), zero));
+    return [ga, tf.zerosLike(zs)];
   });
 }
 
 /** The DeepLIFT node override for one call. */
-export function deepLiftOverride(classifier: Classifier, rule: DeepLiftMaxPoolRule, eps: number): NodeOverride {
+export function deepLiftOverride(classifier: Classifier, rule: DeepLiftMaxPoolRule, eps: number, nonlinear: DeepLiftNonlinearRule = 'rescale'): NodeOverride {
   const graph = classifier.graph!;
+  const consumers = new Map<string, number>();
+  for (const n of graph.nodes) for (const i of n.inputs) consumers.set(i, (consumers.get(i) ?? 0) + 1);
+  // Reveal-Cancel: the input of each linear layer that feeds an activation, kept during the forward pass
+  const sources = new Map<string, { linear: GraphNode; bn?: GraphNode }>();
+  if (nonlinear === 'reveal-cancel') {
+    for (const n of graph.nodes) {
+      if (!isRescaleNode(n)) continue;
+      const src = revealCancelSource(graph, consumers, n);
+      if (src) sources.set(n.name, src);
+    }
+  }
+  const linearInputs = new Set([...sources.values()].map((s) => s.linear.name));
+  const stash = new Map<string, tf.Tensor>();
   return (node, inputs, standard) => {
-    if (isRescaleNode(node)) return rescaleOp(node, inputs[0], standard, eps);
+    if (linearInputs.has(node.name)) {
+      stash.set(node.name, inputs[0]);
+      return undefined;
+    }
+    if (isRescaleNode(node)) {
+      const src = sources.get(node.name);
+      const a = src && stash.get(src.linear.name);
+      if (src && a) return revealCancelOp(node, src.linear, src.bn, a, inputs[0], standard, eps);
+      return rescaleOp(node, inputs[0], standard, eps);
+    }
     if (node.kind === 'maxpool' || node.kind === 'global-maxpool') {
       if (rule === 'gradient') return undefined;
       if (rule === 'captum') {
@@ -180,10 +296,10 @@ export async function deepLiftMultipliers(
   x: tf.Tensor4D,
   b: tf.Tensor4D,
   targets: number[],
-  opts: { maxPoolRule: DeepLiftMaxPoolRule; eps: number; batchSize: number; progress?: (f: number, label?: string) => void },
+  opts: { maxPoolRule: DeepLiftMaxPoolRule; eps: number; batchSize: number; rule?: DeepLiftNonlinearRule; progress?: (f: number, label?: string) => void },
 ): Promise<DeepLiftRun> {
   const n = x.shape[0];
-  const override = deepLiftOverride(classifier, opts.maxPoolRule, opts.eps);
+  const override = deepLiftOverride(classifier, opts.maxPoolRule, opts.eps, opts.rule ?? 'rescale');
   const per = batchSizeFor(classifier, 'gradient', opts.batchSize, { shape: x.shape.slice(1), rowsPerSample: 2 });
   const parts: tf.Tensor4D[] = [];
   const fx = new Float32Array(n);
@@ -233,8 +349,9 @@ export async function completeness(attribution: tf.Tensor4D, fx: Float32Array, f
 }
 
 /** Validated DeepLIFT run options. */
-export function deepLiftRunOptions(options: { maxPoolRule: unknown; eps: unknown; batchSize: unknown }): { maxPoolRule: DeepLiftMaxPoolRule; eps: number; batchSize: number } {
+export function deepLiftRunOptions(options: { rule: unknown; maxPoolRule: unknown; eps: unknown; batchSize: unknown }): { rule: DeepLiftNonlinearRule; maxPoolRule: DeepLiftMaxPoolRule; eps: number; batchSize: number } {
   return {
+    rule: oneOf('rule', options.rule, DEEPLIFT_NONLINEAR_RULES),
     maxPoolRule: oneOf('maxPoolRule', options.maxPoolRule, DEEPLIFT_MAXPOOL_RULES),
     eps: finiteNumber('eps', options.eps, 0),
     batchSize: positiveInt('batchSize', options.batchSize),
@@ -251,7 +368,7 @@ registerMethod<DeepLiftOptions>({
   family: 'attribution',
   description: 'DeepLIFT Rescale rule against a baseline (Captum semantics; ReLU6 rescaled; summation-to-delta error in extras)',
   signed: true,
-  defaults: { baseline: 'zeros', baselineValue: 0, blurSigma: 5, maxPoolRule: 'rescale', eps: 1e-10, batchSize: 64 },
+  defaults: { baseline: 'zeros', baselineValue: 0, blurSigma: 5, rule: 'rescale', maxPoolRule: 'rescale', eps: 1e-10, batchSize: 64 },
   requires: needsGraph,
   async run(classifier, x, targets, options, context) {
     const run = deepLiftRunOptions(options);
