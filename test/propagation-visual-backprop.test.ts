@@ -106,6 +106,33 @@ describe('visual-backprop', () => {
     x.dispose();
   });
 
+  it('runs through SeparableConv2D, squeeze-and-excitation, Conv2DTranspose, Cropping2D and UpSampling2D (never into the SE branch)', async () => {
+    const ap = (l: tfl.layers.Layer, v: tfl.SymbolicTensor | tfl.SymbolicTensor[]) => l.apply(v) as tfl.SymbolicTensor;
+    const input = tfl.input({ shape: [16, 16, 3] });
+    let y = ap(tfl.layers.separableConv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', depthwiseInitializer: init(11), pointwiseInitializer: init(12) }), input);
+    let se = ap(tfl.layers.reshape({ targetShape: [1, 1, 6] }), ap(tfl.layers.globalAveragePooling2d({}), y));
+    se = ap(tfl.layers.conv2d({ filters: 3, kernelSize: 1, activation: 'relu', kernelInitializer: init(13) }), se);
+    se = ap(tfl.layers.conv2d({ filters: 6, kernelSize: 1, activation: 'hardSigmoid', kernelInitializer: init(14) }), se);
+    y = ap(tfl.layers.multiply({}), [y, se]);
+    y = ap(tfl.layers.conv2dTranspose({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init(15) }), y);
+    y = ap(tfl.layers.cropping2D({ cropping: [[1, 1], [1, 1]] }), y);
+    y = ap(tfl.layers.upSampling2d({ size: [2, 2] }), y);
+    y = ap(tfl.layers.conv2d({ filters: 4, kernelSize: 3, strides: 2, activation: 'relu', kernelInitializer: init(16) }), y);
+    const out = ap(tfl.layers.dense({ units: 3, kernelInitializer: init(17) }), ap(tfl.layers.flatten({}), y));
+    const c = Classifier.fromModel(tfl.model({ inputs: input, outputs: out }));
+    const x = tf.randomUniform([2, 16, 16, 3], 0, 1, 'float32', 18) as tf.Tensor4D;
+    const n0 = tf.memory().numTensors;
+    const e = await explain('visual-backprop', c, x);
+    expect(e.attribution.shape).toEqual([2, 16, 16, 3]);
+    const [min, max, finite] = tf.tidy(() => [tf.min(e.attribution), tf.max(e.attribution), tf.all(tf.isFinite(e.attribution))].map((t) => t.dataSync()[0]));
+    expect(finite).toBe(1);
+    expect(min).toBeGreaterThanOrEqual(0);
+    expect(max).toBeCloseTo(1, 5);
+    e.dispose();
+    expect(tf.memory().numTensors).toBe(n0);
+    x.dispose();
+  });
+
   it('refuses conv nets without rectified feature maps, saying why', async () => {
     const c = Classifier.fromModel(tfl.sequential({ layers: [
       tfl.layers.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 3, activation: 'tanh', kernelInitializer: init(9) }),

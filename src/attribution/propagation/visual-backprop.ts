@@ -21,8 +21,8 @@
  *     and multiplying signed maps is what gave MobileNetV2 a mask summing to −1343 (issue 15).
  *   - At a merge (Add, Concatenate, Multiply) the path continues into the input with the most
  *     convolutions behind it (the residual branch rather than the identity shortcut, the deepest
- *     Inception branch, the feature map rather than a squeeze-and-excitation gate); ties go to the
- *     first input.
+ *     Inception branch) among the full-size feature maps that are not a Multiply's gate (never into
+ *     a squeeze-and-excitation branch); ties go to the first input.
  *   - Between two maps every spatial node is undone by its all-ones transpose: convolutions and
  *     pooling (kernel, stride, padding, dilation), ZeroPadding2D (crop back), Cropping2D (pad back),
  *     nearest/bilinear UpSampling2D (block sums) and Conv2DTranspose (a forward all-ones conv).
@@ -35,6 +35,7 @@ import { registerMethod } from '../../core/registry.js';
 import { UnsupportedLayerError } from '../../core/errors.js';
 import { targetScores } from '../../core/scores.js';
 import { convTranspose } from './linear.js';
+import { multiplyGates } from './propagate.js';
 
 const SPATIAL_PASS = new Set(['activation', 'batchnorm', 'identity', 'transform', 'add', 'concat', 'multiply']);
 const CONV_KINDS = new Set(['conv2d', 'depthwise-conv2d', 'conv2d-transpose']);
@@ -54,10 +55,18 @@ function convDepths(graph: Graph): Map<string, number> {
   return depth;
 }
 
-/** The input a merge node's path continues into: the one with the most convolutions behind it (first on ties). */
+/**
+ * The input a merge node's path continues into: among the inputs that are feature maps of the
+ * node's own shape (not a broadcast squeeze-and-excitation excitation) and not gates of a Multiply,
+ * the one with the most convolutions behind it (first on ties).
+ */
 function pathInput(graph: Graph, node: GraphNode, depth: Map<string, number>): string {
-  let best = node.inputs[0];
-  for (const i of node.inputs.slice(1)) if ((depth.get(i) ?? 0) > (depth.get(best) ?? 0)) best = i;
+  if (node.inputs.length === 1) return node.inputs[0];
+  const gates = node.kind === 'multiply' ? multiplyGates(graph, node) : node.inputs.map(() => false);
+  const full = node.inputs.filter((i, k) => !gates[k] && graph.byName.get(i)!.shape.join(',') === node.shape.join(','));
+  const candidates = full.length ? full : node.inputs;
+  let best = candidates[0];
+  for (const i of candidates.slice(1)) if ((depth.get(i) ?? 0) > (depth.get(best) ?? 0)) best = i;
   return best;
 }
 
