@@ -101,10 +101,12 @@ describe('graph models: every supported op', () => {
   for (const [name, build, outSoftmax] of [['A', graphA, true], ['B', graphB, false]] as const) {
     it(`graph ${name}: logits equal stock tfjs-converter execute`, async () => {
       const { modelJson, weights } = build().build();
+      const before = tf.memory().numTensors;
       const c = await Classifier.fromGraphModel({ modelJson, weights });
+      expect(tf.memory().numTensors - before).toBe(c.graphWeights.length); // loading leaves only the weights
       const stock = await stockGraphModel(modelJson, weights);
       const x = images(3, name === 'A' ? 8 : 10, name === 'A' ? 8 : 10, 7);
-      const ours = outSoftmax ? tf.softmax(c.logits(x)) : c.logits(x);
+      const ours = outSoftmax ? c.probabilities(x) : c.logits(x);
       const ref = stock.execute(x) as tf.Tensor;
       expect(ours.shape).toEqual(ref.shape);
       expect(relL2(ours, ref)).toBeLessThan(2e-6);
@@ -112,6 +114,7 @@ describe('graph models: every supported op', () => {
       tf.dispose([ours, ref, x]);
       stock.dispose();
       c.dispose();
+      expect(tf.memory().numTensors).toBe(before);
     });
   }
 

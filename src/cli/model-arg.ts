@@ -1,12 +1,15 @@
-/** Resolve a --model argument: a shipped default model name, or a folder holding model.json. */
-import { Classifier } from '../core/classifier.js';
-import { DEFAULT_MODELS, loadDefaultClassifier, loadModel } from '../models/index.js';
+/**
+ * Resolve a --model argument: a shipped default model name, or a folder holding model.json (a
+ * layers model or a graph model, with its glasswing.json when there is one).
+ */
+import type { Classifier } from '../core/classifier.js';
+import { DEFAULT_MODELS, loadDefaultClassifier } from '../models/index.js';
+import { loadClassifier } from '../models/load.js';
 
 export const DEFAULT_MODEL = 'mnist-cnn';
 
 export async function resolveClassifier(spec: string | undefined): Promise<Classifier> {
   const name = spec ?? DEFAULT_MODEL;
   if (DEFAULT_MODELS.some((m) => m.name === name)) return loadDefaultClassifier(name);
-  const model = await loadModel(name);
-  return Classifier.fromModel(model, { name: name.replace(/\/+$/, '').split('/').pop() });
+  return loadClassifier(name);
 }

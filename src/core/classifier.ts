@@ -345,14 +345,17 @@ function addPreprocessNode(graph: Graph, pre: PreprocessingSpec): tf.Tensor[] {
   const mean = tf.tensor1d(expand(pre.mean, 0, 'mean'));
   const std = expand(pre.std, 1, 'std');
   const variance = tf.tensor1d(std.map((s) => s * s));
+  // explicit scale and offset: tfjs' batchNorm gradient fails on an undefined one
+  const gamma = tf.ones([c]);
+  const beta = tf.zeros([c]);
   const node: GraphNode = {
     name: 'preprocess', kind: 'batchnorm', layerName: 'preprocess', layerClass: 'Preprocessing', inputs: [input.name], shape: input.shape.slice(),
-    params: { batchNorm: () => ({ mean, variance, epsilon: 0 }) },
+    params: { batchNorm: () => ({ mean, variance, gamma, beta, epsilon: 0 }) },
   };
   for (const n of graph.nodes) n.inputs = n.inputs.map((i) => (i === input.name ? 'preprocess' : i));
   graph.nodes.splice(1, 0, node);
   graph.byName.set('preprocess', node);
-  return [mean, variance];
+  return [mean, variance, gamma, beta];
 }
 
 /** Whether node n (an ancestor of the output) reads an input-side value without passing through `via`. */

@@ -346,7 +346,7 @@ export function translateGraphModel(json: GraphModelJson, weights: Map<string, t
     const full = { ...node, shape: [] as number[] } as GraphNode;
     let y: tf.Tensor;
     try {
-      y = full.kind === 'input' ? tf.zeros([1, ...inShape]) : standardOp(full, node.inputs.map((i) => samples.get(i)!));
+      y = full.kind === 'input' ? tf.zeros([1, ...inShape]) : tf.tidy(() => standardOp(full, node.inputs.map((i) => samples.get(i)!)));
     } catch (e) {
       if (e instanceof UnsupportedLayerError) throw e;
       throw new ModelLoadError(`cannot run node "${node.name}" (${node.layerClass}) of ${where} on its input shapes [${node.inputs.map((i) => samples.get(i)!.shape.join('×')).join('], [')}]: ${(e as Error).message.split('\n')[0]}`);

@@ -1,6 +1,7 @@
 import type { ParsedArgs } from '../args.js';
 import { methodsCommand } from './methods.js';
 import { explainCommand } from './explain.js';
+import { predictCommand } from './predict.js';
 import { trainCommand } from './train.js';
 import { evaluateCommand } from './evaluate.js';
 import { benchCommand, experimentCommand } from './tasks.js';
@@ -18,7 +19,7 @@ export interface Command {
 }
 
 const list: Command[] = [
-  demoCommand, explainCommand, methodsCommand, trainCommand, evaluateCommand, benchCommand, experimentCommand, conformanceCommand,
+  demoCommand, explainCommand, predictCommand, methodsCommand, trainCommand, evaluateCommand, benchCommand, experimentCommand, conformanceCommand,
   runCommand, workerCommand, statusCommand,
 ];
 export const commands = new Map(list.map((c) => [c.name, c]));
