@@ -107,6 +107,8 @@ registerBenchmark({
       // In-process, no queue: the reference throughput.
       // Timed by its shard records (loading, explaining, writing), so the one-off loading of the split and
       // the final index/report are left out as they are for the queue runs.
+      const warmLocal = await buildSpec({ model, dataset: 'mnist', split: 'test', limit: 1, methods: [method], shardSize: 1 });
+      await runLocal(join(tmp, 'local-warm'), warmLocal, classifier, { label: 'warm-up' });
       await runLocal(join(tmp, 'local'), spec, classifier, { label: 'local' });
       const localS = scanRun(join(tmp, 'local'), spec).done.reduce((a, rec) => a + rec.loadMs + rec.explainMs + rec.writeMs, 0) / 1000;
       rows.push({ setup: 'in-process, no queue', workers: 1, images: spec.dataset.size, seconds: localS, images_per_s: spec.dataset.size / localS, speedup: 1, startup_s: 0, overhead_ms_per_job: 0 });
