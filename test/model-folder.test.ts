@@ -5,12 +5,12 @@
  */
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
+import * as tfl from '@tensorflow/tfjs-layers';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../src/engine/backend.js';
-import type { Classifier } from '../src/core/classifier.js';
+import { Classifier } from '../src/core/classifier.js';
 import { explain } from '../src/core/registry.js';
 import '../src/attribution/index.js';
 import { ModelLoadError, TargetError } from '../src/core/errors.js';
@@ -21,7 +21,8 @@ import { classifierFromFiles, parseLabels } from '../src/models/model-files.js';
 import { loadPhoto } from '../src/data/photo.js';
 import { renderOnPhoto, renderTopK, topK } from '../src/render/photo.js';
 import { buildPhotoModel, CLASS_NAMES, GLASSWING, writePhoto, writePhotoModels } from './support/photo-models.js';
-import { relL2 } from './support/graph-model-builder.js';
+import { GraphModelBuilder, a, relL2 } from './support/graph-model-builder.js';
+import { clearWeightCache } from '../src/attribution/propagation/weight-cache.js';
 
 let tmp: string;
 let model: tfl.LayersModel;
@@ -177,5 +178,41 @@ describe('photos', () => {
     e.dispose();
     c.model!.dispose();
     c.dispose();
+  });
+});
+
+describe('relevance through input normalisation', () => {
+  it('LRP passes relevance through the preprocess node and a graph model\'s Sub/RealDiv by constants: a bias-free model conserves', async () => {
+    const m = tfl.sequential({ layers: [
+      tfl.layers.conv2d({ inputShape: [12, 12, 3], filters: 4, kernelSize: 3, useBias: false, activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }) }),
+      tfl.layers.flatten(),
+      tfl.layers.dense({ units: 3, useBias: false, kernelInitializer: tfl.initializers.glorotUniform({ seed: 2 }) }),
+    ] });
+    const pre = { range: [0, 255] as [number, number], mean: [120, 110, 100], std: [60, 50, 40] };
+    const viaOptions = Classifier.fromModel(m, { preprocessing: pre });
+    // the same network as a graph model whose normalisation is in the graph
+    const g = new GraphModelBuilder();
+    let t = g.op('sub', 'Sub', [g.input('x', [-1, 12, 12, 3]), g.const('mean', pre.mean, [3])]);
+    t = g.op('div', 'RealDiv', [t, g.const('std', pre.std, [3])]);
+    t = g.op('conv', '_FusedConv2D', [t, g.const('w', (m.layers[0].getWeights()[0]).dataSync(), [3, 3, 3, 4])],
+      { strides: a.ints([1, 1, 1, 1]), padding: a.s('VALID'), dilations: a.ints([1, 1, 1, 1]), data_format: a.s('NHWC'), fused_ops: a.strs(['Relu']), num_args: a.i(0) });
+    t = g.op('flat', 'Reshape', [t, g.const('shape', [-1, 400], [2], 'int32')]);
+    g.op('out', 'MatMul', [t, g.const('d', m.layers[2].getWeights()[0].dataSync(), [400, 3])]);
+    const { modelJson, weights } = g.build();
+    const inGraph = await Classifier.fromGraphModel({ modelJson, weights }, { preprocessing: { range: [0, 255] } });
+    const x = tf.randomUniform([2, 12, 12, 3], 0, 255, 'float32', 4) as tf.Tensor4D;
+    expect(relL2(inGraph.logits(x), viaOptions.logits(x))).toBeLessThan(1e-5);
+    for (const c of [viaOptions, inGraph]) {
+      const e = await explain('lrp', c, x, { target: [0, 2], options: { composite: 'lrp-0' } });
+      const sums = tf.tidy(() => tf.sum(e.attribution, [1, 2, 3]).arraySync() as number[]);
+      const logits = e.logits.map((row, i) => row[e.target[i]]);
+      sums.forEach((v, i) => expect(Math.abs(v - logits[i]) / Math.abs(logits[i]), c.name).toBeLessThan(1e-3));
+      e.dispose();
+    }
+    clearWeightCache();
+    x.dispose();
+    inGraph.dispose();
+    viaOptions.dispose();
+    m.dispose();
   });
 });

@@ -136,6 +136,17 @@ export function unrectifiedConvolutions(graph: Graph): string[] {
     .map((n) => n.name);
 }
 
+/**
+ * Whether a BatchNorm-form node is input normalisation: it reads the input directly or through
+ * other such nodes only (the Classifier's `preprocess` node, a graph model's Sub/Mul/RealDiv by
+ * per-channel constants after its Placeholder, or a BatchNormalization as a model's first layer).
+ */
+export function isInputNormalisation(graph: Graph, node: GraphNode): boolean {
+  let cur: GraphNode | undefined = node;
+  while (cur && cur.kind === 'batchnorm') cur = graph.byName.get(cur.inputs[0]);
+  return !!cur && (cur.kind === 'input' || cur.kind === 'transform');
+}
+
 /** Sum t over the axes where `shape` (right-aligned) is 1 or missing: the adjoint of broadcasting to t's shape. */
 function sumToShape(t: tf.Tensor, shape: number[]): tf.Tensor {
   const lead = t.rank - shape.length;
@@ -178,6 +189,17 @@ function analyze(graph: Graph, classifier: Classifier, folded: string[]): Analys
       case 'transform':
         b = n.params.transform ? firstLayerBounds({ ...d, transform: n.params.transform }) : bs[0];
         nn = b ? b.low >= 0 : false;
+        break;
+      case 'batchnorm':
+        // the preprocess node maps the input range per channel: z^B's box is the hull over channels
+        if (isInputNormalisation(graph, n) && bs[0]) {
+          const { scale, shift } = batchNormAffine(n);
+          const [sv, tv] = [scale.dataSync(), shift.dataSync()];
+          tf.dispose([scale, shift]);
+          const ends = Array.from(sv).flatMap((si, i) => [bs[0]!.low * si + tv[i], bs[0]!.high * si + tv[i]]);
+          b = { low: Math.min(...ends), high: Math.max(...ends) };
+          nn = b.low >= 0;
+        }
         break;
       case 'activation':
         nn = NONNEG_ACTIVATIONS.has(n.params.activation ?? '') || reluNonNegative(n) || (n.params.activation === 'linear' && ins[0]);
@@ -426,6 +448,10 @@ function makeOverride(an: Analysis, rules: Map<string, Rule>, cfg: PropagationCo
         return customOp(ins, standard, (dy, [x], y) =>
           tf.mul(x, upsampleBilinearTranspose(tf.div(dy, stabilize(y, stab)) as tf.Tensor4D, x.shape, node.params.size!)));
       case 'batchnorm':
+        // A model's input normalisation ((x − mean)/std: Classifier preprocessing, or a graph model's
+        // Sub/RealDiv by constants right after its input): a change of units like 'transform', so
+        // relevance passes through unchanged.
+        if (isInputNormalisation(an.graph, node)) return customOp(ins, standard, (dy) => dy);
         // Not folded: an element-wise linear layer y = x·s + t under the ε rule.
         return customOp(ins, standard, (dy, [x], y) => {
           const { scale } = batchNormAffine(node);
