@@ -10,7 +10,7 @@ import { initBackend, explain, loadMnist, encodePng, renderImage } from '../src/
 import { loadDefaultClassifier } from '../src/models/index.js';
 import type { Classifier } from '../src/core/classifier.js';
 import {
-  buildSpec, runLocal, decodeNpy, encodeNpy, readSpec, scanRun, readIndexRows, verifyRecord, releaseSplits, TMP_MARK, type JobSpec,
+  buildSpec, runLocal, runShard, decodeNpy, encodeNpy, readSpec, scanRun, readIndexRows, verifyRecord, releaseSplits, TMP_MARK, type JobSpec,
 } from '../src/jobs/index.js';
 
 const CLI = resolve(__dirname, '../dist/src/cli/main.js');
@@ -98,6 +98,28 @@ describe('glasswing run (local)', () => {
     expect(html).toContain(`Glasswing run ${spec.key}`);
     expect(html).toContain('gradient-0.png');
     expect(existsSync(join(out, 'report', 'saliency-7.png'))).toBe(true);
+  });
+
+  it('keeps no tensors: a whole run (shards, index, report) leaves the tensor count as it was', async () => {
+    const before = tf.memory().numTensors;
+    const r = await runLocal(join(dir, 'leaks'), spec, classifier);
+    expect(r.written).toBe(6);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('two writers of the same shard (a job taken over while its worker still runs): one commits, the other removes its files', async () => {
+    const race = join(dir, 'race');
+    const shard = spec.shards[0];
+    const ctx = { outDir: race, spec, classifier };
+    const [a, b] = await Promise.all([runShard(ctx, shard), runShard(ctx, shard)]);
+    expect([a.outcome, b.outcome].sort()).toEqual(['present', 'written']);
+    expect(a.record).toEqual(b.record);
+    const files = readdirSync(join(race, 'shards', 'gradient')).sort();
+    expect(files).toEqual([a.record.index.file, a.record.npy.file].map((f) => f.split('/').pop()!).concat('gradient-00000.done.json').sort());
+    expect(verifyRecord(race, a.record)).toBeUndefined();
+    // A third attempt finds it finished and writes nothing.
+    expect((await runShard(ctx, shard)).outcome).toBe('present');
+    expect(readdirSync(join(race, 'shards', 'gradient')).length).toBe(3);
   });
 
   it('shards are readable by numpy', () => {

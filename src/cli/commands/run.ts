@@ -1,6 +1,6 @@
 import { OptionError } from '../../core/errors.js';
 import { buildSpec, DEFAULT_SHARD_SIZE, prepareRun, runLocal } from '../../jobs/local.js';
-import { enqueueShards, waitForRun, DEFAULT_QUEUE_NAME } from '../../jobs/queue.js';
+import { enqueueShards, queueStatus, waitForRun, DEFAULT_QUEUE_NAME } from '../../jobs/queue.js';
 import { finalizeRun, type RunSummary } from '../../jobs/finalize.js';
 import { readSpec, type JobSpec } from '../../jobs/spec.js';
 import { progress } from '../../util/progress.js';
@@ -80,6 +80,8 @@ export const runCommand: Command = {
     process.stderr.write(`run ${spec.key}: ${state.done.length} shards finished, ${q.added} enqueued, ${q.alreadyQueued} already queued${state.broken.length ? `, ${state.broken.length} redone (checksum mismatch)` : ''}\n`);
     if (flag(args, 'json')) process.stdout.write(JSON.stringify({ key: spec.key, finished: state.done.length, enqueued: q.added, alreadyQueued: q.alreadyQueued }) + '\n');
     if (flag(args, 'detach')) return;
+    const st = await queueStatus(url, { queueName });
+    if (st.workers === 0) process.stderr.write(`run ${spec.key}: no worker is connected yet; start some with: glasswing worker --queue ${url}\n`);
     const bar = progress(`run ${spec.key}`, spec.dataset.size * spec.methods.length);
     const t0 = performance.now();
     const startImages = state.done.reduce((a, r) => a + r.rows, 0);
