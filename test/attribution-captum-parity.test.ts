@@ -197,6 +197,13 @@ describe('shapley and ablation', () => {
     const oc = await explain('occlusion', cnn, digits, { options: { window: 4, stride: 4, baseline: 0 } });
     const d = tf.tidy(() => tf.max(tf.abs(tf.sub(fa.attribution, oc.attribution))).dataSync()[0]);
     expect(d).toBeLessThan(1e-6);
+    // the same patches given as a label map (any ids) [H,W]
+    const labels = tf.tensor2d(Array.from({ length: 784 }, (_, p) => 100 + Math.floor(Math.floor(p / 28) / 4) * 7 + Math.floor((p % 28) / 4)), [28, 28], 'int32');
+    const given = await explain('feature-ablation', cnn, digits, { options: { featureMask: labels } });
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(given.attribution, fa.attribution))).dataSync()[0])).toBeLessThan(1e-6);
+    expect(given.extras.featureCount).toEqual([49, 49, 49, 49]);
+    given.dispose();
+    labels.dispose();
     fa.dispose();
     oc.dispose();
     const p1 = await explain('feature-permutation', cnn, digits, { options: { seed: 5 } });
