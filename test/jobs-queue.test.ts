@@ -130,7 +130,7 @@ describe('glasswing run --queue (BullMQ on redis-server)', () => {
     const queue = new Queue(DEFAULT_QUEUE_NAME, { connection: redisOptions(redis.url) });
     try {
       // All three shards in hand and none finished: every worker is mid-shard.
-      for (let i = 0; i < 400 && (await queue.getActiveCount()) < 3; i++) await sleep(10);
+      for (let i = 0; i < 1000 && (await queue.getActiveCount()) < 3; i++) await sleep(10);
       expect(await queue.getActiveCount()).toBe(3);
       expect(records(out)).toBe(0);
     } finally {
@@ -152,7 +152,8 @@ describe('glasswing run --queue (BullMQ on redis-server)', () => {
   it('Redis killed and restarted mid-run (append-only file): the run completes', async () => {
     const out = join(dir, 'redis-restart');
     const run = cli('run', '--model', 'mnist-cnn', '--dataset', 'mnist', '--split', 'train', '--limit', '1500', '--methods', 'gradient', '--shard-size', '100', '--out', out, '--queue', redis.url);
-    while (records(out) < 3) await sleep(10);
+    for (let i = 0; i < 6000 && records(out) < 3; i++) await sleep(10);
+    expect(records(out)).toBeGreaterThanOrEqual(3);
     await redis.stop('SIGKILL');
     const atRestart = records(out);
     await sleep(800);

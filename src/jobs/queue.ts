@@ -17,7 +17,8 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { OptionError } from '../core/errors.js';
 import type { Classifier } from '../core/classifier.js';
 import { resolveClassifier } from '../cli/model-arg.js';
-import { countRecords, readRecord } from './manifest.js';
+import { existsSync } from 'node:fs';
+import { countRecords, readRecord, recordPath } from './manifest.js';
 import { runShard, workerName } from './shard.js';
 import type { DatasetSpec, JobSpec, ShardSpec } from './spec.js';
 
@@ -230,7 +231,7 @@ export async function waitForRun(
     for (;;) {
       const done = countRecords(outDir, spec);
       let images = 0;
-      for (const s of spec.shards) if (readRecord(outDir, s)) images += sizes.get(s.id)!;
+      for (const s of spec.shards) if (existsSync(recordPath(outDir, s))) images += sizes.get(s.id)!;
       opts.onProgress?.(done, images);
       const failed = done < spec.shards.length ? await failedShards(queue, outDir, spec) : [];
       if (done + failed.length >= spec.shards.length) return { done, failed };
