@@ -232,6 +232,13 @@ describe('layer and neuron methods', () => {
     expect(Math.max(...(diff.extras.completenessError as number[]).map(Math.abs))).toBeGreaterThan(1e-3);
     lig.dispose();
     diff.dispose();
+    // without convolutions the default layer is the last hidden activation
+    const mlp = loadFixtureClassifier(path.join(ROOT, 'mnist_mlp', 'weights'), 'mnist_mlp');
+    const m = await explain('layer-gradient-x-activation', mlp, digits);
+    expect(m.extras.layer).toBe('fc2');
+    expect(m.attribution.shape).toEqual([4, 1, 1, 128]);
+    m.dispose();
+    mlp.model?.dispose();
     const cond = await explain('layer-conductance', cnn, digits, { options: { layer: 'fc1', steps: 8 } });
     expect(cond.attribution.shape).toEqual([4, 1, 1, 128]);
     cond.dispose();

@@ -10,9 +10,17 @@ import type { Classifier, SplitNetwork } from '../../core/classifier.js';
 import { OptionError } from '../../core/errors.js';
 import { defaultCamLayer } from '../grad-cam.js';
 
-/** The node a layer method reads: the option, or the default Grad-CAM layer (last dominating feature map). */
+/**
+ * The node a layer method reads: the option; by default Grad-CAM's layer (the last feature map every
+ * path passes through) or, in a network without convolutions, its last hidden activation.
+ */
 export function resolveLayer(classifier: Classifier, layer: unknown): string {
-  if (layer == null || layer === 'auto') return defaultCamLayer(classifier);
+  if (layer == null || layer === 'auto') {
+    if (classifier.convLayers().length > 0) return defaultCamLayer(classifier);
+    const hidden = classifier.layers().filter((l) => l.kind === 'activation' && l.activation !== 'softmax');
+    if (hidden.length === 0) throw new OptionError(`model "${classifier.name}" has no hidden activation to default to; pass option layer (one of ${classifier.layers().map((l) => l.name).join(', ')})`);
+    return hidden[hidden.length - 1].name;
+  }
   if (typeof layer !== 'string') throw new OptionError(`expected option layer to be a layer name or null; got ${JSON.stringify(layer)}`);
   classifier.node(layer);
   return layer;
