@@ -10,6 +10,9 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as http from 'node:http';
+import { pathToFileURL } from 'node:url';
+import { resetBackend } from '../src/engine/recovery.js';
 import { initBackend } from '../src/engine/backend.js';
 import { Classifier } from '../src/core/classifier.js';
 import { explain } from '../src/core/registry.js';
@@ -385,4 +388,55 @@ describe('an ImageNet-size graph model', () => {
     g.dispose();
     model.dispose();
   }, 180_000);
+});
+
+describe('sources and recovery', () => {
+  it('loads from an http URL (a local server), a file: URL and a model.json path alike', async () => {
+    const { modelJson, weights } = graphB().build();
+    const dir = path.join(tmp, 'served');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(modelJson));
+    fs.writeFileSync(path.join(dir, 'group1-shard1of1.bin'), weights);
+    const server = http.createServer((req, res) => {
+      const f = path.join(dir, path.normalize(req.url ?? '/').replace(/^(\.\.[/\\])+/, ''));
+      if (!fs.existsSync(f) || !fs.statSync(f).isFile()) { res.statusCode = 404; res.end(); return; }
+      res.end(fs.readFileSync(f));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const x = images(1, 10, 10, 3);
+      const ref = await Classifier.fromGraphModel({ modelJson, weights });
+      const want = ref.logits(x);
+      for (const src of [`http://127.0.0.1:${port}/model.json`, `http://127.0.0.1:${port}/`, pathToFileURL(dir).href, path.join(dir, 'model.json')]) {
+        const c = await Classifier.fromGraphModel(src);
+        const got = c.logits(x);
+        expect(relL2(got, want), src).toBe(0);
+        got.dispose();
+        c.dispose();
+      }
+      await expect(Classifier.fromGraphModel(`http://127.0.0.1:${port}/missing/model.json`)).rejects.toThrow(/HTTP 404/);
+      tf.dispose([x, want]);
+      ref.dispose();
+    } finally {
+      server.close();
+    }
+  });
+
+  it('a backend reset restores a graph model\'s weights from the snapshot explain took', async () => {
+    if (tf.getBackend() !== 'wasm') return;
+    const { modelJson, weights } = graphA().build();
+    const c = await Classifier.fromGraphModel({ modelJson, weights });
+    const x = images(2, 8, 8, 4);
+    const want = c.logits(x);
+    (await explain('gradient', c, x)).dispose(); // guarded: snapshots the classifier's weights
+    // scribble over every weight on the wasm heap, as an abort might
+    const b = tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array }; dataIdMap: { get(id: object): { memoryOffset: number } } };
+    for (const w of c.graphWeights) b.wasm.HEAPU8.fill(0x7f, b.dataIdMap.get(w.dataId).memoryOffset, b.dataIdMap.get(w.dataId).memoryOffset + w.size * 4);
+    await resetBackend();
+    const got = c.logits(x);
+    expect(relL2(got, want)).toBe(0);
+    tf.dispose([x, want, got]);
+    c.dispose();
+  });
 });
