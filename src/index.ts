@@ -20,3 +20,4 @@ export * from './attribution/propagation/index.js';
 export * from './conformance/index.js';
 export * from './counterfactual/index.js';
 export * from './robustness/index.js';
+export * from './metrics/index.js';
