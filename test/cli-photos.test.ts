@@ -12,6 +12,9 @@ import { loadPhoto } from '../src/data/photo.js';
 import { pngSize } from '../src/render/plots.js';
 import { buildPhotoModel, CLASS_NAMES, writePhoto, writePhotoModels } from './support/photo-models.js';
 import { GraphModelBuilder } from './support/graph-model-builder.js';
+import { buildMobileNetV2Shaped } from '../src/models/imagenet-shapes.js';
+import { saveModel } from '../src/models/io.js';
+import { exportGraphModel, saveGraphModel } from '../src/models/graph-model-export.js';
 
 const CLI = resolve(__dirname, '../dist/src/cli/main.js');
 let dir: string;
@@ -125,4 +128,41 @@ describe('glasswing explain / predict on photos', () => {
       expect(fs.existsSync(out)).toBe(false);
     });
   }
+});
+
+describe('ImageNet-size model folders', () => {
+  it('a 224×224 graph model and layers model (1000 classes, labels file with a background line, range [-1, 1]) explain and predict photos of any size alike', async () => {
+    const net = buildMobileNetV2Shaped({ inputShape: [224, 224, 3], alpha: 0.35, numClasses: 1000, seed: 6 });
+    const names = Array.from({ length: 1000 }, (_, i) => (i === 207 ? 'golden retriever' : i === 281 ? 'tabby, tabby cat' : `class ${i}`));
+    const root = join(dir, 'imagenet');
+    const graphDir = join(root, 'graph');
+    const layersDir = join(root, 'layers');
+    await saveGraphModel(exportGraphModel(net, { foldBatchNorm: true, dynamicSize: true }), graphDir);
+    await saveModel(net, layersDir);
+    for (const d of [graphDir, layersDir]) {
+      fs.writeFileSync(join(d, 'labels.txt'), ['background', ...names].join('\n'));
+      fs.writeFileSync(join(d, 'glasswing.json'), JSON.stringify({ inputSize: [224, 224], range: [-1, 1], resize: 'center-crop', cropFraction: 0.875, labels: 'labels.txt', labelsOffset: 1 }));
+    }
+    net.dispose();
+    const big = join(root, 'big.jpg');
+    writePhoto(big, 640, 480);
+    const g = run('explain', '--model', graphDir, '--image', big, '--method', 'grad-cam', '--target', 'golden retriever', '--out', join(root, 'g.png'), '--json');
+    const l = run('explain', '--model', layersDir, '--image', big, '--method', 'grad-cam', '--target', '207', '--out', join(root, 'l.png'), '--json');
+    expect([g.code, l.code], g.stderr + l.stderr).toEqual([0, 0]);
+    const [sg, sl] = [g, l].map((r) => JSON.parse(r.stdout.trim().split('\n').pop()!));
+    expect(sg).toMatchObject({ target: 207, targetName: 'golden retriever' });
+    expect(sl).toMatchObject({ target: 207, targetName: 'golden retriever', predicted: sg.predicted });
+    sg.logits.forEach((v: number, i: number) => expect(Math.abs(v - sl.logits[i])).toBeLessThan(1e-3 * (1 + Math.abs(v))));
+    const ig = run('explain', '--model', graphDir, '--image', join(photos, 'tall.png'), '--method', 'integrated-gradients', '--opt.steps', '8', '--target', 'tabby, tabby cat', '--out', join(root, 'ig.png'), '--json');
+    expect(ig.code, ig.stderr).toBe(0);
+    expect(JSON.parse(ig.stdout.trim().split('\n').pop()!).target).toBe(281);
+    const p = run('predict', '--model', graphDir, '--images', photos, '--top', '5', '--json');
+    expect(p.code).toBe(0);
+    const rows = p.stdout.trim().split('\n').map((r) => JSON.parse(r));
+    expect(rows).toHaveLength(3);
+    for (const r of rows) {
+      expect(r.top).toHaveLength(5);
+      expect(r.top.every((t: { name: string; index: number }) => t.name === names[t.index])).toBe(true);
+    }
+  }, 180_000);
 });
