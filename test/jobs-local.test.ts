@@ -122,6 +122,23 @@ describe('glasswing run (local)', () => {
     expect(readdirSync(join(race, 'shards', 'gradient')).length).toBe(3);
   });
 
+  it("puts each image's own extras in its index row, and method options reach the method", async () => {
+    const igSpec = await buildSpec({ model: 'mnist-mlp', dataset: 'mnist', limit: 6, methods: ['integrated-gradients', 'gradient'], shardSize: 6, options: { steps: 4 } });
+    expect(igSpec.options).toEqual({ 'integrated-gradients': { steps: 4 }, gradient: {} });
+    const ig = join(dir, 'ig');
+    await runLocal(ig, igSpec, classifier);
+    const rows = readIndexRows(ig, scanRun(ig, igSpec).done).filter((r) => r.method === 'integrated-gradients');
+    const ds = await loadMnist({ split: 'test', limit: 6 });
+    const e = await explain('integrated-gradients', classifier, ds.images, { options: { steps: 4 } });
+    const ce = e.extras.completenessError as number[];
+    expect(ce.length).toBe(6);
+    rows.forEach((r, i) => expect(r.extras.completenessError).toBeCloseTo(ce[i], 4));
+    expect(new Set(rows.map((r) => r.extras.completenessError)).size).toBeGreaterThan(1);
+    e.dispose();
+    ds.dispose();
+    await expect(buildSpec({ model: 'mnist-mlp', dataset: 'mnist', methods: ['gradient'], options: { stepz: 4 } })).rejects.toThrow(/no method has "stepz"/);
+  });
+
   it('shards are readable by numpy', () => {
     const rec = scanRun(out, spec).done[0];
     const file = join(out, rec.npy.file);

@@ -69,13 +69,21 @@ function small(v: unknown): unknown {
 }
 
 /**
- * The extras that belong to image i: per-image entries (the method's perImageExtras, one value per
- * image) are indexed; scalars are the same for every image; tensors and large arrays stay out of the index.
+ * The extras that belong to image i of a batch of n: an array or a small tensor with one entry per
+ * image (completenessError, scoreDifference, featureCount, …, whether or not the method lists it in
+ * perImageExtras) gives image i's entry; scalars are the same for every image; maps and other large
+ * values stay out of the index (they are not what an index row is for).
  */
-export function imageExtras(extras: Record<string, unknown>, perImage: string[] | undefined, i: number, n: number): Record<string, unknown> {
+export function imageExtras(extras: Record<string, unknown>, n: number, i: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(extras)) {
-    const item = perImage?.includes(k) && Array.isArray(v) && v.length === n ? small(v[i]) : Array.isArray(v) && v.length === n && n > 1 ? undefined : small(v);
+    let item: unknown;
+    if (Array.isArray(v) && v.length === n) item = small(v[i]);
+    else if (v instanceof tf.Tensor && v.rank >= 1 && v.shape[0] === n && v.size / n <= 16) {
+      const per = v.size / n;
+      const vals = Array.from(v.dataSync().subarray(i * per, (i + 1) * per) as ArrayLike<number>);
+      item = small(per === 1 ? vals[0] : vals);
+    } else item = small(v);
     if (item !== undefined) out[k] = item;
   }
   return out;
@@ -92,7 +100,7 @@ export async function runShard(ctx: ShardContext, shard: ShardSpec): Promise<Sha
     // A record whose files are gone or changed: the shard is redone (the record is the commit point).
     removeQuietly(recordPath(ctx.outDir, shard));
   }
-  const def = getMethod(shard.method);
+  getMethod(shard.method); // an unknown method fails before any loading
   const { classifier } = ctx;
   const t0 = performance.now();
   const src = await loadShardImages(ctx.spec.dataset, shard, classifier.inputShape, [classifier.domain.low, classifier.domain.high]);
@@ -128,7 +136,7 @@ export async function runShard(ctx: ShardContext, shard: ShardSpec): Promise<Sha
               file: `${rel}.npy`,
               row: s + i,
               timeMs: num(e.timeMs / b),
-              extras: imageExtras(e.extras, def.perImageExtras, i, b),
+              extras: imageExtras(e.extras, b, i),
             });
           }
         } finally {
