@@ -5,7 +5,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { buildMobileNetV2Shaped } from '../src/models/imagenet-shapes.js';
 import { scoreCamMasks } from '../src/attribution/score-cam.js';
 import { firstComponentProjection } from '../src/attribution/eigen-cam.js';
-import { initBackend, currentBackend, Classifier, explain } from '../src/index.js';
+import { initBackend, currentBackend, Classifier, explain, OptionError } from '../src/index.js';
 import { runConformance, readBundle, loadFixtureClassifier, loadFixtureModelDir, type ConformanceResult } from '../src/conformance/index.js';
 
 const ROOT = path.resolve(__dirname, 'fixtures', 'conformance');
@@ -381,5 +381,26 @@ describe('every new method on a small MobileNetV2-shaped model (ReLU6, depthwise
     if (['deeplift', 'deeplift-shap', 'shapley-exact', 'shapley-sampling', 'kernel-shap'].includes(method)) expect(relativeCompleteness(e), method).toBeLessThan(1e-3);
     e.dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('typed one-line errors', () => {
+  it('options out of range, wrong shapes and models a method cannot use', async () => {
+    await expect(explain('shapley-exact', cnn, digits, { options: { featureMask: 'patches', patchSize: 4 } })).rejects.toThrow(/at most 16 features; got 49/);
+    await expect(explain('kernel-shap', cnn, digits, { options: { featureMask: 'stars' } })).rejects.toThrow(OptionError);
+    await expect(explain('deeplift', cnn, digits, { options: { maxPoolRule: 'max' } })).rejects.toThrow(/maxPoolRule/);
+    await expect(explain('deeplift', cnn, digits, { options: { rule: 'revealcancel' } })).rejects.toThrow(/rule/);
+    const bad = tf.zeros([3, 5, 5, 1]);
+    await expect(explain('deeplift-shap', cnn, digits, { options: { baselines: bad } })).rejects.toThrow(/baselines to be a tensor \[K, 28, 28, 1\]/);
+    bad.dispose();
+    await expect(explain('gradient-shap', cnn, digits, { options: { draw: 'stratified', samples: 10, numBaselines: 4 } })).rejects.toThrow(/multiple of the number of baselines/);
+    await expect(explain('neuron-gradient', cnn, digits, { options: { layer: 'conv2', neuron: [99, 0, 0] } })).rejects.toThrow(/inside the layer's \[14, 14, 64\]/);
+    await expect(explain('score-cam', cnn, digits, { options: { layer: 'fc1' } })).rejects.toThrow(/spatial output/);
+    const fn = Classifier.fromFunction((v) => cnn.logits(v), { inputShape: [28, 28, 1], numClasses: 10 });
+    await expect(explain('deeplift', fn, digits)).rejects.toThrow(/needs the layers of the model/);
+    // model-free methods run on a plain function
+    const ks = await explain('kernel-shap', fn, digits, { options: { featureMask: 'grid', gridSize: [2, 2], samples: 8 } });
+    expect(ks.attribution.shape).toEqual([4, 28, 28, 1]);
+    ks.dispose();
   });
 });
