@@ -171,9 +171,11 @@ describe('photos', () => {
     const t = topK(p, 3);
     expect(t.map((r) => r.probability)).toEqual([...t.map((r) => r.probability)].sort((a, b) => b - a));
     expect(t[0].probability).toBeCloseTo(Math.max(...p), 6);
-    const chart = renderTopK(p, c.classNames, { k: 3, highlight: 3 });
+    const chart = renderTopK(p, c.classNames, { k: 3, highlight: t[0].index });
     expect(chart.width).toBe(360);
     expect(chart.height).toBeGreaterThan(3 * 20);
+    const last = Array.from(p.keys()).sort((x, y) => p[x] - p[y])[0]; // the least likely class gets its own row
+    expect(renderTopK(p, c.classNames, { k: 3, highlight: last }).height).toBeGreaterThan(chart.height);
     tf.dispose([input, probs]);
     e.dispose();
     c.model!.dispose();

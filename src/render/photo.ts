@@ -70,7 +70,7 @@ export interface TopKOptions {
   width?: number;
   /** Font size (default 13). */
   fontSize?: number;
-  /** A class to mark (e.g. the explained target). */
+  /** A class to mark (e.g. the explained target); listed as an extra row when it is not in the top k. */
   highlight?: number;
   title?: string;
 }
@@ -87,6 +87,9 @@ export function renderTopK(probabilities: ArrayLike<number>, classNames: string[
   const k = opts.k ?? 5;
   if (!Number.isInteger(k) || k < 1) throw new OptionError(`renderTopK: k must be a positive integer; got ${k}`);
   const rows = topK(probabilities, k);
+  // the marked class (an explained target outside the top k) gets its own last row
+  const h = opts.highlight;
+  if (h !== undefined && h >= 0 && h < probabilities.length && !rows.some((r) => r.index === h)) rows.push({ index: h, probability: Number(probabilities[h]) });
   const fs = opts.fontSize ?? 13;
   const width = opts.width ?? 360;
   const rowH = Math.ceil(fs * 1.9);
