@@ -22,8 +22,9 @@
  *     between x's arg-max (the part max(o_x, o_b) − o_b) and b's arg-max (the part o_x − max(o_x, o_b)),
  *     each divided by its own input change. `maxPoolRule: 'gradient'` passes the plain gradient;
  *     `'captum'` reproduces Captum 0.8 exactly, including that its max-pool override does not take
- *     effect for a pool that directly reads an activation's output (both modules hook the same
- *     tensor; FORMAT.md §4 "DeepLift details") — there the plain gradient, elsewhere the rule.
+ *     effect for a pool that directly reads the output of an activation Captum hooks (ReLU, ELU,
+ *     leaky ReLU, sigmoid, tanh, softplus, softmax: both modules hook the same tensor; FORMAT.md §4
+ *     "DeepLift details") — there the plain gradient, elsewhere the rule.
  *   - everything else (Dense, Conv2D, DepthwiseConv2D, BatchNorm, Add, Concatenate, average pooling,
  *     padding, reshapes, Multiply): the plain gradient, as in Captum 0.8 (linear layers need nothing
  *     else; Multiply of two varying inputs is not summation-exact under it).
@@ -240,6 +241,18 @@ function revealCancelOp(act: GraphNode, linear: GraphNode, bn: GraphNode | undef
   });
 }
 
+/**
+ * Whether Captum 0.8 hooks the module this activation node stands for (its SUPPORTED_NON_LINEAR
+ * table, keyed by exact type: ReLU, ELU, LeakyReLU, Sigmoid, Tanh, Softplus, Softmax — not ReLU6 or
+ * a clipped ReLU). A max pool reading such a module's output loses its override in Captum.
+ */
+function captumHooks(node: GraphNode): boolean {
+  if (node.kind !== 'activation') return false;
+  const a = node.params.activation;
+  if (a === 'relu') return rectifierMax(node) === Infinity;
+  return a === 'elu' || a === 'leakyrelu' || a === 'sigmoid' || a === 'tanh' || a === 'softplus' || a === 'softmax';
+}
+
 /** The DeepLIFT node override for one call. */
 export function deepLiftOverride(classifier: Classifier, rule: DeepLiftMaxPoolRule, eps: number, nonlinear: DeepLiftNonlinearRule = 'rescale'): NodeOverride {
   const graph = classifier.graph!;
@@ -271,7 +284,7 @@ export function deepLiftOverride(classifier: Classifier, rule: DeepLiftMaxPoolRu
       if (rule === 'gradient') return undefined;
       if (rule === 'captum') {
         const src = graph.byName.get(node.inputs[0]);
-        if (src && isRescaleNode(src)) return undefined;
+        if (src && captumHooks(src)) return undefined;
       }
       return maxPoolOp(node, inputs[0], standard, eps);
     }
