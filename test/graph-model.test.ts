@@ -153,15 +153,16 @@ describe('graph models: every supported op', () => {
 
   it('every op in GRAPH_MODEL_OPS is exercised by a graph here or named as bookkeeping', () => {
     const used = new Set([...graphA().nodes, ...graphB().nodes].map((n) => n.op));
-    const bookkeeping = ['PlaceholderWithDefault', 'NoOp', 'Snapshot', 'DepthwiseConv2d', 'Concat', 'Add'];
+    const bookkeeping = ['PlaceholderWithDefault', 'NoOp', 'Snapshot', 'DepthwiseConv2d', 'Concat', 'Add', 'Cast']; // Add, Concat, Cast, NoOp: the next test
     for (const op of GRAPH_MODEL_OPS) if (!bookkeeping.includes(op)) expect(used.has(op), op).toBe(true);
   });
 
-  it('control inputs and NoOp are ignored; Add (v1) and the Concat (v1) axis-first form work', async () => {
+  it('control inputs, NoOp and casts to float are resolved away; Add (v1) and the Concat (v1) axis-first form work', async () => {
     const g = new GraphModelBuilder();
     const x = g.input('x', [-1, 4, 4, 2]);
     g.nodes.push({ name: 'init', op: 'NoOp' });
-    const y = g.op('y', 'Add', [x, g.const('one', [1], []), '^init']);
+    const xf = g.op('to-float', 'Cast', [x], { SrcT: { type: 'DT_UINT8' }, DstT: { type: 'DT_FLOAT' } });
+    const y = g.op('y', 'Add', [xf, g.op('one-f', 'Cast', [g.const('one', [1], [], 'int32')], { DstT: { type: 'DT_FLOAT' } }), '^init']);
     const cat = g.op('cat', 'Concat', [g.const('axis', [3], [], 'int32'), y, x], { N: a.i(2) });
     g.op('gap', 'Mean', [cat, g.const('ax', [1, 2], [2], 'int32')], { keep_dims: a.b(false) });
     const { modelJson, weights } = g.build();

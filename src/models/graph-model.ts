@@ -23,7 +23,8 @@
  *   'multiply'.
  * - Mean over the spatial axes is 'global-avgpool' (plus a reshape when keep_dims); Squeeze and
  *   Reshape are 'reshape'; Pad/PadV2 on the spatial axes 'zeropad' (PadV2's constant as padValue);
- *   Identity, StopGradient and NoOp are resolved away (their names refer to their input).
+ *   Identity, StopGradient, NoOp and casts to float are resolved away (their names refer to their
+ *   input; a model taking uint8 pixels gets them as floats of the same values).
  * - Weights are decoded with their quantisation (uint8/uint16 affine, float16) into float32 tensors.
  *
  * Nothing here touches the file system: `readGraphModelSource` (below) reads folders with a dynamic
@@ -104,7 +105,7 @@ export interface TranslatedGraphModel {
 
 /** TF ops the translator understands. */
 export const GRAPH_MODEL_OPS: readonly string[] = [
-  'Placeholder', 'PlaceholderWithDefault', 'Const', 'Identity', 'StopGradient', 'NoOp', 'Snapshot',
+  'Placeholder', 'PlaceholderWithDefault', 'Const', 'Identity', 'StopGradient', 'NoOp', 'Snapshot', 'Cast',
   '_FusedConv2D', 'FusedDepthwiseConv2dNative', 'Conv2D', 'DepthwiseConv2dNative', 'DepthwiseConv2d', 'BiasAdd',
   'Add', 'AddV2', 'AddN', 'Sub', 'Mul', 'RealDiv',
   'Relu', 'Relu6', 'Elu', 'Selu', 'Sigmoid', 'Tanh', 'LeakyRelu', 'Prelu', 'Softplus', 'Softmax',
@@ -472,6 +473,14 @@ export function translateGraphModel(json: GraphModelJson, weights: Map<string, t
         case 'NoOp':
           v = {};
           break;
+        case 'Cast': {
+          // models taking uint8/int32 pixels cast them to float first: Glasswing's input is float already
+          const to = def.attr?.DstT?.type ?? 'DT_FLOAT';
+          if (to !== 'DT_FLOAT' && to !== 'DT_HALF' && to !== 'DT_DOUBLE') throw unsupported(def, `a cast to ${to} is not supported (only to float)`);
+          const src = nodeValue(def, 0);
+          v = src.constant ? { constant: own(tf.cast(src.constant, 'float32')) } : src;
+          break;
+        }
         case '_FusedConv2D':
           v = { node: conv(def, 'conv2d', attrStrings(def, 'fused_ops'), fusedArgs(def)).name };
           break;
