@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFil
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initBackend, explain, loadMnist, encodePng, renderImage } from '../src/index.js';
+import { metrics, methodExplainer } from '../src/metrics/index.js';
 import { loadDefaultClassifier } from '../src/models/index.js';
 import type { Classifier } from '../src/core/classifier.js';
 import {
@@ -137,6 +138,26 @@ describe('glasswing run (local)', () => {
     e.dispose();
     ds.dispose();
     await expect(buildSpec({ model: 'mnist-mlp', dataset: 'mnist', methods: ['gradient'], options: { stepz: 4 } })).rejects.toThrow(/no method has "stepz"/);
+  });
+
+  it('--metrics scores every attribution: index scores equal metrics.evaluate on the same images', async () => {
+    const mSpec = await buildSpec({ model: 'mnist-mlp', dataset: 'mnist', limit: 8, methods: ['gradient'], shardSize: 8, metrics: ['sparseness', 'deletion'], metricOptions: { steps: 5 } });
+    expect(mSpec.metricOptions).toEqual({ sparseness: {}, deletion: { steps: 5 } });
+    const md = join(dir, 'metrics');
+    const r = await runLocal(md, mSpec, classifier);
+    const rows = readIndexRows(md, scanRun(md, mSpec).done);
+    const ds = await loadMnist({ split: 'test', limit: 8 });
+    const e = await explain('gradient', classifier, ds.images);
+    for (const [metric, options] of [['sparseness', {}], ['deletion', { steps: 5 }]] as const) {
+      const want = await metrics.evaluate(metric, classifier, ds.images, e.attribution, { target: e.target, options, explain: methodExplainer('gradient') });
+      rows.forEach((row, i) => expect(row.metrics![metric]).toBeCloseTo(want.scores[i], 4));
+      const mean = want.scores.reduce((a, b) => a + b, 0) / want.scores.length;
+      expect(r.summary.perMethod[0].metrics[metric]).toBeCloseTo(mean, 4);
+    }
+    expect(readFileSync(join(md, 'index.csv'), 'utf8').split('\n')[0]).toBe('id,position,label,prediction,target,method,shard,file,row,time_ms,metric.sparseness,metric.deletion');
+    e.dispose();
+    ds.dispose();
+    await expect(buildSpec({ model: 'mnist-mlp', dataset: 'mnist', methods: ['gradient'], metrics: ['nope'] })).rejects.toThrow(/got "nope"/);
   });
 
   it('shards are readable by numpy', () => {

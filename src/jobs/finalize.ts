@@ -29,7 +29,7 @@ export interface RunSummary {
   methods: string[];
   shards: number;
   /** Per method: images, mean ms per image (method time), accuracy of the prediction against the label. */
-  perMethod: Array<{ method: string; images: number; msPerImage: number; accuracy: number }>;
+  perMethod: Array<{ method: string; images: number; msPerImage: number; accuracy: number; /** Mean of each metric's finite scores. */ metrics: Record<string, number> }>;
   files: { manifest: string; jsonl: string; csv: string; report: string };
 }
 
@@ -40,12 +40,13 @@ function csvCell(v: unknown): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-/** CSV of the index: the fixed columns, then one `extra.KEY` column per extras key found. */
+/** CSV of the index: the fixed columns, one `metric.NAME` column per metric, one `extra.KEY` column per extras key found. */
 export function indexCsv(rows: IndexRow[]): string {
   const extraKeys = [...new Set(rows.flatMap((r) => Object.keys(r.extras)))].sort();
-  const head = [...CSV_FIXED, ...extraKeys.map((k) => `extra.${k}`)].join(',');
+  const metricKeys = [...new Set(rows.flatMap((r) => Object.keys(r.metrics ?? {})))];
+  const head = [...CSV_FIXED, ...metricKeys.map((k) => `metric.${k}`), ...extraKeys.map((k) => `extra.${k}`)].join(',');
   const lines = rows.map((r) =>
-    [r.id, r.position, r.label, r.prediction, r.target, r.method, r.shard, r.file, r.row, r.timeMs, ...extraKeys.map((k) => r.extras[k])].map(csvCell).join(','),
+    [r.id, r.position, r.label, r.prediction, r.target, r.method, r.shard, r.file, r.row, r.timeMs, ...metricKeys.map((k) => r.metrics?.[k]), ...extraKeys.map((k) => r.extras[k])].map(csvCell).join(','),
   );
   return [head, ...lines].join('\n') + '\n';
 }
@@ -80,6 +81,10 @@ export async function finalizeRun(outDir: string, spec: JobSpec, classifier: Cla
       images: mine.length,
       msPerImage: mine.reduce((a, r) => a + r.timeMs, 0) / Math.max(1, mine.length),
       accuracy: mine.filter((r) => r.prediction === r.label).length / Math.max(1, mine.length),
+      metrics: Object.fromEntries((spec.metrics ?? []).map((m) => {
+        const v = mine.map((r) => r.metrics?.[m]).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+        return [m, v.reduce((a, b) => a + b, 0) / Math.max(1, v.length)];
+      })),
     };
   });
   const report = await writeReport(outDir, spec, classifier, records, rows, perMethod, opts.reportImages ?? 8);
@@ -142,8 +147,9 @@ async function writeReport(
       }
     });
     const dsName = spec.dataset.kind === 'folder' ? spec.dataset.dir! : `${spec.dataset.kind} ${spec.dataset.split}`;
+    const metricNames = spec.metrics ?? [];
     const table = perMethod
-      .map((p) => `<tr><td>${p.method}</td><td>${p.images}</td><td>${p.msPerImage.toFixed(2)}</td></tr>`)
+      .map((p) => `<tr><td>${p.method}</td><td>${p.images}</td><td>${p.msPerImage.toFixed(2)}</td>${metricNames.map((m) => `<td>${p.metrics[m].toPrecision(4)}</td>`).join('')}</tr>`)
       .join('');
     return writeHtmlReport({
       outDir: dir,
@@ -153,7 +159,7 @@ async function writeReport(
 ${spec.shards.length} shards of ≤ ${spec.shardSize} images, backend ${currentBackend() ?? 'unknown'}, ${new Date().toISOString().slice(0, 19)}Z).
 Attributions: <code>shards/&lt;method&gt;/*.npy</code> (float32, numpy-readable); one row per image and method in
 <code>index.jsonl</code> / <code>index.csv</code>; checksums in <code>manifest.json</code>. Below: the first ${k} images.</p>
-<table><tr><th>method</th><th>images</th><th>ms/image</th></tr>${table}</table>`,
+<table><tr><th>method</th><th>images</th><th>ms/image</th>${metricNames.map((m) => `<th>${m} (mean)</th>`).join('')}</tr>${table}</table>`,
       accuracyLabel: `accuracy on the run's ${spec.dataset.size} images (prediction = label)`,
       digits,
       methods,

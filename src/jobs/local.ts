@@ -8,6 +8,8 @@ import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { Classifier } from '../core/classifier.js';
 import { getMethod } from '../core/registry.js';
+import { getMetric } from '../metrics/registry.js';
+import '../metrics/index.js';
 import { OptionError } from '../core/errors.js';
 import { parseTarget } from '../core/target.js';
 import { DEFAULT_MODELS } from '../models/index.js';
@@ -29,6 +31,10 @@ export interface JobChoices {
   /** Method options: KEY → value for every method that has KEY, or METHOD → {KEY: value}. */
   options?: Record<string, unknown>;
   target?: string;
+  /** Evaluation metrics to score every attribution with. */
+  metrics?: string[];
+  /** Metric options: KEY → value for every metric that has KEY, or METRIC → {KEY: value}. */
+  metricOptions?: Record<string, unknown>;
   shardSize?: number;
   batch?: number;
 }
@@ -38,10 +44,19 @@ export const DEFAULT_BATCH = 32;
 
 /** Splits method options: a key that names a method holds that method's options; other keys go to every method that has them. */
 export function optionsPerMethod(methods: string[], options: Record<string, unknown>): Record<string, Record<string, unknown>> {
+  return splitOptions(methods, options, (m) => getMethod(m).defaults, 'method');
+}
+
+function splitOptions(
+  names: string[],
+  options: Record<string, unknown>,
+  defaultsOf: (name: string) => object,
+  what: string,
+): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {};
   const used = new Set<string>();
-  for (const m of methods) {
-    const def = getMethod(m);
+  for (const m of names) {
+    const def = { defaults: defaultsOf(m) };
     out[m] = {};
     for (const [k, v] of Object.entries(options)) {
       if (k in def.defaults) {
@@ -56,7 +71,7 @@ export function optionsPerMethod(methods: string[], options: Record<string, unkn
     }
   }
   const unused = Object.keys(options).filter((k) => !used.has(k));
-  if (unused.length) throw new OptionError(`expected method options of ${methods.join(', ')}; no method has "${unused.join('", "')}"`);
+  if (unused.length) throw new OptionError(`expected ${what} options of ${names.join(', ')}; no ${what} has "${unused.join('", "')}"`);
   return out;
 }
 
@@ -73,8 +88,13 @@ export async function buildSpec(c: JobChoices): Promise<JobSpec> {
   const shipped = DEFAULT_MODELS.some((m) => m.name === c.model);
   const model = shipped ? c.model : resolve(c.model);
   if (!shipped && !existsSync(model)) throw new OptionError(`expected --model to be a shipped model (${DEFAULT_MODELS.map((m) => m.name).join(', ')}) or a model folder; got "${c.model}"`);
+  const metrics = c.metrics ?? [];
+  for (const m of metrics) getMetric(m);
+  if (new Set(metrics).size !== metrics.length) throw new OptionError(`expected each metric once in --metrics; got ${metrics.join(',')}`);
+  if (!metrics.length && c.metricOptions && Object.keys(c.metricOptions).length) throw new OptionError('expected --metrics with --metric-options; got no metrics');
   return makeSpec({
     model,
+    ...(metrics.length ? { metrics, metricOptions: splitOptions(metrics, c.metricOptions ?? {}, (m) => getMetric(m).defaults, 'metric') } : {}),
     dataset: await datasetSpec(c.dataset, { split: c.split, limit: c.limit }),
     methods: c.methods,
     options: optionsPerMethod(c.methods, c.options ?? {}),

@@ -34,6 +34,8 @@ export interface ShardJobData {
   options: Record<string, Record<string, unknown>>;
   target: string;
   batch: number;
+  metrics?: string[];
+  metricOptions?: Record<string, Record<string, unknown>>;
   shard: ShardSpec;
 }
 
@@ -84,7 +86,10 @@ export function shardJobData(outDir: string, spec: JobSpec, shard: ShardSpec): S
   const dataset: DatasetSpec = ds.kind === 'folder'
     ? { ...ds, files: ds.files!.slice(shard.start, shard.end), labels: ds.labels!.slice(shard.start, shard.end), offset: shard.start }
     : ds;
-  return { outDir, key: spec.key, model: spec.model, dataset, options: spec.options, target: spec.target, batch: spec.batch, shard };
+  return {
+    outDir, key: spec.key, model: spec.model, dataset, options: spec.options, target: spec.target, batch: spec.batch, shard,
+    ...(spec.metrics ? { metrics: spec.metrics, metricOptions: spec.metricOptions } : {}),
+  };
 }
 
 export interface EnqueueOptions extends QueueOptions {

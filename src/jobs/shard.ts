@@ -14,6 +14,8 @@ import { renameSync } from 'node:fs';
 import type { Classifier } from '../core/classifier.js';
 import { explain, getMethod } from '../core/registry.js';
 import { parseTarget } from '../core/target.js';
+import { evaluate as evaluateMetric, methodExplainer } from '../metrics/registry.js';
+import '../metrics/index.js';
 import { encodeNpy } from './npy.js';
 import { createExclusive, removeQuietly, sha256, tmpName, writeFlushed } from './files.js';
 import { readRecord, recordPath, SHARDS_DIR, verifyRecord, type ShardRecord } from './manifest.js';
@@ -37,11 +39,13 @@ export interface IndexRow {
   timeMs: number;
   /** The method's scalar extras for this image (completeness error, steps, …). */
   extras: Record<string, unknown>;
+  /** Score of each `--metrics` metric for this image's attribution. */
+  metrics?: Record<string, number>;
 }
 
 export interface ShardContext {
   outDir: string;
-  spec: Pick<JobSpec, 'dataset' | 'options' | 'target' | 'batch'>;
+  spec: Pick<JobSpec, 'dataset' | 'options' | 'target' | 'batch' | 'metrics' | 'metricOptions'>;
   classifier: Classifier;
   /** Time spent loading the model for this shard, recorded in the manifest (queue workers). */
   modelMs?: number;
@@ -89,6 +93,27 @@ export function imageExtras(extras: Record<string, unknown>, n: number, i: numbe
   return out;
 }
 
+/**
+ * Scores of every `--metrics` metric for this batch's attributions (one per image), or undefined when
+ * the job has none. Metrics that explain again (sensitivity, randomization…) rerun the shard's method
+ * with the job's options.
+ */
+async function scoreMetrics(ctx: ShardContext, method: string, x: tf.Tensor4D, attribution: tf.Tensor4D, targets: number[]): Promise<Record<string, number[]> | undefined> {
+  const names = ctx.spec.metrics ?? [];
+  if (!names.length) return undefined;
+  const out: Record<string, number[]> = {};
+  const options = ctx.spec.options[method] ?? {};
+  for (const metric of names) {
+    const r = await evaluateMetric(metric, ctx.classifier, x, attribution, {
+      target: targets,
+      options: ctx.spec.metricOptions?.[metric] ?? {},
+      explain: methodExplainer(method, options),
+    });
+    out[metric] = r.scores;
+  }
+  return out;
+}
+
 /** Yields to the event loop so timers run between batches (the queue worker's lock renewal). */
 const breathe = () => new Promise<void>((r) => setImmediate(r));
 
@@ -123,6 +148,7 @@ export async function runShard(ctx: ShardContext, shard: ShardSpec): Promise<Sha
         try {
           values.set((await e.attribution.data()) as Float32Array, s * perImage);
           explainMs += performance.now() - t1;
+          const scores = await scoreMetrics(ctx, shard.method, xb, e.attribution, e.target);
           for (let i = 0; i < b; i++) {
             const logits = e.logits[i];
             rows.push({
@@ -137,6 +163,7 @@ export async function runShard(ctx: ShardContext, shard: ShardSpec): Promise<Sha
               row: s + i,
               timeMs: num(e.timeMs / b),
               extras: imageExtras(e.extras, b, i),
+              ...(scores ? { metrics: Object.fromEntries(Object.entries(scores).map(([k, v]) => [k, num(v[i])])) } : {}),
             });
           }
         } finally {

@@ -51,6 +51,9 @@ export interface JobSpec {
   options: Record<string, Record<string, unknown>>;
   /** Target spec as typed: predicted, second or a class index. */
   target: string;
+  /** Evaluation metrics scored on every image's attribution (`--metrics`), with their options. */
+  metrics?: string[];
+  metricOptions?: Record<string, Record<string, unknown>>;
   shardSize: number;
   /** Images per explain() call inside a shard. */
   batch: number;

@@ -12,8 +12,21 @@ import '../../counterfactual/index.js';
 import '../../robustness/index.js';
 
 function summaryText(s: RunSummary): string {
-  const lines = s.perMethod.map((p) => `  ${p.method.padEnd(24)} ${String(p.images).padStart(7)} images  ${p.msPerImage.toFixed(2).padStart(8)} ms/image  accuracy ${(p.accuracy * 100).toFixed(1)} %`);
+  const lines = s.perMethod.map((p) => `  ${p.method.padEnd(24)} ${String(p.images).padStart(7)} images  ${p.msPerImage.toFixed(2).padStart(8)} ms/image  accuracy ${(p.accuracy * 100).toFixed(1)} %` +
+    Object.entries(p.metrics).map(([m, v]) => `  ${m} ${v.toPrecision(4)}`).join(''));
   return [`run ${s.key}: ${s.images} images × ${s.methods.length} methods in ${s.shards} shards`, ...lines, `  index ${s.files.jsonl}, ${s.files.csv}`, `  report ${s.files.report}`].join('\n') + '\n';
+}
+
+function jsonOption(args: ParsedArgs, key: string): Record<string, unknown> | undefined {
+  const text = str(args, key);
+  if (text === undefined) return undefined;
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    // reported below
+  }
+  throw new OptionError(`expected --${key} to be a JSON object such as '{"steps": 20}'; got ${text}`);
 }
 
 /** The job of this command line: --resume with only --out reads the stored spec; otherwise it is built from the options. */
@@ -33,6 +46,8 @@ async function jobFor(args: ParsedArgs, out: string): Promise<JobSpec> {
     methods: methods.split(',').map((m) => m.trim()).filter(Boolean),
     options: methodOptions(args),
     target: str(args, 'target', 'predicted'),
+    metrics: str(args, 'metrics')?.split(',').map((m) => m.trim()).filter(Boolean),
+    metricOptions: jsonOption(args, 'metric-options'),
     shardSize: num(args, 'shard-size', DEFAULT_SHARD_SIZE),
     batch: args.flags.has('batch') ? num(args, 'batch', 0) : undefined,
   });
@@ -44,7 +59,8 @@ export const runCommand: Command = {
   usage: [
     'glasswing run --model M --dataset mnist|fashion|DIR --methods a,b --out DIR',
     '              [--split test] [--limit N] [--shard-size 256] [--batch 32] [--target predicted|second|INDEX]',
-    '              [--opt.KEY VALUE ...] [--options JSON] [--queue redis://HOST:PORT [--detach] [--attempts 3] [--backoff-ms 2000]]',
+    '              [--opt.KEY VALUE ...] [--options JSON] [--metrics m1,m2 [--metric-options JSON]]',
+    '              [--queue redis://HOST:PORT [--detach] [--attempts 3] [--backoff-ms 2000]]',
     'glasswing run --resume --out DIR [--queue URL]',
     '',
     '  Writes DIR/shards/<method>/*.npy (float32 attributions, numpy-readable), DIR/index.jsonl and',
@@ -56,6 +72,9 @@ export const runCommand: Command = {
     '              finalizes unless --detach (then: glasswing status --queue URL --out DIR).',
     '  --options   JSON of method options: {"steps": 20} for every method with that option, or',
     '              {"integrated-gradients": {"steps": 20}} for one method',
+    '  --metrics   evaluation metrics (see src/metrics) scored on every attribution: one score per image',
+    '              and metric in the index (metric.NAME columns), means in the summary and report;',
+    '              --metric-options as --options, keyed by metric',
   ].join('\n'),
   async run(args) {
     const out = str(args, 'out');
