@@ -5,7 +5,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { buildMobileNetV2Shaped } from '../src/models/imagenet-shapes.js';
 import { scoreCamMasks } from '../src/attribution/score-cam.js';
 import { firstComponentProjection } from '../src/attribution/eigen-cam.js';
-import { initBackend, currentBackend, Classifier, explain, OptionError } from '../src/index.js';
+import { initBackend, currentBackend, Classifier, explain, OptionError, MemoryBudgetError, footprint } from '../src/index.js';
 import { runConformance, readBundle, loadFixtureClassifier, loadFixtureModelDir, type ConformanceResult } from '../src/conformance/index.js';
 
 const ROOT = path.resolve(__dirname, 'fixtures', 'conformance');
@@ -396,6 +396,9 @@ describe('typed one-line errors', () => {
     await expect(explain('gradient-shap', cnn, digits, { options: { draw: 'stratified', samples: 10, numBaselines: 4 } })).rejects.toThrow(/multiple of the number of baselines/);
     await expect(explain('neuron-gradient', cnn, digits, { options: { layer: 'conv2', neuron: [99, 0, 0] } })).rejects.toThrow(/inside the layer's \[14, 14, 64\]/);
     await expect(explain('score-cam', cnn, digits, { options: { layer: 'fc1' } })).rejects.toThrow(/spatial output/);
+    // a budget that fits one image's gradient but not an image and its baseline together
+    const one = footprint(cnn).gradient;
+    await expect(explain('deeplift', cnn, digits, { memoryBudget: Math.floor(1.5 * one) })).rejects.toThrow(MemoryBudgetError);
     const fn = Classifier.fromFunction((v) => cnn.logits(v), { inputShape: [28, 28, 1], numClasses: 10 });
     await expect(explain('deeplift', fn, digits)).rejects.toThrow(/needs the layers of the model/);
     // model-free methods run on a plain function

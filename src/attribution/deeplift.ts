@@ -43,7 +43,8 @@ import { registerMethod } from '../core/registry.js';
 import type { Classifier } from '../core/classifier.js';
 import type { GraphNode, NodeOverride } from '../core/graph.js';
 import { targetMask } from '../core/target.js';
-import { batchSizeFor } from '../engine/memory.js';
+import { availableBudget, batchSizeFor, footprint, formatBytes } from '../engine/memory.js';
+import { MemoryBudgetError } from '../core/errors.js';
 import { customOp } from './propagation/propagate.js';
 import { linearOpOf } from './propagation/linear.js';
 import { makeBaseline, type BaselineSpec } from './integrated-gradients.js';
@@ -314,6 +315,12 @@ export async function deepLiftMultipliers(
   const n = x.shape[0];
   const override = deepLiftOverride(classifier, opts.maxPoolRule, opts.eps, opts.rule ?? 'rescale');
   const per = batchSizeFor(classifier, 'gradient', opts.batchSize, { shape: x.shape.slice(1), rowsPerSample: 2 });
+  // one image is two rows (input and baseline): fail before any work when not even that fits
+  const pair = 2 * footprint(classifier, x.shape.slice(1)).gradient;
+  const budget = availableBudget();
+  if (pair > budget) {
+    throw new MemoryBudgetError(`deeplift evaluates an image and its baseline together: one pair of classifier "${classifier.name}" needs ${formatBytes(pair)} for a forward and backward pass; the memory budget is ${formatBytes(budget)}: raise it (setMemoryBudget, GLASSWING_MEMORY_BUDGET or the call's memoryBudget)`, pair, budget);
+  }
   const parts: tf.Tensor4D[] = [];
   const fx = new Float32Array(n);
   const fb = new Float32Array(n);
