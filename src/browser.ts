@@ -47,3 +47,7 @@ export { renderContrast } from './generative/render.js';
 export * from './models/graph-model.js';
 export * from './models/model-files.js';
 export { exportGraphModel, type GraphModelArtifacts, type GraphModelExportOptions } from './models/graph-model-export.js';
+// the explorer's own-model path: a picked or dropped folder → Classifier; a photo of any size → the model's input
+export * from './models/model-folder-browser.js';
+export * from './data/pixels.js';
+export * from './data/photo-input.js';

@@ -11,12 +11,10 @@ import { createCanvas, Image as CanvasImage, loadImage } from '@napi-rs/canvas';
 import { ImageLoadError } from '../core/errors.js';
 import { type Dataset, makeDataset } from './dataset.js';
 
-/** RGBA pixels, row-major, 4 bytes per pixel (the same shape as render's Image). */
-export interface RawImage {
-  width: number;
-  height: number;
-  data: Uint8ClampedArray;
-}
+import { rawToTensor, type RawImage } from './pixels.js';
+
+// browser-safe; kept importable from here
+export { LUMA, rawToTensor, type RawImage } from './pixels.js';
 
 export interface ReadImageOptions {
   /** Colour behind transparent pixels (default 'black', matching MNIST's background). */
@@ -26,9 +24,6 @@ export interface ReadImageOptions {
   /** Resize smoothing: 'high' (default, good for shrinking), 'low', or 'none' (nearest neighbour). */
   smoothing?: 'high' | 'medium' | 'low' | 'none';
 }
-
-/** Rec. 601 luma weights, the usual "greyscale" conversion. */
-export const LUMA = [0.299, 0.587, 0.114] as const;
 
 function readBytes(file: string): Buffer {
   try {
@@ -106,27 +101,6 @@ function checkShape(file: string, shape: readonly number[]): [number, number, nu
     throw new ImageLoadError(`readImage("${file}"): shape must be [height, width, 1 or 3]; got [${shape.join(', ')}]`);
   }
   return [h, w, c];
-}
-
-/** Converts RGBA bytes to an [h, w, c] float tensor (c = 1: luminance, c = 3: RGB). */
-export function rawToTensor(raw: RawImage, channels: 1 | 3, range: [number, number] = [0, 1]): tf.Tensor3D {
-  const { width: w, height: h, data } = raw;
-  const out = new Float32Array(w * h * channels);
-  const [lo, hi] = range;
-  const k = (hi - lo) / 255;
-  for (let p = 0; p < w * h; p++) {
-    const r = data[4 * p];
-    const g = data[4 * p + 1];
-    const b = data[4 * p + 2];
-    if (channels === 1) {
-      out[p] = lo + k * (LUMA[0] * r + LUMA[1] * g + LUMA[2] * b);
-    } else {
-      out[3 * p] = lo + k * r;
-      out[3 * p + 1] = lo + k * g;
-      out[3 * p + 2] = lo + k * b;
-    }
-  }
-  return tf.tensor3d(out, [h, w, channels], 'float32');
 }
 
 /** Decodes an image file to RGBA at its own size (transparency composited over `background`). */
