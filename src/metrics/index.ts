@@ -26,10 +26,11 @@ export { evaluate as evaluateMetric };
 export {
   registerMetric, getMetric, listMetrics, methodExplainer, metricHigherIsBetter,
   type MetricDefinition, type MetricFamily, type MetricContext, type MetricOutput, type MetricCurve, type MetricEvaluation,
-  type EvaluateOptions, type ExplainFunction, type AttributionSource,
+  type EvaluateOptions as MetricEvaluateOptions, type ExplainFunction, type AttributionSource,
 } from './registry.js';
 export { gini } from './sparseness.js';
 export { entropy, effectiveComplexity } from './complexity.js';
 export { ssim, hog, normaliseMap, SIMILARITIES, type SimilarityName } from './similarity.js';
 export { spearman, pearson, ranks, auc, toInputGrid, REPLACEMENTS, type Replacement } from './common.js';
 export { randomizedClassifier, shiftedTwin, weightNodes, type ModelVariant } from './models.js';
+export { compareMethods, disposeComparison, methodProfile, QUICK_METHOD_OPTIONS, QUICK_METRIC_OPTIONS, type MethodProfile, type MethodRun, type CompareOptions } from './compare.js';
