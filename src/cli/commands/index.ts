@@ -10,6 +10,8 @@ import { conformanceCommand } from './conformance.js';
 import { runCommand } from './run.js';
 import { workerCommand } from './worker.js';
 import { statusCommand } from './status.js';
+import { metricsCommand } from './metrics.js';
+import { reportCommand } from './report.js';
 
 export interface Command {
   name: string;
@@ -20,7 +22,7 @@ export interface Command {
 
 const list: Command[] = [
   demoCommand, explainCommand, predictCommand, methodsCommand, trainCommand, evaluateCommand, benchCommand, experimentCommand, conformanceCommand,
-  runCommand, workerCommand, statusCommand,
+  runCommand, workerCommand, statusCommand, metricsCommand, reportCommand,
 ];
 export const commands = new Map(list.map((c) => [c.name, c]));
 
