@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { explain } from '../core/registry.js';
-import { registerReference, ReferenceNotApplicable, type ReferenceContext, type ReferenceValue } from './references.js';
+import { igSteps, registerReference, ReferenceNotApplicable, type ReferenceContext, type ReferenceValue } from './references.js';
 import '../attribution/index.js';
 
 /** One run of a method shared by several outputs (a map and its delta), kept in ctx.memo. */
@@ -37,7 +37,7 @@ async function sharedDelta(ctx: ReferenceContext, method: string, options: Recor
   return { value, scale };
 }
 
-/** Captum DeepLift as Captum 0.8 runs it (its max-pool override is bypassed right after an activation; FORMAT.md §4). */
+/** Captum DeepLift as Captum 0.8 runs it (its max-pool override is bypassed right after an activation it hooks; FORMAT.md §4). */
 const DEEPLIFT = { baseline: 'zeros', maxPoolRule: 'captum', eps: 1e-10 };
 registerReference('deeplift', (ctx) => sharedMap(ctx, 'deeplift', DEEPLIFT));
 registerReference('deeplift_delta', (ctx) => sharedDelta(ctx, 'deeplift', DEEPLIFT));
@@ -68,14 +68,20 @@ registerReference('shapley_values', (ctx) => sharedMap(ctx, 'shapley-exact', { f
 
 /**
  * Layer references name their layer in the output (…_conv1, …_conv2: the post-activation output of
- * the Keras layer, Glasswing's node of that name). IG steps from the fixture (default 50), Captum's
- * default Gauss–Legendre rule, input baseline 0.
+ * the Keras layer, Glasswing's node of that name). Captum's default Gauss–Legendre rule, input
+ * baseline 0.
  */
 function layerOf(ctx: ReferenceContext, name: string): string {
   const layer = name.slice(name.lastIndexOf('_') + 1);
   if (!ctx.classifier.layers().some((l) => l.name === layer)) throw new ReferenceNotApplicable(`${name}: the model has no layer "${layer}"`);
   return layer;
 }
-const LAYER_PATH = { baseline: 'zeros', steps: 50, rule: 'gauss-legendre' };
-registerReference('layer_integrated_gradients_conv1', (ctx) => sharedMap(ctx, 'layer-integrated-gradients', { ...LAYER_PATH, layer: layerOf(ctx, 'layer_integrated_gradients_conv1') }));
-registerReference('layer_conductance_conv2', (ctx) => sharedMap(ctx, 'layer-conductance', { ...LAYER_PATH, layer: layerOf(ctx, 'layer_conductance_conv2') }));
+/** Steps: attrs.params[name].n_steps, else the fixture's IG steps (default 50). */
+const layerPath = (ctx: ReferenceContext, name: string) => ({
+  baseline: 'zeros',
+  steps: ctx.params?.[name]?.n_steps != null ? igSteps({ ig_n_steps: ctx.params[name].n_steps }) : igSteps(ctx.params),
+  rule: 'gauss-legendre',
+  layer: layerOf(ctx, name),
+});
+registerReference('layer_integrated_gradients_conv1', (ctx) => sharedMap(ctx, 'layer-integrated-gradients', layerPath(ctx, 'layer_integrated_gradients_conv1')));
+registerReference('layer_conductance_conv2', (ctx) => sharedMap(ctx, 'layer-conductance', layerPath(ctx, 'layer_conductance_conv2')));
