@@ -127,12 +127,15 @@ export function parseGlasswingJson(raw: unknown, where = 'glasswing.json'): Glas
   return out;
 }
 
-/** The preprocessing fields of a glasswing.json (class-name fields dropped). */
-export function preprocessingOf(g: GlasswingJson): PreprocessingSpec {
+/**
+ * The preprocessing fields of a glasswing.json (class-name fields dropped); undefined when it gives
+ * none (a model without a preprocessing description keeps the plain "resize to the input" path).
+ */
+export function preprocessingOf(g: GlasswingJson): PreprocessingSpec | undefined {
   const { inputSize, range, mean, std, channelOrder, resize, cropFraction, padValue } = g;
   const p: PreprocessingSpec = { inputSize, range, mean, std, channelOrder, resize, cropFraction, padValue };
   for (const k of Object.keys(p) as Array<keyof PreprocessingSpec>) if (p[k] === undefined) delete p[k];
-  return p;
+  return Object.keys(p).length ? p : undefined;
 }
 
 /**
