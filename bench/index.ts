@@ -8,3 +8,4 @@ import './contrastive.js';
 import './smoke.js';
 import './imagenet.js';
 import './scale.js';
+import './metrics.js';
