@@ -182,7 +182,8 @@ registerBenchmark({
         for (const method of methods) {
           const row = await smokeChild(model, method, o);
           rows.push(row);
-          if (!quick) console.error(`${model} ${method}: ${row.outcome} ${row.msPerImage} ms/image ${row.peakMB} MB ${row.message.slice(0, 120)}`);
+          // One line per row as it finishes (a long run can be read before it ends).
+          if (!quick) console.error(`${model} ${method}: ${row.outcome}, ${row.msPerImage} ms/image, peak ${row.peakMB} MB, heap ${row.heapMB} MB, leaked ${row.leakedTensors}, healthy ${row.healthy}, resets ${row.resets}${row.message ? `: ${row.message.slice(0, 160)}` : ''}`);
         }
       } else {
         rows.push(...(await smokeInProcess(model, methods, o)));
