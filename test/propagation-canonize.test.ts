@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend, Classifier, explain, runGraph } from '../src/index.js';
 import '../src/attribution/index.js';
-import { canonize, weightCacheSize } from '../src/attribution/propagation/index.js';
+import { canonize, weightCacheSize, clearWeightCache } from '../src/attribution/propagation/index.js';
 import { buildSmallResNet } from '../src/models/resnet.js';
 
 /** Give every BatchNorm non-trivial statistics so folding is actually exercised. */
@@ -15,12 +15,14 @@ function randomizeBatchNorms(model: tfl.LayersModel, seed = 1): number {
     const c = ws[0].shape[0];
     const s = seed + 7 * n++;
     // weight order: gamma, beta, moving_mean, moving_variance (when scale and center are on)
-    layer.setWeights([
+    const fresh = [
       tf.randomUniform([c], 0.5, 1.5, 'float32', s),
       tf.randomUniform([c], -0.2, 0.2, 'float32', s + 1),
       tf.randomUniform([c], -0.2, 0.2, 'float32', s + 2),
       tf.randomUniform([c], 0.5, 2, 'float32', s + 3),
-    ].slice(0, ws.length));
+    ];
+    layer.setWeights(fresh.slice(0, ws.length));
+    tf.dispose(fresh);
   }
   return n;
 }
@@ -98,5 +100,80 @@ describe('propagation: BatchNorm canonization', () => {
     }
     expect(tf.memory().numTensors - weightCacheSize()).toBe(n0);
     x.dispose();
+  });
+
+  /**
+   * BatchNorm with no linear layer before it (pre-activation order: … → ReLU → BN → conv) folds into
+   * the layers it feeds where every tap reads a BatchNorm output: Dense, 'valid' convolutions, 1×1
+   * 'same' ones, the depthwise half of a SeparableConv2D. Where the conv zero-pads ('same' 3×3) or a
+   * ZeroPadding2D sits in between, the border taps read 0 rather than the BN shift: refused.
+   */
+  function preActivation(): tfl.LayersModel {
+    const init = (s: number) => tfl.initializers.heNormal({ seed: s });
+    const ap = (l: tfl.layers.Layer, x: tfl.SymbolicTensor | tfl.SymbolicTensor[]) => l.apply(x) as tfl.SymbolicTensor;
+    const bn = (name: string, x: tfl.SymbolicTensor) => ap(tfl.layers.batchNormalization({ name }), x);
+    const conv = (name: string, x: tfl.SymbolicTensor, kernelSize: number, padding: 'same' | 'valid', strides = 1) =>
+      ap(tfl.layers.conv2d({ filters: 4, kernelSize, padding, strides, kernelInitializer: init(name.length * 7 + kernelSize), name }), x);
+    const input = tfl.input({ shape: [10, 10, 3] });
+    const h = ap(tfl.layers.reLU({ name: 'relu0' }), conv('c0', input, 3, 'same'));
+    const a = bn('bn_a', h); // → two 1×1 convs (one of stride 2): folded into both
+    const a1 = conv('ca1', a, 1, 'same', 2);
+    const a2 = conv('ca2', a, 1, 'same');
+    const b = conv('cb', bn('bn_b', h), 3, 'valid'); // valid 3×3: folded
+    const c = conv('cc', bn('bn_c', h), 3, 'same'); // same 3×3 pads: refused
+    const d = conv('cd', ap(tfl.layers.zeroPadding2d({ padding: 1, name: 'pad_d' }), bn('bn_d', h)), 3, 'valid'); // BN → pad → conv: refused
+    const e = ap(tfl.layers.depthwiseConv2d({ kernelSize: 3, padding: 'valid', depthMultiplier: 2, depthwiseInitializer: init(5), name: 'ce' }), bn('bn_e', h));
+    const s = ap(tfl.layers.separableConv2d({ filters: 4, kernelSize: 3, padding: 'valid', depthwiseInitializer: init(6), pointwiseInitializer: init(7), name: 'cs' }), bn('bn_s', h));
+    const pooled = [a1, a2, b, c, d, e, s].map((t, i) => ap(tfl.layers.globalAveragePooling2d({ name: `gap${i}` }), t));
+    const f = bn('bn_f', ap(tfl.layers.concatenate({ name: 'cat' }), pooled)); // rank-2 BN → Dense: folded
+    return tfl.model({ inputs: input, outputs: ap(tfl.layers.dense({ units: 3, kernelInitializer: tfl.initializers.glorotUniform({ seed: 9 }), name: 'out' }), f) });
+  }
+
+  it('folds a BatchNorm into the layers after it where exact (Dense, valid, 1×1, depthwise, separable), refuses it where the conv pads', async () => {
+    clearWeightCache();
+    const before = tf.memory().numTensors;
+    const model = preActivation();
+    expect(randomizeBatchNorms(model, 21)).toBe(7);
+    const c = Classifier.fromModel(model);
+    const { graph, folded } = canonize(c.graph!);
+    expect(folded.map((f) => `${f.batchNorm}→${f.into}`).sort()).toEqual(
+      ['bn_a→ca1', 'bn_a→ca2', 'bn_b→cb', 'bn_e→ce', 'bn_f→out', 'bn_s→cs/depthwise'].sort(),
+    );
+    for (const kept of ['bn_c', 'bn_d']) expect(graph.byName.get(kept)!.kind, kept).toBe('batchnorm');
+    const x = tf.randomUniform([3, 10, 10, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const d = tf.tidy(() => maxRelDiff(runGraph(graph, x).output, c.logits(x)));
+    expect(d).toBeLessThan(1e-5);
+    // the fold changes what the rules see, not the function; on the bias-free model (BN mean and β zero,
+    // no conv bias) LRP-0 and the default composite still conserve with the folds in place
+    for (const l of model.layers) {
+      const ws = l.weights;
+      if (!ws.length) continue;
+      const old = l.getWeights();
+      const vals = old.map((w, i) => (/(bias|beta|moving_mean)$/.test(ws[i].originalName ?? ws[i].name) ? tf.zerosLike(w) : w));
+      l.setWeights(vals);
+      tf.dispose(vals.filter((v, i) => v !== old[i]));
+    }
+    for (const options of [{ rule: 'lrp-0' }, { composite: 'epsilon-plus' }]) {
+      const e = await explain('lrp', c, x, { options, skipRangeCheck: true });
+      expect((e.extras.foldedBatchNorms as string[]).sort(), JSON.stringify(options)).toEqual(['bn_a', 'bn_b', 'bn_e', 'bn_f', 'bn_s']);
+      for (const v of e.extras.conservationError as number[]) expect(v, JSON.stringify(options)).toBeLessThan(1e-4);
+      e.dispose();
+    }
+    x.dispose();
+    model.dispose();
+    clearWeightCache();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a model\'s input normalisation (BatchNorm right after the input) is not folded into the first conv', () => {
+    const input = tfl.input({ shape: [6, 6, 3] });
+    const n = tfl.layers.batchNormalization({ name: 'norm' }).apply(input) as tfl.SymbolicTensor;
+    const y = tfl.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'valid', name: 'conv' }).apply(n) as tfl.SymbolicTensor;
+    const out = tfl.layers.dense({ units: 2, name: 'out' }).apply(tfl.layers.flatten().apply(y) as tfl.SymbolicTensor) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: input, outputs: out });
+    const c = Classifier.fromModel(model);
+    const { folded } = canonize(c.graph!);
+    expect(folded).toEqual([]);
+    model.dispose();
   });
 });

@@ -241,10 +241,14 @@ export class Classifier {
       .map((n) => ({ name: n.name, kind: n.kind, layerName: n.layerName, layerClass: n.layerClass, shape: n.shape, activation: n.params.activation }));
   }
 
-  /** Names of the outputs of convolution layers (post-activation), in order. */
+  /**
+   * Names of the outputs of convolution layers (post-activation), in order: Conv2D, DepthwiseConv2D,
+   * Conv2DTranspose, and SeparableConv2D (its output node NAME, not the inner NAME/depthwise).
+   */
   convLayers(): string[] {
     const g = this.requireGraph('list conv layers');
-    const convLayerNames = new Set(g.nodes.filter((n) => n.kind === 'conv2d' || n.kind === 'depthwise-conv2d').map((n) => n.layerName));
+    const kinds = new Set(['conv2d', 'depthwise-conv2d', 'conv2d-transpose']);
+    const convLayerNames = new Set(g.nodes.filter((n) => kinds.has(n.kind)).map((n) => n.layerName));
     return g.nodes.filter((n) => convLayerNames.has(n.layerName) && n.name === n.layerName).map((n) => n.name);
   }
 

@@ -17,7 +17,7 @@
 import type { GraphNode } from '../../core/graph.js';
 import { OptionError } from '../../core/errors.js';
 import {
-  alphaBetaRule, epsilonRule, flatRule, gammaRule, lrp0Rule, zBoxRule, zPlusRule, type Rule, type RuleOptions,
+  alphaBetaRule, epsilonRule, flatRule, gammaRule, lrp0Rule, signedZPlusRule, zBoxRule, zPlusRule, type Rule, type RuleOptions,
 } from './rules.js';
 
 export interface LayerContext {
@@ -28,6 +28,12 @@ export interface LayerContext {
   isFirst: boolean;
   /** No other linear layer lies between this one and the logits. */
   isLast: boolean;
+  /**
+   * Its output reaches a rectifier (through BatchNorm/identity only), so relevance arrives only on
+   * active units (rectifiedLayers). False for MobileNetV2's linear projections, a residual branch's
+   * last conv, a projection shortcut, the logit layer.
+   */
+  rectified: boolean;
   /** Position among the linear layers, in execution order. */
   index: number;
 }
@@ -80,6 +86,33 @@ export function withLayerRules(base: Composite, byName: Record<string, Rule>): C
     name: `${base.name}+names`,
     description: base.description,
     ruleFor: (l) => byName[l.node.name] ?? byName[l.node.layerName] ?? base.ruleFor(l),
+  };
+}
+
+/**
+ * The base composite, except that a hidden layer whose output reaches no rectifier gets another rule
+ * wherever the base gives it z⁺. z⁺ places a unit's relevance by its positive contributions, which is
+ * right behind a ReLU (relevance arrives only on active units); on an unrectified unit (a linear
+ * projection, a residual branch's last conv) relevance arrives on units of either sign, and a unit
+ * with R ≠ 0 but no positive contribution has nowhere to send it — it is lost (half of the logit on a
+ * bias-free MobileNetV2 at 96²). `replacement`:
+ *   'zplus-signed' (default): signedZPlusRule with the base z⁺'s stabiliser and bias setting — z⁺ on
+ *                  the active half of z = max(0, z) − max(0, −z); stays in the z⁺ family, conserves;
+ *   a Rule:        that rule (e.g. epsilonRule()).
+ * The last linear layer (the logits) keeps the base's rule: its relevance is the target logit itself.
+ * αβ layers are left alone: αβ already splits both signs and is not meant to conserve.
+ */
+export function rectifierAware(base: Composite, replacement: 'zplus-signed' | Rule = 'zplus-signed'): Composite {
+  const label = replacement === 'zplus-signed' ? replacement : replacement.name;
+  return {
+    name: `${base.name}/unrectified-${label}`,
+    description: `${base.description ?? base.name}; ${label} where z⁺ meets an unrectified hidden layer`,
+    ruleFor: (l) => {
+      const r = base.ruleFor(l);
+      if (!r || l.rectified || l.isLast || r.name !== 'zplus') return r;
+      if (replacement !== 'zplus-signed') return replacement;
+      return signedZPlusRule({ stabilizer: r.params.stabilizer as number | undefined, bias: r.params.bias as boolean | undefined });
+    },
   };
 }
 

@@ -10,7 +10,7 @@ import { OptionError } from '../../core/errors.js';
 import { defineComposite, withLayerRules } from './composites.js';
 import { ruleByName, zPlusRule } from './rules.js';
 import { propagate } from './propagate.js';
-import { COMMON_DEFAULTS, propagationConfig, propagationExtras, requiresGraph, ruleOptions, type CommonPropagationOptions } from './options.js';
+import { COMMON_DEFAULTS, propagationConfig, propagationExtras, requiresGraph, ruleOptions, withUnrectified, type CommonPropagationOptions } from './options.js';
 
 export interface DeepTaylorOptions extends CommonPropagationOptions {
   /** Rule of the first layer: 'zb' (bounded input, default), 'w2' (unbounded input), 'zplus' or 'flat'. */
@@ -30,10 +30,10 @@ registerMethod<DeepTaylorOptions>({
       throw new OptionError(`expected option firstRule zb, w2, zplus or flat; got "${options.firstRule}"`);
     }
     const ro = ruleOptions(options);
-    let composite = defineComposite('deep-taylor', [
+    let composite = withUnrectified(defineComposite('deep-taylor', [
       { first: true, rule: ruleByName(options.firstRule, ro) },
       { rule: zPlusRule({ stabilizer: options.stabilizer, bias: options.bias ?? false }) },
-    ]);
+    ]), options);
     if (options.layerRules) {
       composite = withLayerRules(composite, Object.fromEntries(Object.entries(options.layerRules).map(([k, v]) => [k, ruleByName(v, ro)])));
     }

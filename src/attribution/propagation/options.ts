@@ -1,9 +1,12 @@
 /** Option parsing shared by the `lrp` and `deep-taylor` methods. */
 import { OptionError } from '../../core/errors.js';
 import type { Classifier } from '../../core/classifier.js';
-import { compositeByName, uniformComposite, withLayerRules, type Composite } from './composites.js';
-import { ruleByName, type Rule, type RuleOptions } from './rules.js';
-import type { MaxPoolMode, PropagationConfig, PropagationResult } from './propagate.js';
+import { compositeByName, rectifierAware, uniformComposite, withLayerRules, type Composite } from './composites.js';
+import { epsilonRule, ruleByName, type Rule, type RuleOptions } from './rules.js';
+import type { ExplicitPadding, MaxPoolMode, PropagationConfig, PropagationResult } from './propagate.js';
+
+/** What the z⁺ layers of a composite become where their output reaches no rectifier (rectifierAware). */
+export type UnrectifiedMode = 'zplus-signed' | 'epsilon' | 'as-composite';
 
 export interface CommonPropagationOptions {
   epsilon: number;
@@ -21,6 +24,18 @@ export interface CommonPropagationOptions {
   high: number | undefined;
   /** Rules by layer name, over the composite: { conv1: 'zb', fc2: 'epsilon' }. */
   layerRules: Record<string, string> | undefined;
+  /**
+   * Hidden layers whose output reaches no rectifier, where the composite says z⁺: 'zplus-signed'
+   * (default; z⁺ on the active half of the unit, conserves), 'epsilon' (ε), or 'as-composite' (z⁺,
+   * as Zennit applies its composites). See rectifierAware.
+   */
+  unrectified: UnrectifiedMode;
+  /**
+   * 'implicit' (default): an explicit ZeroPadding2D's border is the next layer's own zero padding for
+   * flat, w² and z^B (no relevance, not counted — the map does not depend on how the padding is
+   * written); 'input': the border counts as input and its relevance is lost (Zennit on the graph as written).
+   */
+  explicitPadding: ExplicitPadding;
 }
 
 export const COMMON_DEFAULTS: CommonPropagationOptions = {
@@ -36,6 +51,8 @@ export const COMMON_DEFAULTS: CommonPropagationOptions = {
   low: undefined,
   high: undefined,
   layerRules: undefined,
+  unrectified: 'zplus-signed',
+  explicitPadding: 'implicit',
 };
 
 export function ruleOptions(o: CommonPropagationOptions): RuleOptions {
@@ -53,9 +70,9 @@ export function resolveComposite(spec: string | Composite | Rule | undefined, ru
   if (rule !== undefined && rule !== null && rule !== '') {
     c = uniformComposite(typeof rule === 'string' ? ruleByName(rule, ro) : rule);
   } else if (typeof spec === 'string') {
-    c = compositeByName(spec, ro);
+    c = withUnrectified(compositeByName(spec, ro), o);
   } else if (spec && 'ruleFor' in spec) {
-    c = spec;
+    c = withUnrectified(spec, o);
   } else if (spec && 'reduce' in spec) {
     c = uniformComposite(spec);
   } else {
@@ -69,6 +86,20 @@ export function resolveComposite(spec: string | Composite | Rule | undefined, ru
   return c;
 }
 
+/**
+ * The composite made rectifier-aware per option unrectified (ε with the options' epsilon and bias).
+ * A single `rule` is taken literally and never passes through here.
+ */
+export function withUnrectified(c: Composite, o: CommonPropagationOptions): Composite {
+  switch (o.unrectified) {
+    case 'zplus-signed': return rectifierAware(c, 'zplus-signed');
+    case 'epsilon': return rectifierAware(c, epsilonRule(o.epsilon, { bias: o.bias }));
+    case 'as-composite': return c;
+    default:
+      throw new OptionError(`expected option unrectified "zplus-signed", "epsilon" or "as-composite"; got "${String(o.unrectified)}"`);
+  }
+}
+
 export function propagationConfig(composite: Composite, o: CommonPropagationOptions): PropagationConfig {
   if (o.maxPool !== 'winner' && o.maxPool !== 'proportional') {
     throw new OptionError(`expected option maxPool "winner" or "proportional"; got "${String(o.maxPool)}"`);
@@ -79,6 +110,9 @@ export function propagationConfig(composite: Composite, o: CommonPropagationOpti
   if ((o.low === undefined) !== (o.high === undefined) || (o.low !== undefined && !(o.low! < o.high!))) {
     throw new OptionError(`expected options low < high given together; got low=${String(o.low)}, high=${String(o.high)}`);
   }
+  if (o.explicitPadding !== 'input' && o.explicitPadding !== 'implicit') {
+    throw new OptionError(`expected option explicitPadding "input" or "implicit"; got "${String(o.explicitPadding)}"`);
+  }
   return {
     composite,
     maxPool: o.maxPool,
@@ -86,6 +120,7 @@ export function propagationConfig(composite: Composite, o: CommonPropagationOpti
     canonize: o.canonize,
     stabilizer: o.stabilizer,
     bounds: o.low !== undefined ? { low: o.low, high: o.high! } : undefined,
+    explicitPadding: o.explicitPadding,
   };
 }
 

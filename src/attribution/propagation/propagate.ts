@@ -19,7 +19,7 @@ import { avgPoolCounts } from '../../core/avg-pool.js';
 import { wasmKernelsInstalled } from '../../engine/wasm-kernels/index.js';
 import { canonize as canonizeGraph, batchNormAffine } from './canonize.js';
 import { isLinearNode, linearOpOf, convTranspose } from './linear.js';
-import { applyRule, epsilonRule, stabilize, type Rule, type RuleContext } from './rules.js';
+import { applyRule, epsilonRule, stabilize, usesConstantInputs, type Rule, type RuleContext } from './rules.js';
 import type { Composite, LayerContext } from './composites.js';
 
 export type MaxPoolMode = 'winner' | 'proportional';
@@ -38,7 +38,18 @@ export interface PropagationConfig {
   stabilizer?: number;
   /** Input bounds for z^B (in the first layer's input space); default from the classifier's domain. */
   bounds?: { low: number; high: number };
+  /**
+   * How rules whose modified inputs do not scale with x (flat, w², z^B's bounds) treat the border an
+   * explicit ZeroPadding2D adds in front of a linear layer: 'input' (default here; Zennit on the graph
+   * as written — the border counts as input and its relevance is then dropped by the padding) or
+   * 'implicit' (as the layer's own zero padding: the border is no input, gets no relevance and is not
+   * counted in the denominators — Zennit on the same network written with implicit padding; the
+   * default of the lrp and deep-taylor methods).
+   */
+  explicitPadding?: ExplicitPadding;
 }
+
+export type ExplicitPadding = 'input' | 'implicit';
 
 export interface PropagationResult {
   /** Relevance at the input, NHWC like x. */
@@ -66,6 +77,10 @@ interface Analysis {
   last: Set<string>;
   nonNegative: Map<string, boolean>;
   bounds: Map<string, { low: number; high: number } | undefined>;
+  /** Linear layers whose output reaches a rectifier (rectifiedLayers). */
+  rectified: Set<string>;
+  /** Linear layers fed by a zero-valued ZeroPadding2D: its padding and the node it pads. */
+  padded: Map<string, { pad: [[number, number], [number, number]]; source: string }>;
 }
 
 const cache = new WeakMap<Graph, { canon: Analysis; plain: Analysis }>();
@@ -107,33 +122,61 @@ export function multiplyGates(graph: Graph, node: GraphNode): boolean[] {
   return gates.every(Boolean) ? gates.map(() => false) : gates;
 }
 
+/** Whether a node is a rectifier: ReLU (no negative slope, threshold ≥ 0), ReLU6, thresholded ReLU. */
+function isRectifier(n: GraphNode): boolean {
+  return n.kind === 'activation' && (['relu6', 'thresholded-relu'].includes(n.params.activation ?? '') || reluNonNegative(n));
+}
+
+/**
+ * Linear layers (Dense, Conv2D, DepthwiseConv2D, Conv2DTranspose) whose output, followed through
+ * BatchNorm and identity nodes, is the sole input of a rectifier. Relevance reaches such a unit only
+ * where it is active (z > 0), which is what z⁺ and αβ presume; every other linear layer may receive
+ * relevance of either sign on units of either sign (an Add's proportional split hands it to a
+ * residual branch's last conv whatever its sign).
+ */
+export function rectifiedLayers(graph: Graph): Set<string> {
+  const consumers = new Map<string, GraphNode[]>(graph.nodes.map((n) => [n.name, []]));
+  for (const n of graph.nodes) for (const i of n.inputs) consumers.get(i)?.push(n);
+  const out = new Set<string>();
+  for (const n of graph.nodes) {
+    if (!isLinearNode(n)) continue;
+    let cur = n;
+    for (;;) {
+      const next = consumers.get(cur.name) ?? [];
+      if (next.length !== 1) break;
+      if (next[0].kind === 'batchnorm' || next[0].kind === 'identity') {
+        cur = next[0];
+        continue;
+      }
+      if (isRectifier(next[0])) out.add(n.name);
+      break;
+    }
+  }
+  return out;
+}
+
 /**
  * Convolutions (Conv2D, DepthwiseConv2D, Conv2DTranspose) whose output reaches no rectifier: followed
  * through BatchNorm/identity nodes, it is not the sole input of a ReLU/ReLU6/thresholded ReLU (e.g.
  * MobileNetV2's linear 1×1 projections, ResNet's last conv of each residual branch and its
  * projection shortcut, which feed an Add). z⁺ presumes a rectified unit (relevance only where
- * z > 0); on these, units with R ≠ 0 and no positive contribution lose their relevance.
+ * z > 0); on these, units with R ≠ 0 and no positive contribution lose their relevance. The
+ * `unrectified: 'epsilon'` option of lrp / deep-taylor gives exactly these (and unrectified hidden
+ * Dense layers) the ε rule.
  */
 export function unrectifiedConvolutions(graph: Graph): string[] {
-  const consumers = new Map<string, GraphNode[]>(graph.nodes.map((n) => [n.name, []]));
-  for (const n of graph.nodes) for (const i of n.inputs) consumers.get(i)?.push(n);
-  const rectifier = (n: GraphNode) =>
-    n.kind === 'activation' && (['relu6', 'thresholded-relu'].includes(n.params.activation ?? '') || reluNonNegative(n));
+  const rectified = rectifiedLayers(graph);
   return graph.nodes
     .filter((n) => n.kind === 'conv2d' || n.kind === 'depthwise-conv2d' || n.kind === 'conv2d-transpose')
-    .filter((n) => {
-      let cur = n;
-      for (;;) {
-        const next = consumers.get(cur.name) ?? [];
-        if (next.length !== 1) return true;
-        if (next[0].kind === 'batchnorm' || next[0].kind === 'identity') {
-          cur = next[0];
-          continue;
-        }
-        return !rectifier(next[0]);
-      }
-    })
+    .filter((n) => !rectified.has(n.name))
     .map((n) => n.name);
+}
+
+/** [1, H, W, 1]: 1 inside, 0 on the border a ZeroPadding2D added to an [N, H, W, C] tensor. */
+function borderMask(shape: number[], pad: [[number, number], [number, number]]): tf.Tensor4D {
+  const [[t, b], [l, r]] = pad;
+  const inner = tf.ones([1, shape[1] - t - b, shape[2] - l - r, 1]) as tf.Tensor4D;
+  return tf.pad(inner, [[0, 0], [t, b], [l, r], [0, 0]]);
 }
 
 /**
@@ -229,7 +272,15 @@ function analyze(graph: Graph, classifier: Classifier, folded: string[]): Analys
     nonNegative.set(n.name, nn);
     bounds.set(n.name, b);
   }
-  return { graph, folded, logitNode, linear, first, last, nonNegative, bounds };
+  const padded: Analysis['padded'] = new Map();
+  for (const n of linear) {
+    let src = graph.byName.get(n.inputs[0]);
+    while (src && src.kind === 'identity') src = graph.byName.get(src.inputs[0]);
+    if (src && src.kind === 'zeropad' && (src.params.padValue ?? 0) === 0 && n.kind !== 'dense') {
+      padded.set(n.name, { pad: src.params.pad!, source: src.inputs[0] });
+    }
+  }
+  return { graph, folded, logitNode, linear, first, last, nonNegative, bounds, rectified: rectifiedLayers(graph), padded };
 }
 
 function analysisOf(classifier: Classifier, canonize: boolean): Analysis {
@@ -240,7 +291,7 @@ function analysisOf(classifier: Classifier, canonize: boolean): Analysis {
   let entry = cache.get(g);
   if (!entry) {
     const c = canonizeGraph(g);
-    entry = { canon: analyze(c.graph, classifier, c.folded.map((f) => f.batchNorm)), plain: analyze(g, classifier, []) };
+    entry = { canon: analyze(c.graph, classifier, [...new Set(c.folded.map((f) => f.batchNorm))]), plain: analyze(g, classifier, []) };
     cache.set(g, entry);
   }
   return canonize ? entry.canon : entry.plain;
@@ -253,7 +304,12 @@ export function assignRules(classifier: Classifier, composite: Composite, opts: 
   const rules = new Map<string, Rule>();
   an.linear.forEach((node, index) => {
     const ctx: LayerContext = {
-      node, kind: node.kind === 'dense' ? 'dense' : 'conv2d', isFirst: an.first.has(node.name), isLast: an.last.has(node.name), index,
+      node,
+      kind: node.kind === 'dense' ? 'dense' : 'conv2d',
+      isFirst: an.first.has(node.name),
+      isLast: an.last.has(node.name),
+      rectified: an.rectified.has(node.name),
+      index,
     };
     rules.set(node.name, composite.ruleFor(ctx) ?? fallback);
   });
@@ -390,13 +446,16 @@ function makeOverride(an: Analysis, rules: Map<string, Rule>, cfg: PropagationCo
         const rule = rules.get(node.name)!;
         const op = linearOpOf(node);
         const inputName = node.inputs[0];
+        // 'implicit' padding: the border is no input of the rules that replace x (flat, w², z^B)
+        const pad = cfg.explicitPadding === 'implicit' && usesConstantInputs(rule) ? an.padded.get(node.name) : undefined;
         const ctx: RuleContext = {
           node: node.name,
           cacheOwner: an.graph,
           nonNegativeInput: an.nonNegative.get(inputName) ?? false,
-          bounds: an.first.has(node.name) ? (cfg.bounds ?? an.bounds.get(inputName)) : cfg.bounds,
+          bounds: an.first.has(node.name) ? (cfg.bounds ?? an.bounds.get(pad ? pad.source : inputName)) : cfg.bounds,
         };
-        return customOp(ins, standard, (dy, [x], y) => applyRule(rule, op, x, dy, ctx, y));
+        return customOp(ins, standard, (dy, [x], y) =>
+          applyRule(rule, op, x, dy, pad ? { ...ctx, inputMask: borderMask(x.shape, pad.pad) } : ctx, y));
       }
       case 'transform':
         return customOp(ins, standard, (dy) => dy);

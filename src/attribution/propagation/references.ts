@@ -4,7 +4,8 @@
  * average pooling split proportionally (Norm), max pooling routes to the first maximum.
  *
  *   lrp_epsilon, lrp_zplus, lrp_alpha2beta1  one rule on every Conv2D / DepthwiseConv2D / Dense
- *   lrp_epsilon_plus_flat                    the `epsilon-plus-flat` composite (Zennit EpsilonPlusFlat)
+ *   lrp_epsilon_plus_flat                    the `epsilon-plus-flat` composite as Zennit applies it
+ *                                            (unrectified: 'as-composite', explicitPadding: 'input')
  *
  * When the fixture records the rule Zennit used per layer (attrs.params.lrp.rules_by_layer) and the
  * BatchNorm folds (bn_folded_into_conv), the row's note says where Glasswing's assignment differs —
@@ -83,7 +84,10 @@ const entries: Array<[string, ReferenceFn]> = [
   ['lrp_epsilon', lrpReference('lrp_epsilon', (ctx) => ({ rule: 'epsilon', epsilon: epsilon(ctx) }))],
   ['lrp_zplus', lrpReference('lrp_zplus', () => ({ rule: 'zplus', stabilizer: 1e-6 }))],
   ['lrp_alpha2beta1', lrpReference('lrp_alpha2beta1', () => ({ rule: 'alpha-beta', alpha: 2, beta: 1, stabilizer: 1e-6 }))],
-  ['lrp_epsilon_plus_flat', lrpReference('lrp_epsilon_plus_flat', (ctx) => ({ composite: 'epsilon-plus-flat', epsilon: epsilon(ctx), stabilizer: 1e-6 }))],
+  // Zennit's EpsilonPlusFlat exactly: z⁺ also on unrectified convolutions, an explicit padding's border counted as input
+  ['lrp_epsilon_plus_flat', lrpReference('lrp_epsilon_plus_flat', (ctx) => ({
+    composite: 'epsilon-plus-flat', epsilon: epsilon(ctx), stabilizer: 1e-6, unrectified: 'as-composite', explicitPadding: 'input',
+  }))],
 ];
 
 function register(): void {

@@ -26,6 +26,13 @@ export interface RuleContext {
   node: string;
   /** Owner of cached modified weights (the graph); undefined disables caching. */
   cacheOwner?: object;
+  /**
+   * [1, H, W, 1]: 1 on the layer's real input, 0 on a border an explicit ZeroPadding2D added, when that
+   * border is to be treated as the layer's own zero padding (option explicitPadding 'implicit'): the
+   * constant inputs (ones, l, h) are 0 there, as a convolution's implicit padding makes them, and the
+   * border gets no relevance.
+   */
+  inputMask?: tf.Tensor;
 }
 
 export type InputModifier = (x: tf.Tensor, ctx: RuleContext) => tf.Tensor | null;
@@ -46,7 +53,7 @@ export interface Rule {
   /** Whether the rule conserves relevance exactly on bias-free layers (for docs/tests). */
   conservative: boolean;
   /** Optional direct implementation for some ops (same result as the declaration, faster); undefined = use the declaration. */
-  direct?: (op: LinearOp, x: tf.Tensor, R: tf.Tensor) => tf.Tensor | undefined;
+  direct?: (op: LinearOp, x: tf.Tensor, R: tf.Tensor, ctx?: RuleContext) => tf.Tensor | undefined;
 }
 
 // ---- building blocks -------------------------------------------------------------------------
@@ -69,9 +76,18 @@ export function sumOf(ts: Array<tf.Tensor | null | undefined>): tf.Tensor | null
 const identity: InputModifier = (x) => x;
 const positive: InputModifier = (x, ctx) => (ctx.nonNegativeInput ? x : tf.relu(x));
 const negative: InputModifier = (x, ctx) => (ctx.nonNegativeInput ? null : tf.minimum(x, 0));
-const ones: InputModifier = (x) => tf.onesLike(x);
-const low: InputModifier = (x, ctx) => tf.fill(x.shape, requireBounds(ctx).low);
-const high: InputModifier = (x, ctx) => tf.fill(x.shape, requireBounds(ctx).high);
+const masked = (t: tf.Tensor, ctx: RuleContext) => (ctx.inputMask ? tf.mul(t, ctx.inputMask) : t);
+const ones: InputModifier = (x, ctx) => masked(tf.onesLike(x), ctx);
+const low: InputModifier = (x, ctx) => masked(tf.fill(x.shape, requireBounds(ctx).low), ctx);
+const high: InputModifier = (x, ctx) => masked(tf.fill(x.shape, requireBounds(ctx).high), ctx);
+
+/**
+ * Whether a rule has modified inputs that do not scale with x (flat's and w²'s ones, z^B's bounds):
+ * only such rules give a zero-padded border relevance, so only they depend on explicitPadding.
+ */
+export function usesConstantInputs(rule: Rule): boolean {
+  return rule.inputs.some((m) => m === ones || m === low || m === high);
+}
 
 function requireBounds(ctx: RuleContext): { low: number; high: number } {
   if (!ctx.bounds) {
@@ -151,6 +167,37 @@ export function zPlusRule(opts: { stabilizer?: number; bias?: boolean } = {}): R
       return [g, g];
     },
     reduce: (xs, cs) => orZeros(sumOf([prod(xs[0], cs[0]), prod(xs[1], cs[1])]), firstShape(xs, cs)),
+    conservative: true,
+  };
+}
+
+/**
+ * Signed z⁺, for a unit without a rectifier after it (a linear projection, a residual branch's last
+ * conv): written z = max(0, z) − max(0, −z), the unit is two rectified units of which only one is
+ * active, and z⁺ is applied to that one — where z_k ≥ 0 its relevance follows the positive
+ * contributions (x⁺w⁺ + x⁻w⁻, as z⁺), where z_k < 0 the negative ones (x⁺w⁻ + x⁻w⁺), each divided by
+ * its own sum. Every split is convex (shares in [0, 1] summing to 1), so it neither explodes where
+ * Σ x w ≈ 0 nor, with bias: false, loses relevance unless the active part has no contribution at all
+ * (a unit held active by its bias alone). On a unit behind a ReLU (R_k ≠ 0 only where z_k > 0) it is
+ * z⁺. bias: true puts b⁺ (b⁻) in the positive (negative) denominator, as zPlusRule does.
+ */
+export function signedZPlusRule(opts: { stabilizer?: number; bias?: boolean } = {}): Rule {
+  const eps = opts.stabilizer ?? 1e-6;
+  const withBias = opts.bias ?? true;
+  return {
+    name: 'zplus-signed',
+    params: { stabilizer: eps, bias: withBias },
+    inputs: [positive, negative, positive, negative, identity],
+    weights: [clampPos(withBias), clampNeg(false), clampNeg(withBias), clampPos(false), UNMODIFIED],
+    gradient: (R, zs) => {
+      const active = tf.greaterEqual(zs[4]!, 0);
+      const zp = sumOf(zs.slice(0, 2));
+      const zn = sumOf(zs.slice(2, 4));
+      const gp = tf.where(active, zp ? tf.div(R, stabPos(zp, eps)) : tf.div(R, eps), tf.zerosLike(R));
+      const gn = tf.where(active, tf.zerosLike(R), zn ? tf.div(R, tf.sub(zn, eps)) : tf.div(R, -eps));
+      return [gp, gp, gn, gn, null];
+    },
+    reduce: (xs, cs) => orZeros(sumOf([0, 1, 2, 3].map((i) => prod(xs[i], cs[i]))), firstShape(xs, cs)),
     conservative: true,
   };
 }
@@ -262,7 +309,7 @@ export function flatRule(opts: { stabilizer?: number } = {}): Rule {
     gradient: (R, [z]) => [tf.div(R, stabPos(z!, eps))],
     reduce: (_, [c]) => c!,
     conservative: true,
-    direct: (op, x, R) => {
+    direct: (op, x, R, ctx) => {
       if (op.kind === 'dense') {
         const inDim = x.shape[x.rank - 1];
         const g = tf.sum(tf.div(R, inDim + eps), -1, true);
@@ -272,7 +319,8 @@ export function flatRule(opts: { stabilizer?: number } = {}): Rule {
       if (!geo) return undefined;
       const [n, h, w, cin] = x.shape;
       const k = dilateKernel(tf.ones([geo.kernelSize[0], geo.kernelSize[1], 1, 1]) as tf.Tensor4D, geo.dilation[0], geo.dilation[1]);
-      const count = tf.mul(tf.conv2d(tf.ones([1, h, w, 1]) as tf.Tensor4D, k, geo.strides, geo.padding), cin);
+      const inputs = (ctx?.inputMask ?? tf.ones([1, h, w, 1])) as tf.Tensor4D;
+      const count = tf.mul(tf.conv2d(inputs, k, geo.strides, geo.padding), cin);
       const g = tf.sum(tf.div(R, tf.add(count, eps)), -1, true) as tf.Tensor4D;
       const c = convTranspose(g, k, [n, h, w, 1], geo.strides, geo.padding);
       return cin === 1 ? c : tf.mul(c, tf.ones([1, 1, 1, cin]));
@@ -280,7 +328,7 @@ export function flatRule(opts: { stabilizer?: number } = {}): Rule {
   };
 }
 
-export const RULE_NAMES = ['lrp-0', 'epsilon', 'gamma', 'alpha-beta', 'zplus', 'zb', 'w2', 'flat'] as const;
+export const RULE_NAMES = ['lrp-0', 'epsilon', 'gamma', 'alpha-beta', 'zplus', 'zplus-signed', 'zb', 'w2', 'flat'] as const;
 export type RuleName = (typeof RULE_NAMES)[number];
 
 const ALIASES: Record<string, RuleName> = {
@@ -289,6 +337,7 @@ const ALIASES: Record<string, RuleName> = {
   gamma: 'gamma',
   'alpha-beta': 'alpha-beta', alphabeta: 'alpha-beta', ab: 'alpha-beta',
   zplus: 'zplus', 'z+': 'zplus', 'z-plus': 'zplus',
+  'zplus-signed': 'zplus-signed', 'z+-signed': 'zplus-signed', 'signed-zplus': 'zplus-signed',
   zb: 'zb', zbox: 'zb', 'z-box': 'zb', 'z^b': 'zb', box: 'zb',
   w2: 'w2', 'w-square': 'w2', wsquare: 'w2', 'w²': 'w2',
   flat: 'flat',
@@ -304,6 +353,7 @@ export function ruleByName(name: string, opts: RuleOptions = {}): Rule {
     case 'gamma': return gammaRule(opts.gamma ?? 0.25, st);
     case 'alpha-beta': return alphaBetaRule(opts.alpha ?? 2, opts.beta ?? 1, st);
     case 'zplus': return zPlusRule(st);
+    case 'zplus-signed': return signedZPlusRule(st);
     case 'zb': return zBoxRule({ stabilizer: opts.stabilizer });
     case 'w2': return wSquareRule({ stabilizer: opts.stabilizer });
     case 'flat': return flatRule({ stabilizer: opts.stabilizer });
@@ -317,7 +367,13 @@ export function ruleByName(name: string, opts: RuleOptions = {}): Rule {
  * `output` is the layer's own (unmodified) output, reused for the identity branch.
  */
 export function applyRule(rule: Rule, op: LinearOp, x: tf.Tensor, R: tf.Tensor, ctx: RuleContext, output?: tf.Tensor): tf.Tensor {
-  const direct = rule.direct?.(op, x, R);
+  const result = applyRuleUnmasked(rule, op, x, R, ctx, output);
+  // a border that is the layer's own padding gets no relevance (flat's and w²'s reducers return Lᵀ(g) unscaled by the input)
+  return ctx.inputMask ? tf.mul(result, ctx.inputMask) : result;
+}
+
+function applyRuleUnmasked(rule: Rule, op: LinearOp, x: tf.Tensor, R: tf.Tensor, ctx: RuleContext, output?: tf.Tensor): tf.Tensor {
+  const direct = rule.direct?.(op, x, R, ctx);
   if (direct) return direct;
   const w = op.kernel();
   const b = op.bias();
