@@ -153,25 +153,29 @@ describe('graph models: every supported op', () => {
 
   it('every op in GRAPH_MODEL_OPS is exercised by a graph here or named as bookkeeping', () => {
     const used = new Set([...graphA().nodes, ...graphB().nodes].map((n) => n.op));
-    const bookkeeping = ['PlaceholderWithDefault', 'NoOp', 'Snapshot', 'DepthwiseConv2d', 'Concat', 'Add', 'Cast']; // Add, Concat, Cast, NoOp: the next test
+    const bookkeeping = ['PlaceholderWithDefault', 'NoOp', 'Snapshot', 'DepthwiseConv2d', 'Concat', 'Add', 'Cast']; // Add, Concat, Cast, NoOp, PlaceholderWithDefault: the next test
     for (const op of GRAPH_MODEL_OPS) if (!bookkeeping.includes(op)) expect(used.has(op), op).toBe(true);
   });
 
-  it('control inputs, NoOp and casts to float are resolved away; Add (v1) and the Concat (v1) axis-first form work', async () => {
+  it('control inputs, NoOp, casts to float and PlaceholderWithDefault are resolved away, unused Placeholders ignored; Add (v1) and the Concat (v1) axis-first form work', async () => {
     const g = new GraphModelBuilder();
     const x = g.input('x', [-1, 4, 4, 2]);
     g.nodes.push({ name: 'init', op: 'NoOp' });
     const xf = g.op('to-float', 'Cast', [x], { SrcT: { type: 'DT_UINT8' }, DstT: { type: 'DT_FLOAT' } });
     const y = g.op('y', 'Add', [xf, g.op('one-f', 'Cast', [g.const('one', [1], [], 'int32')], { DstT: { type: 'DT_FLOAT' } }), '^init']);
     const cat = g.op('cat', 'Concat', [g.const('axis', [3], [], 'int32'), y, x], { N: a.i(2) });
-    g.op('gap', 'Mean', [cat, g.const('ax', [1, 2], [2], 'int32')], { keep_dims: a.b(false) });
+    // a PlaceholderWithDefault stands for its default; a Placeholder the output does not need is ignored
+    g.input('unused_aux', [-1, 3]);
+    const scale = g.op('scale', 'PlaceholderWithDefault', [g.const('scale/default', [2], [])], { dtype: { type: 'DT_FLOAT' }, shape: { shape: { dim: [] } } });
+    const scaled = g.op('scaled', 'Mul', [cat, scale]);
+    g.op('gap', 'Mean', [scaled, g.const('ax', [1, 2], [2], 'int32')], { keep_dims: a.b(false) });
     const { modelJson, weights } = g.build();
     const c = await Classifier.fromGraphModel({ modelJson, weights });
     const x3 = images(1, 4, 4, 5);
     const xv = tf.slice(x3, [0, 0, 0, 0], [1, 4, 4, 2]);
     x3.dispose();
     const got = c.logits(xv);
-    const want = tf.concat([tf.add(tf.mean(xv, [1, 2]), 1), tf.mean(xv, [1, 2])], 1);
+    const want = tf.mul(tf.concat([tf.add(tf.mean(xv, [1, 2]), 1), tf.mean(xv, [1, 2])], 1), 2);
     expect(relL2(got, want)).toBeLessThan(1e-6);
     tf.dispose([xv, got, want]);
     c.dispose();

@@ -262,11 +262,7 @@ export function translateGraphModel(json: GraphModelJson, weights: Map<string, t
   const inputsOf = (n: TfNodeDef) => (n.input ?? []).map(inputNode).filter((s): s is string => s != null);
 
   // ---- input and output
-  const placeholders = tfNodes.filter((n) => n.op === 'Placeholder' || n.op === 'PlaceholderWithDefault');
-  if (placeholders.length !== 1) {
-    throw new UnsupportedLayerError(`expected a graph model with one input (Placeholder); got ${placeholders.length} in ${where}${placeholders.length ? `: ${placeholders.map((p) => p.name).join(', ')}` : ''}`);
-  }
-  const input = placeholders[0];
+  const isPlaceholder = (n: TfNodeDef) => n.op === 'Placeholder' || n.op === 'PlaceholderWithDefault';
   let outputName = opts.output;
   if (!outputName) {
     const sigOut = Object.values(json.signature?.outputs ?? {}).map((o) => o.name && inputNode(o.name)).filter((s): s is string => !!s && byTfName.has(s));
@@ -274,29 +270,13 @@ export function translateGraphModel(json: GraphModelJson, weights: Map<string, t
   }
   if (!outputName) {
     const consumed = new Set(tfNodes.flatMap(inputsOf));
-    const sinks = tfNodes.filter((n) => !consumed.has(n.name) && n.op !== 'Const' && n.op !== 'NoOp' && n !== input);
+    const sinks = tfNodes.filter((n) => !consumed.has(n.name) && n.op !== 'Const' && n.op !== 'NoOp' && !isPlaceholder(n));
     if (sinks.length !== 1) {
       throw new UnsupportedLayerError(`expected a graph model with one output; got ${sinks.length} output nodes in ${where} (${sinks.map((s) => s.name).slice(0, 8).join(', ')}): pass the output node's name`);
     }
     outputName = sinks[0].name;
   }
   if (!byTfName.has(outputName)) throw new ModelLoadError(`expected output node "${outputName}" in ${where}; there is no such node`);
-
-  // ---- input shape
-  const dims = (input.attr?.shape?.shape?.dim ?? []).map((d) => Number(d.size));
-  let inShape: number[];
-  if (opts.inputShape) {
-    inShape = opts.inputShape.slice();
-    if (dims.length === 4 && dims.slice(1).some((d, i) => d > 0 && d !== inShape[i])) {
-      throw new ModelLoadError(`expected inputShape [${dims.slice(1).join(', ')}] (the model's own) in ${where}; got [${inShape.join(', ')}]`);
-    }
-  } else {
-    if (dims.length !== 4) throw new UnsupportedLayerError(`expected a graph model taking images [batch, height, width, channels]; input "${input.name}" has shape [${dims.join(', ')}] in ${where}`);
-    inShape = dims.slice(1);
-    if (inShape.some((d) => !(d > 0))) {
-      throw new ModelLoadError(`input "${input.name}" of ${where} has shape [${dims.join(', ')}]: give the image size (inputShape option, or inputSize in glasswing.json)`);
-    }
-  }
 
   // ---- topological order of what the output needs
   const order: TfNodeDef[] = [];
@@ -324,6 +304,32 @@ export function translateGraphModel(json: GraphModelJson, weights: Map<string, t
     }
   };
   visit(outputName);
+
+  // ---- the image input: the Placeholder the output depends on (a PlaceholderWithDefault with a
+  // default, such as Keras' learning phase, stands for its default)
+  let candidates = order.filter((n) => n.op === 'Placeholder');
+  if (candidates.length === 0) candidates = order.filter((n) => n.op === 'PlaceholderWithDefault' && (n.attr?.shape?.shape?.dim ?? []).length === 4);
+  if (candidates.length !== 1) {
+    throw new UnsupportedLayerError(`expected a graph model whose output depends on one input (Placeholder); got ${candidates.length} in ${where}${candidates.length ? `: ${candidates.map((p) => p.name).join(', ')}` : ''}`);
+  }
+  const input = candidates[0];
+
+  // ---- input shape
+  const dims = (input.attr?.shape?.shape?.dim ?? []).map((d) => Number(d.size));
+  let inShape: number[];
+  if (opts.inputShape) {
+    inShape = opts.inputShape.slice();
+    if (dims.length === 4 && dims.slice(1).some((d, i) => d > 0 && d !== inShape[i])) {
+      throw new ModelLoadError(`expected inputShape [${dims.slice(1).join(', ')}] (the model's own) in ${where}; got [${inShape.join(', ')}]`);
+    }
+  } else {
+    if (dims.length !== 4) throw new UnsupportedLayerError(`expected a graph model taking images [batch, height, width, channels]; input "${input.name}" has shape [${dims.join(', ')}] in ${where}`);
+    inShape = dims.slice(1);
+    if (inShape.some((d) => !(d > 0))) {
+      throw new ModelLoadError(`input "${input.name}" of ${where} has shape [${dims.join(', ')}]: give the image size (inputShape option, or inputSize in glasswing.json)`);
+    }
+  }
+
   const consumers = new Map<string, number>();
   for (const n of order) for (const i of inputsOf(n)) consumers.set(i, (consumers.get(i) ?? 0) + 1);
 
@@ -458,8 +464,9 @@ export function translateGraphModel(json: GraphModelJson, weights: Map<string, t
       switch (def.op) {
         case 'Placeholder':
         case 'PlaceholderWithDefault':
-          if (def !== input) throw unsupported(def, 'a second input is not supported');
-          v = { node: add({ name: 'input', kind: 'input', layerName: def.name, layerClass: def.op, inputs: [], params: {} }).name };
+          if (def === input) v = { node: add({ name: 'input', kind: 'input', layerName: def.name, layerClass: def.op, inputs: [], params: {} }).name };
+          else if (def.op === 'PlaceholderWithDefault' && inputsOf(def).length) v = nodeValue(def, 0);
+          else throw unsupported(def, 'a second input is not supported');
           break;
         case 'Const': {
           const t = weights.get(def.name);
