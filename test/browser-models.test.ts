@@ -163,7 +163,6 @@ async function check(dir: string, run: PageRun, expectedInfo: RegExp): Promise<v
   expect(run.methods).toEqual(listMethods().map((m) => m.name));
   const painted = new Set(run.cards.map((c) => c.method));
   // a picture, not one flat colour — unless the method's map is zero everywhere (e.g. a neuron whose rectifier is off for this input)
-  if (process.env.GLASSWING_DEBUG_EXPLORER) console.log(JSON.stringify({ skipped: run.skipped, times: Object.fromEntries(Object.entries(run.results).map(([m, r]) => [m, Math.round(r.timeMs)])), flat: run.cards.filter((c) => c.distinct === 1).map((c) => c.method) }));
   for (const c of run.cards) {
     if (c.distinct === 1) expect(run.results[c.method].values.every((v) => v === 0), c.method).toBe(true);
   }

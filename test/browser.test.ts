@@ -6,12 +6,14 @@
  * equal the ones Node computes.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as http from 'node:http';
 import { execFileSync, spawnSync } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, currentBackend, loadDefaultClassifier, explain } from '../src/index.js';
+import { encodePng } from '../src/render/png.js';
 
 const root = path.resolve(__dirname, '..');
 const METHODS = ['saliency', 'integrated-gradients', 'grad-cam', 'guided-backprop', 'lrp', 'cdeepex'];
@@ -123,7 +125,7 @@ describe('the browser bundle in headless chromium', () => {
     const { chromium: pw } = await import('playwright-core');
     const browser = await pw.launch({ executablePath: chromium(), args: CHROMIUM_FLAGS });
     try {
-      const page = await browser.newPage();
+      const page = await browser.newPage({ acceptDownloads: true });
       const errors: string[] = [];
       page.on('pageerror', (err) => errors.push(String(err)));
       await page.goto(base);
@@ -149,6 +151,46 @@ describe('the browser bundle in headless chromium', () => {
         });
         expect(distinct, m).toBeGreaterThan(1);
       }
+      // the map has its colour bar, and downloads as a PNG
+      expect(await page.$$eval('#mapbar canvas.bar', (b) => b.length)).toBe(1);
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+      expect(download.suggestedFilename()).toMatch(/^mnist-cnn-.+\.png$/);
+      const png = fs.readFileSync(await download.path());
+      expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
+      // the opacity slider redraws the overlay
+      const overlayPixels = () => page.evaluate(() => {
+        const c = document.getElementById('overlay') as HTMLCanvasElement;
+        return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data).join(',');
+      });
+      const before = await overlayPixels();
+      await page.$eval('#opacity', (el) => {
+        (el as HTMLInputElement).value = '1';
+        el.dispatchEvent(new Event('input'));
+      });
+      expect(await overlayPixels()).not.toBe(before);
+      // a digit drawn on the canvas becomes the input
+      await page.locator('#draw').scrollIntoViewIfNeeded();
+      const box = (await page.locator('#draw').boundingBox())!;
+      await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.2);
+      await page.mouse.down();
+      await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.8, { steps: 8 });
+      await page.mouse.up();
+      await page.waitForFunction(() => document.getElementById('inputlabel')?.textContent === 'your drawing');
+      const drawn = await page.evaluate(async () => (window as unknown as { explorer: { inputValues(): Promise<number[]> } }).explorer.inputValues());
+      expect(drawn).toHaveLength(784);
+      expect(Math.max(...drawn)).toBeGreaterThan(0.5);   // the stroke
+      expect(Math.min(...drawn)).toBe(0);                // the black background
+      // an image dropped on the page becomes the input (resized to 28×28 grey by the model's preprocessing)
+      const photo = encodePng({ width: 40, height: 30, data: new Uint8ClampedArray(40 * 30 * 4).map((_, i) => (i % 4 === 3 ? 255 : (i * 7) % 256)) });
+      await page.evaluate((b64) => {
+        const bytes = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], 'dropped.png', { type: 'image/png' }));
+        document.getElementById('drop')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      }, photo.toString('base64'));
+      await page.waitForFunction(() => document.body.dataset.photo === 'dropped.png' || document.body.dataset.error, undefined, { timeout: 30_000 });
+      expect(await page.evaluate(() => document.body.dataset.error)).toBeUndefined();
+      expect(await page.textContent('#inputlabel')).toMatch(/^dropped\.png \(40×30 → 28×28/);
       expect(errors).toEqual([]);
     } finally {
       await browser.close();

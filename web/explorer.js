@@ -20,6 +20,8 @@ const state = {
   // the input: a shipped digit (index), the drawing, or a photo; x is the model input [1, h, w, c]
   source: { kind: 'digit', index: 0 }, photo: null, x: null, preview: null,
   results: {}, generation: 0,
+  // what the overlays are redrawn from when the opacity changes: the main view and every card
+  alpha: 0.6, main: null, cards: [],
 };
 // For tests and the console: the last results (attribution values per method) and the current input.
 window.explorer = {
@@ -83,24 +85,45 @@ function colourBar(container, colormap, signed, vmax) {
   container.dataset.vmax = String(vmax);
 }
 
+/** The map over the (desaturated, if in colour) input, and over the photo it came from, at the chosen opacity. */
+function overlays(attribution, signed, x) {
+  const colormap = signed ? 'diverging' : 'sequential';
+  const opts = { colormap, signed, alpha: state.alpha };
+  const over = overlay(inputPicture(x), attribution, { ...opts, desaturate: x.shape[3] === 3 ? 0.8 : 0 });
+  let onPhoto;
+  if (state.preview) {
+    const mapped = mapToPhoto(attribution, state.preview.info);
+    try {
+      onPhoto = overlay(state.preview.raw, mapped, { ...opts, desaturate: 0.8 });
+    } finally {
+      mapped.dispose();
+    }
+  }
+  return { over, onPhoto };
+}
+
 /** The map of an explanation (channels summed), its normaliser, the overlays on the input and on the photo. */
 function renderExplanation(e, def, x) {
   const colormap = def.signed ? 'diverging' : 'sequential';
   const { values, h, w, c } = tensorToHWC(e.attribution, 'map', 0);
   const flat = reduceChannels(values, h, w, c, 'sum');
   const { image, vmax } = renderValues(flat, h, w, { colormap, signed: def.signed }); // throws on NaN/Infinity
-  const colour = x.shape[3] === 3;
-  const over = overlay(inputPicture(x), e.attribution, { colormap, signed: def.signed, desaturate: colour ? 0.8 : 0 });
-  let onPhoto;
-  if (state.preview) {
-    const mapped = mapToPhoto(e.attribution, state.preview.info);
+  return { image, vmax, colormap, signed: def.signed, ...overlays(e.attribution, def.signed, x) };
+}
+
+/** Redraw every overlay at a new opacity from the kept attribution values. */
+function redrawOverlays() {
+  const jobs = [...(state.main ? [{ ...state.main, photoCanvas: $('onphoto'), inputCanvas: $('overlay') }] : []), ...state.cards];
+  for (const j of jobs) {
+    const t = tf.tensor(j.values, j.shape);
     try {
-      onPhoto = overlay(state.preview.raw, mapped, { colormap, signed: def.signed, desaturate: 0.8 });
+      const r = overlays(t, j.signed, state.x);
+      paint(j.inputCanvas, j.photoCanvas ? r.over : r.onPhoto ?? r.over);
+      if (j.photoCanvas && r.onPhoto) paint(j.photoCanvas, r.onPhoto);
     } finally {
-      mapped.dispose();
+      t.dispose();
     }
   }
-  return { image, vmax, colormap, signed: def.signed, over, onPhoto };
 }
 
 /** Save a map as PNG (nearest-neighbour upscaled to at least 256 pixels, so small maps stay sharp). */
@@ -200,6 +223,8 @@ async function refreshInput() {
   state.x?.dispose();
   state.x = null;
   state.preview = null;
+  state.main = null;
+  clearResults(); // the cards explained the previous input
   const src = state.source;
   let label;
   if (src.kind === 'digit' && isMnistShaped(c)) {
@@ -247,6 +272,19 @@ function targetFor(name) {
   return v === 'predicted' || v === 'second' ? v : Number(v);
 }
 
+/**
+ * Options the explorer passes for inputs larger than MNIST's 28×28. Prediction difference's defaults
+ * (4×4 windows at stride 1, 10 samples each) cost one forward pass per pixel and sample — 37,000 at
+ * 64×64, 490,000 at 224×224 —, so its window and stride grow with the image (≈ 15×15 windows at
+ * any size). Every other method runs with its defaults (occlusion already sizes its window to the image).
+ */
+function explorerOptions(name, inputShape) {
+  const side = Math.max(inputShape[0], inputShape[1]);
+  if (name !== 'prediction-difference' || side <= 32) return undefined;
+  const windowSize = Math.max(4, Math.round(side / 8));
+  return { windowSize, stride: Math.max(1, Math.round(windowSize / 2)), padding: Math.max(2, Math.round(windowSize / 2)) };
+}
+
 async function explainOne(name) {
   const def = listMethods().find((m) => m.name === name);
   const why = def.requires?.(state.classifier);
@@ -255,8 +293,10 @@ async function explainOne(name) {
     err.refusal = true;
     throw err;
   }
+  const options = explorerOptions(name, state.classifier.inputShape);
   const e = await explain(name, state.classifier, state.x, {
     target: targetFor(name),
+    options,
     context: { progress: (f) => setStatus(`${name} ${Math.round(100 * f)} %`) },
   });
   return { e, def };
@@ -277,6 +317,7 @@ async function run() {
       colourBar($('mapbar'), r.colormap, r.signed, r.vmax);
       paint($('overlay'), r.over);
       if (r.onPhoto) paint($('onphoto'), r.onPhoto);
+      state.main = { values: await e.attribution.data(), shape: e.attribution.shape, signed: def.signed };
       $('download').disabled = false;
       $('download').onclick = () => download(r.image, `${state.classifier.name}-${name}`);
       // Counterfactual methods also return the changed image (CDeepEx's I_ze, LSE's x', an attack's x + δ).
@@ -309,13 +350,14 @@ async function run() {
 function clearResults() {
   state.generation++;
   state.results = {};
+  state.cards = [];
   $('results').replaceChildren();
   $('skipped').replaceChildren();
   delete document.body.dataset.allDone;
 }
 
 /** One card of the side-by-side view: title, time, map with its colour bar, the overlay, a download button. */
-function addCard(name, r, e) {
+function addCard(name, r, e, def, values) {
   const card = document.createElement('div');
   card.className = 'card';
   card.dataset.method = name;
@@ -324,7 +366,8 @@ function addCard(name, r, e) {
   title.textContent = name;
   const time = document.createElement('div');
   time.className = 'time';
-  time.textContent = `${e.timeMs.toFixed(0)} ms → ${className(e.target[0])}`;
+  const quick = explorerOptions(name, state.classifier.inputShape);
+  time.textContent = `${e.timeMs.toFixed(0)} ms → ${className(e.target[0])}` + (quick ? ` (${Object.entries(quick).map(([k, v]) => `${k} ${v}`).join(', ')})` : '');
   const map = document.createElement('canvas');
   map.className = 'pic map';
   paint(map, r.image);
@@ -338,6 +381,7 @@ function addCard(name, r, e) {
   btn.textContent = 'download PNG';
   btn.onclick = () => download(r.image, `${state.classifier.name}-${name}`);
   card.append(title, time, map, bar, over, btn);
+  state.cards.push({ values, shape: e.attribution.shape, signed: def.signed, inputCanvas: over });
   $('results').append(card);
 }
 
@@ -367,8 +411,9 @@ async function runAll() {
         const { e, def } = await explainOne(name);
         try {
           const r = renderExplanation(e, def, state.x);
-          addCard(name, r, e);
-          state.results[name] = { values: Array.from(await e.attribution.data()), shape: e.attribution.shape, timeMs: e.timeMs, target: e.target[0] };
+          const values = await e.attribution.data();
+          addCard(name, r, e, def, values);
+          state.results[name] = { values: Array.from(values), shape: e.attribution.shape, timeMs: e.timeMs, target: e.target[0] };
           painted++;
         } finally {
           e.dispose();
@@ -513,6 +558,10 @@ async function main() {
   $('run').onclick = run;
   $('run-all').onclick = runAll;
   $('stop').onclick = () => (state.stop = true);
+  $('opacity').oninput = () => {
+    state.alpha = Number($('opacity').value);
+    redrawOverlays();
+  };
   setStatus(`ready (backend ${backend}${self.crossOriginIsolated ? ', cross-origin isolated' : ''})`);
   document.body.dataset.ready = 'yes';
 }
