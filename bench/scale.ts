@@ -110,7 +110,7 @@ registerBenchmark({
       const warmLocal = await buildSpec({ model, dataset: 'mnist', split: 'test', limit: 1, methods: [method], shardSize: 1 });
       await runLocal(join(tmp, 'local-warm'), warmLocal, classifier, { label: 'warm-up' });
       await runLocal(join(tmp, 'local'), spec, classifier, { label: 'local' });
-      const localS = scanRun(join(tmp, 'local'), spec).done.reduce((a, rec) => a + rec.loadMs + rec.explainMs + rec.writeMs, 0) / 1000;
+      const localS = scanRun(join(tmp, 'local'), spec).done.reduce((a, rec) => a + rec.loadMs + rec.explainMs + rec.metricMs + rec.writeMs, 0) / 1000;
       rows.push({ setup: 'in-process, no queue', workers: 1, images: spec.dataset.size, seconds: localS, images_per_s: spec.dataset.size / localS, speedup: 1, startup_s: 0, overhead_ms_per_job: 0 });
       for (const n of counts) {
         const out = join(tmp, `queue-${n}`);
@@ -129,7 +129,7 @@ registerBenchmark({
           const r = await waitForRun(redis.url, out, spec, { queueName, pollMs: 20 });
           const wall = (performance.now() - t1) / 1000;
           if (r.failed.length) throw new Error(`bench scale: ${r.failed.length} shards failed: ${r.failed[0].reason}`);
-          const busy = scanRun(out, spec).done.reduce((a, rec) => a + rec.modelMs + rec.loadMs + rec.explainMs + rec.writeMs, 0);
+          const busy = scanRun(out, spec).done.reduce((a, rec) => a + rec.modelMs + rec.loadMs + rec.explainMs + rec.metricMs + rec.writeMs, 0);
           rows.push({
             setup: 'queue',
             workers: n,

@@ -160,6 +160,23 @@ describe('glasswing run (local)', () => {
     await expect(buildSpec({ model: 'mnist-mlp', dataset: 'mnist', methods: ['gradient'], metrics: ['nope'] })).rejects.toThrow(/got "nope"/);
   });
 
+  it("a layer method's shards keep the layer's shape; the report draws them on the input grid", async () => {
+    const cnn = await loadDefaultClassifier('mnist-cnn');
+    const lSpec = await buildSpec({ model: 'mnist-cnn', dataset: 'mnist', limit: 4, methods: ['layer-gradient-x-activation'], shardSize: 4 });
+    const ld = join(dir, 'layer');
+    await runLocal(ld, lSpec, cnn);
+    const rec = scanRun(ld, lSpec).done[0];
+    const npy = decodeNpy(readFileSync(join(ld, rec.npy.file)));
+    const x = (await loadMnist({ split: 'test', limit: 4 }));
+    const e = await explain('layer-gradient-x-activation', cnn, x.images);
+    expect(npy.shape).toEqual(e.attribution.shape);
+    expect(npy.shape.slice(1)).not.toEqual([28, 28, 1]);
+    expect(Array.from(npy.data)).toEqual(Array.from(await e.attribution.data()));
+    expect(existsSync(join(ld, 'report', 'layer-gradient-x-activation-3.png'))).toBe(true);
+    e.dispose();
+    x.dispose();
+  });
+
   it('shards are readable by numpy', () => {
     const rec = scanRun(out, spec).done[0];
     const file = join(out, rec.npy.file);

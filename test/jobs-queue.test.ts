@@ -195,4 +195,16 @@ describe('glasswing run --queue (BullMQ on redis-server)', () => {
     expect(r2.stderr).toContain('2 shards finished, 1 enqueued, 0 already queued');
     expectExactlyOnce(out, readSpec(out)!);
   });
+
+  it('bench scale measures images/s with worker processes and the overhead per job', async () => {
+    const r = await cli('bench', 'scale', '--quick', '--workers', '1', '--images', '200', '--queue', redis.url, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(j.bench).toBe('scale');
+    expect(j.jobs).toBe(2);
+    expect(j.rows.map((x: { setup: string; workers: number }) => `${x.setup}/${x.workers}`)).toEqual(['in-process, no queue/1', 'queue/1']);
+    for (const row of j.rows) expect(row.images_per_s).toBeGreaterThan(0);
+    expect(j.rows[1].overhead_ms_per_job).toBeGreaterThanOrEqual(0);
+    expect(j.rows[1].overhead_ms_per_job).toBeLessThan(5000);
+  });
 });

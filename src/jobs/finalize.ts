@@ -16,6 +16,7 @@ import { writeHtmlReport, type ReportMethodRow } from '../cli/report/html.js';
 import { mapOverInput } from '../cli/report/backdrop.js';
 import { currentBackend } from '../engine/backend.js';
 import { DataError } from '../core/errors.js';
+import { toInputGrid } from '../metrics/common.js';
 import { decodeNpy } from './npy.js';
 import { writeFileAtomic } from './files.js';
 import { removeOrphans, scanRun, type ShardRecord } from './manifest.js';
@@ -124,7 +125,10 @@ async function writeReport(
       const rec = records.find((r) => r.method === method && r.start === 0)!;
       const npy = decodeNpy(readFileSync(join(outDir, rec.npy.file)), rec.npy.file);
       const per = npy.shape.slice(1).reduce((a, b) => a * b, 1);
-      const maps = tf.tidy(() => tf.tensor4d(npy.data.subarray(0, k * per), [k, npy.shape[1], npy.shape[2], npy.shape[3]]));
+      // Layer methods' maps are drawn brought to the input grid, as the metrics see them.
+      const raw = tf.tensor4d(npy.data.subarray(0, k * per), [k, npy.shape[1], npy.shape[2], npy.shape[3]]);
+      const maps = toInputGrid(raw, src.images.shape).grid;
+      if (maps !== raw) raw.dispose();
       const mine = rows.filter((r) => r.method === method);
       try {
         return {

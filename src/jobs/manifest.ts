@@ -33,6 +33,8 @@ export interface ShardRecord {
   modelMs: number;
   loadMs: number;
   explainMs: number;
+  /** Scoring the `--metrics` (0 without). */
+  metricMs: number;
   writeMs: number;
   finishedAt: string;
 }
@@ -53,7 +55,7 @@ export function readRecord(outDir: string, shard: Pick<ShardSpec, 'id' | 'method
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as ShardRecord;
   } catch {
-    return { shard: shard.id, method: shard.method, start: 0, end: 0, rows: 0, npy: { file: '', sha256: 'unreadable', bytes: 0, shape: [] }, index: { file: '', sha256: 'unreadable', bytes: 0 }, worker: '', modelMs: 0, loadMs: 0, explainMs: 0, writeMs: 0, finishedAt: '' };
+    return { shard: shard.id, method: shard.method, start: 0, end: 0, rows: 0, npy: { file: '', sha256: 'unreadable', bytes: 0, shape: [] }, index: { file: '', sha256: 'unreadable', bytes: 0 }, worker: '', modelMs: 0, loadMs: 0, explainMs: 0, metricMs: 0, writeMs: 0, finishedAt: '' };
   }
 }
 

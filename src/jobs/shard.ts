@@ -14,6 +14,7 @@ import { renameSync } from 'node:fs';
 import type { Classifier } from '../core/classifier.js';
 import { explain, getMethod } from '../core/registry.js';
 import { parseTarget } from '../core/target.js';
+import { InvalidInputError } from '../core/errors.js';
 import { evaluate as evaluateMetric, methodExplainer } from '../metrics/registry.js';
 import '../metrics/index.js';
 import { encodeNpy } from './npy.js';
@@ -131,13 +132,15 @@ export async function runShard(ctx: ShardContext, shard: ShardSpec): Promise<Sha
   const src = await loadShardImages(ctx.spec.dataset, shard, classifier.inputShape, [classifier.domain.low, classifier.domain.high]);
   const loadMs = performance.now() - t0;
   const n = shard.end - shard.start;
-  const perImage = classifier.inputShape.reduce((a, b) => a * b, 1);
-  const values = new Float32Array(n * perImage);
+  // Most methods map onto the input's shape; layer methods onto their layer's: the first batch decides.
+  let mapShape: number[] | undefined;
+  let values = new Float32Array(0);
   const token = randomBytes(4).toString('hex');
   const rel = `${SHARDS_DIR}/${shard.method}/${shard.id}.${token}`;
   const rows: IndexRow[] = [];
   const target = parseTarget(ctx.spec.target);
   let explainMs = 0;
+  let metricMs = 0;
   try {
     for (let s = 0; s < n; s += ctx.spec.batch) {
       const b = Math.min(ctx.spec.batch, n - s);
@@ -146,9 +149,19 @@ export async function runShard(ctx: ShardContext, shard: ShardSpec): Promise<Sha
       try {
         const e = await explain(shard.method, classifier, xb, { target, options: ctx.spec.options[shard.method] ?? {} });
         try {
-          values.set((await e.attribution.data()) as Float32Array, s * perImage);
+          const data = (await e.attribution.data()) as Float32Array;
           explainMs += performance.now() - t1;
+          const shapeHere = e.attribution.shape.slice(1);
+          if (!mapShape) {
+            mapShape = shapeHere;
+            values = new Float32Array(n * (data.length / b));
+          } else if (shapeHere.join() !== mapShape.join()) {
+            throw new InvalidInputError(`method "${shard.method}" gave maps of shape [${shapeHere.join(', ')}] in one batch and [${mapShape.join(', ')}] in another`);
+          }
+          values.set(data, s * (data.length / b));
+          const t2 = performance.now();
           const scores = await scoreMetrics(ctx, shard.method, xb, e.attribution, e.target);
+          metricMs += performance.now() - t2;
           for (let i = 0; i < b; i++) {
             const logits = e.logits[i];
             rows.push({
@@ -179,8 +192,8 @@ export async function runShard(ctx: ShardContext, shard: ShardSpec): Promise<Sha
     src.images.dispose();
   }
 
-  const t2 = performance.now();
-  const shape = [n, ...classifier.inputShape];
+  const t3 = performance.now();
+  const shape = [n, ...(mapShape ?? classifier.inputShape)];
   const npyBytes = encodeNpy(values, shape);
   const indexText = rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
   const npyPath = join(ctx.outDir, `${rel}.npy`);
@@ -202,10 +215,11 @@ export async function runShard(ctx: ShardContext, shard: ShardSpec): Promise<Sha
     modelMs: num(ctx.modelMs ?? 0),
     loadMs: num(loadMs),
     explainMs: num(explainMs),
+    metricMs: num(metricMs),
     writeMs: 0,
     finishedAt: '',
   };
-  record.writeMs = num(performance.now() - t2);
+  record.writeMs = num(performance.now() - t3);
   record.finishedAt = new Date().toISOString();
   if (createExclusive(recordPath(ctx.outDir, shard), JSON.stringify(record) + '\n')) return { outcome: 'written', record };
   // Another process committed this shard first: keep its files, drop ours.
