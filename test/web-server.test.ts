@@ -150,6 +150,19 @@ describe('the explorer server', () => {
     }
   });
 
+  it('does not follow a symlink out of a served folder', async () => {
+    const link = path.join(root, 'web', `zz-link-${process.pid}.js`);
+    fs.symlinkSync(path.join('..', 'package.json'), link);
+    try {
+      expect(fs.readFileSync(link, 'utf8')).toContain(PACKAGE_NAME); // the link works on disk
+      const a = await raw(`/${path.basename(link)}`);
+      expect(a.status).toBe(404);
+      expect(a.body.toString()).not.toContain(PACKAGE_NAME);
+    } finally {
+      fs.unlinkSync(link);
+    }
+  });
+
   it('answers only requests whose Host names the bound address and port', async () => {
     expect((await raw('/', { host: 'evil.example' })).status).toBe(421);
     expect((await raw('/', { host: `evil.example:${port}` })).status).toBe(421);
