@@ -15,6 +15,8 @@ import { compositeByName } from '../src/attribution/propagation/composites.js';
 import { clearWeightCache } from '../src/attribution/propagation/weight-cache.js';
 import { applyActivation, upsample } from '../src/core/graph.js';
 import { createRng, gaussian } from '../src/util/random.js';
+import { explain } from '../src/core/registry.js';
+import '../src/attribution/index.js';
 
 type ST = tfl.SymbolicTensor;
 const SHAPE: [number, number, number] = [12, 12, 3];
@@ -158,6 +160,7 @@ const CASES: Record<string, () => tfl.LayersModel> = {
     const d = ap(tfl.layers.dense({ units: 4, kernelInitializer: init(), biasInitializer: bias() }), r);
     return ap(tfl.layers.add({}), [f, d]);
   }),
+  'Dropout + Flatten head': () => model((x) => ap(tfl.layers.dropout({ rate: 0.3 }), conv(x, 3, { strides: 2, activation: 'relu' })), 'flatten'),
   'Softmax output (stripped)': () => {
     const input = tfl.input({ shape: SHAPE });
     const f = ap(tfl.layers.flatten({}), conv(input, 2, { strides: 2 }));
@@ -165,6 +168,13 @@ const CASES: Record<string, () => tfl.LayersModel> = {
     return tfl.model({ inputs: input, outputs: ap(tfl.layers.softmax({}), d) });
   },
 };
+
+/**
+ * Where the default composite does not conserve on a bias-free model, and why: a Multiply's gate
+ * takes no relevance though it changes the product (sigmoid gates: the SE branch's share is dropped by
+ * design), and a sigmoid/hard-sigmoid gate of 0.5 at x = 0 hands relevance to units with no contribution.
+ */
+const DEFAULT_LRP_TOLERANCE: Record<string, number> = {};
 
 beforeAll(async () => {
   await initBackend();
@@ -214,11 +224,14 @@ describe('graph executor: every supported layer kind', () => {
       ref.dispose();
       await tf.setBackend(backend);
       expect(relErr(refData, got)).toBeLessThanOrEqual(2e-5);
-      // LRP-ε on the bias-free model conserves relevance
+      // LRP-ε and the default composite (epsilon-plus-flat, rectifier-aware, implicit padding) on the bias-free model conserve relevance
       zeroBiases(m);
       const r = propagate(c, xs, targets, { composite: compositeByName('epsilon') });
       r.relevance.dispose();
       for (const e of r.conservationError) expect(e).toBeLessThanOrEqual(1e-3);
+      const d = await explain('lrp', c, xs, { target: targets });
+      for (const e of d.extras.conservationError as number[]) expect(e, 'default lrp').toBeLessThanOrEqual(DEFAULT_LRP_TOLERANCE[name] ?? 1e-3);
+      d.dispose();
       clearWeightCache();
       xs.dispose();
       m.dispose();
@@ -256,6 +269,18 @@ describe('graph executor: every supported layer kind', () => {
     expect(Array.from(g.dataSync()).map((v) => Math.round(v * 1e6) / 1e6)).toEqual([0.1, 0.1, 1, 1, 0]);
     tf.dispose([y, g]);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('convLayers lists Conv2D, DepthwiseConv2D, SeparableConv2D (its output) and Conv2DTranspose outputs', () => {
+    const input = tfl.input({ shape: SHAPE });
+    let y = ap(tfl.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c' }), input);
+    y = ap(tfl.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', name: 'dw' }), y);
+    y = ap(tfl.layers.separableConv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: 'sep' }), y);
+    y = ap(tfl.layers.conv2dTranspose({ filters: 2, kernelSize: 3, strides: 2, padding: 'same', name: 'up' }), y);
+    const m = tfl.model({ inputs: input, outputs: ap(tfl.layers.dense({ units: 2 }), ap(tfl.layers.flatten({}), y)) });
+    const c = Classifier.fromModel(m);
+    expect(c.convLayers()).toEqual(['c', 'dw', 'sep', 'up']);
+    m.dispose();
   });
 
   it('an unsupported layer names the layer and its class', () => {

@@ -354,4 +354,64 @@ describe('propagation rules', () => {
     expect(tf.memory().numTensors - weightCacheSize()).toBe(n0);
     x.dispose();
   });
+
+  it('zplus-signed by hand: z⁺ on the active half of an unrectified unit (positive contributions where z ≥ 0, negative ones where z < 0)', async () => {
+    // x = [1, 2, 1]; unit 0: contributions [1, −6, −1], z = −6 → its relevance follows [−6, −1];
+    // unit 1: contributions [2, 2, −1], z = 3 → follows [2, 2]. Logit = z0 + z1 = −3, so R = [−6, 3].
+    const input = tfl.input({ shape: [1, 1, 3] });
+    const lin = tfl.layers.dense({ units: 2, useBias: false, name: 'lin' }).apply(input) as tfl.SymbolicTensor;
+    const out = tfl.layers.dense({ units: 2, useBias: false, name: 'out' }).apply(tfl.layers.flatten().apply(lin) as tfl.SymbolicTensor) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: input, outputs: out });
+    const w = [tf.tensor2d([[1, 2], [-3, 1], [-1, -1]]), tf.tensor2d([[1, 0], [1, 0]])];
+    model.getLayer('lin').setWeights([w[0]]);
+    model.getLayer('out').setWeights([w[1]]);
+    const c = Classifier.fromModel(model);
+    const x = tf.tensor4d([[[[1, 2, 1]]]]);
+    const run = async (rule: string) => {
+      const e = await explain('lrp', c, x, { target: [0], skipRangeCheck: true, options: { composite: 'epsilon', layerRules: { lin: rule } } });
+      const v = Array.from(await e.attribution.data());
+      e.dispose();
+      return v;
+    };
+    const signed = await run('zplus-signed');
+    const want = [1.5, (-6 * 6) / 7 + 1.5, -6 / 7];
+    signed.forEach((v, i) => expect(v).toBeCloseTo(want[i], 4));
+    // plain z⁺ sends unit 0's relevance to its only positive contribution (x0)
+    const plain = await run('zplus');
+    [-6 + 1.5, 1.5, 0].forEach((v, i) => expect(plain[i]).toBeCloseTo(v, 4));
+    tf.dispose([x, ...w]);
+    model.dispose();
+  });
+
+  it("explicitPadding 'implicit': a ZeroPadding2D + 'valid' conv gives the map of the same conv with 'same' padding (flat, z^B); 'input' loses the border's share", async () => {
+    const build = (explicit: boolean) => {
+      const input = tfl.input({ shape: [6, 6, 1] });
+      const k = { filters: 3, kernelSize: 3, activation: 'relu' as const, useBias: false, kernelInitializer: seedInit(41), name: 'conv' };
+      const y = explicit
+        ? tfl.layers.conv2d({ ...k, padding: 'valid' }).apply(tfl.layers.zeroPadding2d({ padding: 1 }).apply(input) as tfl.SymbolicTensor)
+        : tfl.layers.conv2d({ ...k, padding: 'same' }).apply(input);
+      const f = tfl.layers.flatten().apply(y as tfl.SymbolicTensor) as tfl.SymbolicTensor;
+      return tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 2, useBias: false, kernelInitializer: seedInit(42) }).apply(f) as tfl.SymbolicTensor });
+    };
+    const padded = Classifier.fromModel(build(true));
+    const same = Classifier.fromModel(build(false));
+    const x = images(2, 6, 7);
+    for (const [method, options] of [['lrp', { composite: 'epsilon-plus-flat' }], ['deep-taylor', {}]] as const) {
+      const a = await map(method, padded, x, { ...options, explicitPadding: 'implicit' });
+      const b = await map(method, same, x, options);
+      expect(relL2(a.data, b.data), method).toBeLessThan(1e-5);
+      const e = await explain(method, padded, x, { target: [0, 1], options: { ...options, explicitPadding: 'input' } });
+      const err = e.extras.conservationError as number[];
+      e.dispose();
+      expect(Math.max(...err), method).toBeGreaterThan(1e-2);
+      const ok = await explain(method, padded, x, { target: [0, 1], options });
+      for (const v of ok.extras.conservationError as number[]) expect(v, method).toBeLessThan(1e-4);
+      ok.dispose();
+    }
+    await expect(explain('lrp', padded, x, { options: { explicitPadding: 'border' } })).rejects.toThrow(OptionError);
+    await expect(explain('lrp', padded, x, { options: { unrectified: 'zplus' } })).rejects.toThrow(OptionError);
+    x.dispose();
+    padded.model!.dispose();
+    same.model!.dispose();
+  });
 });
