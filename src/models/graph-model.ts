@@ -456,9 +456,20 @@ export function translateGraphModel(json: GraphModelJson, weights: Map<string, t
     return Array.from({ length: n }, (_, i) => constIn(def, 2 + i, `fused argument ${i + 1}`));
   };
 
+  // Samples are freed as soon as nothing later reads them (peak memory: the live activations of one
+  // forward pass at batch 1, not all of them): `pending` counts the TF consumers still to come.
+  const pending = new Map<string, number>();
+  const release = (name: string) => {
+    const t = samples.get(name);
+    if (t && name !== 'input') {
+      t.dispose();
+      samples.delete(name);
+    }
+  };
   try {
     for (const def of order) {
       const ins = inputsOf(def);
+      const created = nodes.length;
       const allConst = ins.length > 0 && ins.every((i) => values.get(i)?.constant);
       let v: Value | undefined;
       switch (def.op) {
@@ -513,13 +524,20 @@ export function translateGraphModel(json: GraphModelJson, weights: Map<string, t
           const foldable = ['conv2d', 'depthwise-conv2d', 'dense'].includes(prev.kind) && !prev.params.bias?.() && consumers.get(prev.layerName) === 1
             && nodes[nodes.length - 1] === prev && b.rank === 1;
           if (foldable) {
-            // merge: the linear node takes the BiasAdd's name and carries the bias
-            samples.get(prev.name)!.dispose();
-            samples.delete(prev.name);
-            byName.delete(prev.name);
-            nodes.pop();
-            v = { node: add({ ...prev, name: def.name, layerName: def.name, layerClass: `${prev.layerClass}+BiasAdd`, params: { ...prev.params, bias: keep(b) } }).name };
-            for (const [k, val] of values) if (val.node === prev.name) values.set(k, v);
+            // merge in place: the linear node takes the BiasAdd's name and carries the bias
+            if (byName.has(def.name)) throw new ModelLoadError(`node name "${def.name}" appears twice in ${where}`);
+            const old = prev.name;
+            const sample = samples.get(old)!;
+            samples.delete(old);
+            samples.set(def.name, tf.tidy(() => tf.add(sample, b)));
+            sample.dispose();
+            byName.delete(old);
+            Object.assign(prev, { name: def.name, layerName: def.name, layerClass: `${prev.layerClass}+BiasAdd`, params: { ...prev.params, bias: keep(b) } });
+            byName.set(def.name, prev);
+            pending.set(def.name, pending.get(old) ?? 0);
+            pending.delete(old);
+            v = { node: def.name };
+            for (const [k, val] of values) if (val.node === old) values.set(k, v);
           } else {
             v = { node: affine(def, def.name, x, 1, b).name };
           }
@@ -644,6 +662,16 @@ export function translateGraphModel(json: GraphModelJson, weights: Map<string, t
           throw unsupported(def);
       }
       values.set(def.name, v ?? {});
+      // nodes made for this op that nothing outside it reads (NAME/preact, NAME/pad, …)
+      for (const n of nodes.slice(created)) if (n.name !== v?.node) release(n.name);
+      if (v?.node) pending.set(v.node, (pending.get(v.node) ?? 0) + (consumers.get(def.name) ?? 0));
+      for (const i of ins) {
+        const node = values.get(i)?.node;
+        if (!node) continue;
+        const left = (pending.get(node) ?? 0) - 1;
+        pending.set(node, left);
+        if (left <= 0) release(node);
+      }
     }
   } catch (e) {
     tf.dispose([...samples.values(), ...made]);
