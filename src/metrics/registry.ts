@@ -137,19 +137,17 @@ export interface MetricEvaluation {
   resampled: boolean;
 }
 
-/** An ExplainFunction that runs a registered method with fixed options (input grid result). */
+/**
+ * An ExplainFunction that runs a registered method with fixed options. It returns the method's own
+ * map (evaluate brings it to the input grid and notes when it had to); the rest of the Explanation
+ * (extras) is released.
+ */
 export function methodExplainer(method: string, methodOptions: Record<string, unknown> = {}): ExplainFunction {
   getMethod(method);
   return async (classifier, x, targets) => {
     const e = await explain(method, classifier, x, { target: targets, options: methodOptions, skipRangeCheck: true });
-    let grid: tf.Tensor4D | undefined;
-    try {
-      grid = toInputGrid(e.attribution, x.shape).grid;
-      return grid;
-    } finally {
-      // The map is the caller's when it is already on the input grid; the rest of the Explanation is released.
-      disposeExplanation({ attribution: (grid === e.attribution ? undefined : e.attribution) as tf.Tensor4D, extras: e.extras });
-    }
+    disposeExplanation({ attribution: undefined as unknown as tf.Tensor4D, extras: e.extras });
+    return e.attribution;
   };
 }
 
