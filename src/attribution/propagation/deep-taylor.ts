@@ -4,6 +4,14 @@
  * classifier's input domain after its own offset/scale/inversion (firstLayerBounds). Biases are left
  * out of the z⁺ denominators as in the seed, so Σ relevance = the target logit.
  * Works on MLPs and CNNs (max pooling routes relevance to the window's winner).
+ *
+ * Deep Taylor assumes rectified hidden units. A hidden layer with no rectifier after it (MobileNetV2's
+ * linear projections, a residual branch's last conv) is outside that assumption; Glasswing reads such a
+ * unit as z = max(0, z) − max(0, −z), two rectified units of which one is active, and applies z⁺ to the
+ * active one (rule zplus-signed, option unrectified; 'as-composite' keeps plain z⁺). The bias-free z
+ * rule (the Taylor root along x for a linear unit) would conserve too, but explodes where Σ x·w ≈ 0 and
+ * a bias keeps the unit active (|R| up to 1e8 on a MobileNetV2-shaped model with its BatchNorm shifts).
+ * An explicit ZeroPadding2D before the z^B layer is that layer's own padding (option explicitPadding).
  */
 import { registerMethod } from '../../core/registry.js';
 import { OptionError } from '../../core/errors.js';

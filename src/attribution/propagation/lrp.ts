@@ -1,6 +1,10 @@
 /**
  * `lrp`: layer-wise relevance propagation (seed 003 §4.3) with a rule for every layer (`rule`) or a
- * composite that assigns rules per layer (`composite`, default 'epsilon-plus-flat').
+ * composite that assigns rules per layer (`composite`, default 'epsilon-plus-flat'). By default the
+ * composite is made rectifier-aware (`unrectified: 'zplus-signed'`) and an explicit ZeroPadding2D in
+ * front of a flat / w² / z^B layer is treated as that layer's padding (`explicitPadding: 'implicit'`),
+ * so the z⁺ composites conserve on MobileNetV2/ResNet-style graphs; `'as-composite'` and `'input'`
+ * reproduce Zennit on the graph as written (docs/propagation.md, Composites).
  */
 import { registerMethod } from '../../core/registry.js';
 import type { Composite } from './composites.js';
