@@ -55,7 +55,7 @@ describe('registry', () => {
     const x = images(1, 6, 6);
     const a = tf.onesLike(x);
     await expect(evaluate('nope', c, x, a)).rejects.toThrow(/registered metrics/);
-    await expect(evaluate('deletion', c, x, a, { options: { stepz: 3 } })).rejects.toThrow(/unknown option "stepz"/);
+    await expect(evaluate('deletion', c, x, a, { options: { stepz: 3 } })).rejects.toThrow(/^expected an option of metric "deletion" \(.*\); got unknown option "stepz"$/);
     await expect(evaluate('max-sensitivity', c, x, a)).rejects.toThrow(/runs the explanation again/);
     await expect(evaluate('deletion', c, x, tf.ones([2, 6, 6, 1]) as tf.Tensor4D)).rejects.toThrow(/one map per image/);
     tf.dispose([x, a]);

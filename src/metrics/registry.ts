@@ -168,7 +168,7 @@ export async function evaluate(metric: string, classifier: Classifier, x: tf.Ten
   const options = { ...def.defaults, ...(opts.options ?? {}) } as Record<string, unknown>;
   for (const key of Object.keys(opts.options ?? {})) {
     if (!(key in def.defaults)) {
-      throw new OptionError(`metric "${metric}" has options ${Object.keys(def.defaults).join(', ') || '(none)'}; got unknown option "${key}"`);
+      throw new OptionError(`expected an option of metric "${metric}" (${Object.keys(def.defaults).join(', ') || 'none'}); got unknown option "${key}"`);
     }
   }
   return withMemoryBudget(opts.memoryBudget, () => guardBackend(`metric "${metric}"`, [classifier], async () => {
