@@ -4,7 +4,9 @@
  * decision-geometry methods (local-linear, weight-saliency, DeepFool, GeoSal), the FGSM/PGD
  * attacks, the latent counterfactual methods (lse, lae, cdeepex, xgems, contrast; their generators
  * load from URLs: `setGeneratorResolver(name => loadGeneratorFromUrl(...))`), and the heatmap
- * renderers — without the Node-only parts (files, PNG encoding, datasets, training scripts).
+ * renderers, and the user's own models and photos (a picked or dropped folder → Classifier with its
+ * glasswing.json; a decoded photo → the model's input by its preprocessing) — without the Node-only
+ * parts (files, PNG encoding, datasets, training scripts).
  * Models load from URLs with `loadLayersModel`; the wasm backend fetches its .wasm files from the
  * folder given to `setWasmPaths` (the build copies them beside the bundle).
  *

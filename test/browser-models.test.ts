@@ -19,7 +19,7 @@ import { saveModel } from '../src/models/io.js';
 import { exportGraphModel, saveGraphModel } from '../src/models/graph-model-export.js';
 import { loadClassifier } from '../src/models/load.js';
 import { loadPhoto } from '../src/data/photo.js';
-import { encodePng } from '../src/render/png.js';
+import { encodeJpeg, encodePng } from '../src/render/png.js';
 
 const root = path.resolve(__dirname, '..');
 const CLASS_NAMES = ['golden retriever', 'tabby cat', 'tiger shark', 'goldfish', 'espresso'];
@@ -55,6 +55,8 @@ let layersDir = '';
 let graphDir = '';
 let exactPng = '';
 let resizedPng = '';
+let imagenetDir = '';
+let bigJpeg = '';
 
 beforeAll(async () => {
   await initBackend();
@@ -74,6 +76,16 @@ beforeAll(async () => {
   fs.writeFileSync(exactPng, encodePng(photo(64, 64)));
   resizedPng = path.join(tmp, 'photo-150x97.png');
   fs.writeFileSync(resizedPng, encodePng(photo(150, 97)));
+
+  // ImageNet size: 224×224, 1000 classes, a TF-Hub-style labels file with a leading "background" row, uint8-quantised weights
+  imagenetDir = path.join(tmp, 'imagenet-graph');
+  const big = buildMobileNetV2Shaped({ inputShape: [224, 224, 3], alpha: 0.35, depth: 1, lastFilters: 64, numClasses: 1000, seed: 4, calibrationImages: 2 });
+  await saveGraphModel(exportGraphModel(big, { foldBatchNorm: true, quantize: 'uint8' }), imagenetDir);
+  big.dispose();
+  fs.writeFileSync(path.join(imagenetDir, 'labels.txt'), ['background', ...Array.from({ length: 1000 }, (_, i) => `class ${i}`)].join('\n'));
+  fs.writeFileSync(path.join(imagenetDir, 'glasswing.json'), JSON.stringify({ inputSize: [224, 224], range: [-1, 1], resize: 'center-crop', cropFraction: 0.875, labels: 'labels.txt', labelsOffset: 1 }));
+  bigJpeg = path.join(tmp, 'photo-640x480.jpg');
+  fs.writeFileSync(bigJpeg, encodeJpeg(photo(640, 480), 90));
 
   const { createWebServer, listenWebServer } = await import('../scripts/serve-web.mjs');
   server = await createWebServer({ count: 4 });
@@ -96,8 +108,8 @@ interface PageRun {
   info: string;
 }
 
-/** Load a model folder and a photo through the page's inputs, run every method, collect what it shows. */
-async function runInPage(dir: string, png: string): Promise<PageRun> {
+/** Load a model folder and a photo through the page's inputs, run every method (or only `only`, one by one with the explain button), collect what it shows. */
+async function runInPage(dir: string, png: string, only?: string[]): Promise<PageRun> {
   const { chromium: pw } = await import('playwright-core');
   const browser = await pw.launch({ executablePath: chromium(), args: CHROMIUM_FLAGS });
   try {
@@ -114,8 +126,18 @@ async function runInPage(dir: string, png: string): Promise<PageRun> {
     await page.setInputFiles('#image-file', png);
     await page.waitForFunction(() => document.body.dataset.photo || document.body.dataset.error, undefined, { timeout: 30_000 });
     expect(await page.evaluate(() => document.body.dataset.error)).toBeUndefined();
-    await page.click('#run-all');
-    await page.waitForFunction(() => document.body.dataset.allDone, undefined, { timeout: 170_000 });
+    if (only) {
+      for (const m of only) {
+        await page.evaluate(() => delete document.body.dataset.done);
+        await page.selectOption('#method', m);
+        await page.click('#run');
+        await page.waitForFunction(() => document.body.dataset.done || document.body.dataset.error, undefined, { timeout: 60_000 });
+        expect(await page.evaluate(() => document.body.dataset.error), m).toBeUndefined();
+      }
+    } else {
+      await page.click('#run-all');
+      await page.waitForFunction(() => document.body.dataset.allDone, undefined, { timeout: 170_000 });
+    }
     const run = await page.evaluate(async () => {
       const w = window as unknown as { explorer: { results: PageRun['results']; inputValues(): Promise<number[]>; classifier: { classNames: string[] } } };
       const cards = Array.from(document.querySelectorAll('#results .card'), (card) => {
@@ -156,6 +178,27 @@ function relL2(ref: ArrayLike<number>, got: ArrayLike<number>): number {
 }
 
 /** The page's run checked: every method painted or refused for a stated reason, maps equal to Node's on the page's own input. */
+/** Node's maps for the page's input (its own shape), compared method by method. */
+async function compareWithNode(dir: string, run: PageRun, methods: string[], shape: [number, number, number, number]): Promise<void> {
+  const c = await loadClassifier(dir);
+  const x = tf.tensor4d(run.input, shape);
+  try {
+    for (const m of methods) {
+      const e = await explain(m, c, x);
+      const ref = await e.attribution.data();
+      e.dispose();
+      const got = run.results[m];
+      expect(got, m).toBeDefined();
+      expect(got.values.length, m).toBe(ref.length);
+      expect(relL2(ref, got.values), m).toBeLessThan(1e-4);
+    }
+  } finally {
+    x.dispose();
+    c.dispose();
+    c.model?.dispose();
+  }
+}
+
 async function check(dir: string, run: PageRun, expectedInfo: RegExp): Promise<void> {
   expect(run.info).toMatch(expectedInfo);
   expect(run.classNames).toEqual(CLASS_NAMES);
@@ -177,23 +220,7 @@ async function check(dir: string, run: PageRun, expectedInfo: RegExp): Promise<v
   for (const [m, r] of Object.entries(run.results)) expect(r.values.every(Number.isFinite), m).toBe(true);
 
   // Node, on the very input the page made from the photo
-  const c = await loadClassifier(dir);
-  const x = tf.tensor4d(run.input, [1, 64, 64, 3]);
-  try {
-    for (const m of COMPARED) {
-      const e = await explain(m, c, x);
-      const ref = await e.attribution.data();
-      e.dispose();
-      const got = run.results[m];
-      expect(got, m).toBeDefined();
-      expect(got.values.length, m).toBe(ref.length);
-      expect(relL2(ref, got.values), m).toBeLessThan(1e-4);
-    }
-  } finally {
-    x.dispose();
-    c.dispose();
-    c.model?.dispose();
-  }
+  await compareWithNode(dir, run, COMPARED, [1, 64, 64, 3]);
 }
 
 describe('the explorer with the user\'s own colour models (headless chromium)', () => {
@@ -221,5 +248,15 @@ describe('the explorer with the user\'s own colour models (headless chromium)', 
     c.dispose();
     const meanAbs = run.input.reduce((a, v, i) => a + Math.abs(v - ref[i]), 0) / ref.length;
     expect(meanAbs).toBeLessThan(0.05); // of a range 2 wide
+  }, 240_000);
+
+  it('ImageNet size: a 224×224 uint8-quantised graph model with 1000 named classes and a 640×480 JPEG; maps equal to Node\'s', async () => {
+    const methods = ['gradient', 'grad-cam', 'lrp', 'integrated-gradients'];
+    const run = await runInPage(imagenetDir, bigJpeg, methods);
+    expect(run.info).toMatch(/input 224×224×3, range \[-1, 1\], 1000 classes, center-crop/);
+    expect(run.classNames[0]).toBe('class 0'); // the background row skipped
+    expect(run.top.split(' | ')).toHaveLength(5);
+    expect(run.top).toMatch(/^\d+: class \d+/);
+    await compareWithNode(imagenetDir, run, methods, [1, 224, 224, 3]);
   }, 240_000);
 });

@@ -146,9 +146,15 @@ function className(k) {
   return state.classifier.classNames[k] ?? String(k);
 }
 
+/** "3: tiger shark", or just "3" when the class has no name but its index. */
+function classLabel(k) {
+  const n = className(k);
+  return n === String(k) ? n : `${k}: ${n}`;
+}
+
 function fillClassMenus() {
   const c = state.classifier;
-  const classes = Array.from({ length: c.numClasses }, (_, k) => `<option value="${k}">${k}: ${escapeHtml(className(k))}</option>`).join('');
+  const classes = Array.from({ length: c.numClasses }, (_, k) => `<option value="${k}">${escapeHtml(classLabel(k))}</option>`).join('');
   $('target').innerHTML = `<option value="predicted">predicted</option><option value="second">second</option>${classes}`;
   $('probe').innerHTML = `<option value="second">second</option>${classes}`;
 }
@@ -261,7 +267,7 @@ async function showPrediction() {
   const order = p.map((v, k) => [v, k]).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
   const shown = order.slice(0, p.length <= 10 ? p.length : 5);
   $('topk').innerHTML = shown.map(([v, k], i) =>
-    `<div class="name${i === 0 ? ' on' : ''}" data-class="${k}">${k}: ${escapeHtml(className(k))}</div><div><div class="bar-p" style="width:${(v * 200).toFixed(1)}px"></div></div><div>${(100 * v).toFixed(1)} %</div>`).join('');
+    `<div class="name${i === 0 ? ' on' : ''}" data-class="${k}">${escapeHtml(classLabel(k))}</div><div><div class="bar-p" style="width:${(v * 200).toFixed(1)}px"></div></div><div>${(100 * v).toFixed(1)} %</div>`).join('');
   document.body.dataset.top = String(order[0][1]);
 }
 
@@ -317,7 +323,9 @@ async function run() {
       colourBar($('mapbar'), r.colormap, r.signed, r.vmax);
       paint($('overlay'), r.over);
       if (r.onPhoto) paint($('onphoto'), r.onPhoto);
-      state.main = { values: await e.attribution.data(), shape: e.attribution.shape, signed: def.signed };
+      const values = await e.attribution.data();
+      state.main = { values, shape: e.attribution.shape, signed: def.signed };
+      state.results[name] = { values: Array.from(values), shape: e.attribution.shape, timeMs: e.timeMs, target: e.target[0] };
       $('download').disabled = false;
       $('download').onclick = () => download(r.image, `${state.classifier.name}-${name}`);
       // Counterfactual methods also return the changed image (CDeepEx's I_ze, LSE's x', an attack's x + δ).
@@ -374,7 +382,7 @@ function addCard(name, r, e, def, values) {
   const bar = document.createElement('div');
   colourBar(bar, r.colormap, r.signed, r.vmax);
   const over = document.createElement('canvas');
-  over.className = 'pic';
+  over.className = r.onPhoto ? 'over' : 'pic';
   paint(over, r.onPhoto ?? r.over);
   const btn = document.createElement('button');
   btn.className = 'small';
