@@ -50,7 +50,17 @@ const COMPARATIVE = new Set(['contrast', 'cdeepex', 'xgems', 'lse', 'lae', 'deep
 
 /** Static Table-1 facts of a method, read from its registration (what it requires of a classifier, its memory kind, its family). */
 export function methodProfile(def: MethodDefinition<any>): MethodProfile {
-  const probe = def.requires?.({ graph: undefined, name: 'function' } as unknown as Classifier);
+  // Ask the method about a classifier without layers: a reason means it needs them (white box).
+  let probe: string | undefined;
+  try {
+    probe = def.requires?.({ graph: undefined, model: undefined, name: 'function', inputShape: [28, 28, 1], numClasses: 10 } as unknown as Classifier);
+  } catch (e) {
+    probe = `it needs the layers of the model (${(e as Error).message.split('\n')[0]})`;
+  }
+  // The contrastive sweep wraps another method (default: gradient) and needs what that one needs.
+  if (def.name === 'contrast') {
+    return { method: def.name, family: def.family, description: def.description, signed: def.signed, access: 'gradient', layers: 'as its inner method (default gradient: any differentiable model)', explanation: 'comparative' };
+  }
   const access = probe !== undefined ? 'white box' : def.memory === 'forward' || def.memory === 'none' ? 'black box' : 'gradient';
   const layers = access === 'white box' ? `layered models: ${probe!.replace(/^(it )?needs? /, '')}` : access === 'black box' ? 'any model (inputs and outputs)' : 'any differentiable model';
   const explanation = def.name === 'lime' ? 'additive or comparative' : COMPARATIVE.has(def.name) || def.family === 'counterfactual' ? 'comparative' : 'additive';
