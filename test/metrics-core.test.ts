@@ -285,3 +285,26 @@ describe('a small CNN (layered), its graph-model export and a function classifie
     x.dispose();
   });
 });
+
+describe('the offset-shifted twin', () => {
+  it('gives the same logits at x + m: through the input transform (plain and inverted) and through an input_shift node', async () => {
+    const { buildCnn, shiftedTwin } = await import('../src/index.js');
+    const x = images(3, 8, 8, 12);
+    for (const transform of [undefined, { offset: -0.5, scale: 2, invert: false }, { offset: 0.25, scale: 0.5, invert: true }]) {
+      const model = buildCnn({ inputShape: [8, 8, 1], numClasses: 3, convs: [{ filters: 3, kernelSize: 3, pool: 2 }], dense: [5], transform, seed: 2 });
+      const c = Classifier.fromModel(model);
+      const twin = shiftedTwin(c, -0.3);
+      expect(twin.classifier.domain.low).toBeCloseTo(-0.3, 12);
+      expect(Boolean(twin.classifier.graph!.byName.get('input_shift'))).toBe(transform === undefined);
+      const shifted = tf.sub(x, 0.3);
+      const [a, b] = [c.logits(x), twin.classifier.logits(shifted)];
+      expect(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]).toBeLessThan(1e-5);
+      // the original is untouched
+      expect(c.graph!.byName.has('input_shift')).toBe(false);
+      tf.dispose([a, b, shifted]);
+      twin.dispose();
+      model.dispose();
+    }
+    x.dispose();
+  });
+});
