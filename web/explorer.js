@@ -28,6 +28,7 @@ window.explorer = {
   get results() { return state.results; },
   async inputValues() { return state.x ? Array.from(await state.x.data()) : null; },
   get classifier() { return state.classifier; },
+  numTensors: () => tf.memory().numTensors,
 };
 
 function paint(canvas, image) {
