@@ -13,7 +13,7 @@ import { createCanvas } from '@napi-rs/canvas';
 import { initBackend, ModelLoadError, mapToPhoto, type PreprocessingSpec } from '../src/index.js';
 import { saveModel } from '../src/models/io.js';
 import { loadClassifier } from '../src/models/load.js';
-import { classifierFromEntries, entriesFromFileList, holdsModel, readModelFiles, type FolderEntry } from '../src/models/model-folder-browser.js';
+import { classifierFromEntries, entriesFromDataTransfer, entriesFromFileList, holdsModel, readModelFiles, type FolderEntry } from '../src/models/model-folder-browser.js';
 import { photoPreview, photoToInputOnCanvas, type CanvasFactory } from '../src/data/photo-input.js';
 import { photoToInput } from '../src/data/photo.js';
 import type { RawImage } from '../src/data/pixels.js';
@@ -100,6 +100,38 @@ describe('a picked or dropped model folder', () => {
     expect(holdsModel([a])).toBe(false);
   });
 
+  it('a dropped folder is walked through its FileSystemEntry tree (directory readers hand out batches), loose files beside it', async () => {
+    // the shapes Chromium gives a drop handler: webkitGetAsEntry() trees whose readers return a few entries per call
+    const fileEntry = (full: string) => ({
+      isFile: true, isDirectory: false, name: path.basename(full), fullPath: full,
+      file: (ok: (f: File) => void) => ok(new File([fs.readFileSync(full)], path.basename(full))),
+    });
+    const dirEntry = (d: string): unknown => ({
+      isFile: false, isDirectory: true, name: path.basename(d), fullPath: d,
+      createReader: () => {
+        const children = fs.readdirSync(d).sort().map((n) => path.join(d, n)).map((f) => (fs.statSync(f).isDirectory() ? dirEntry(f) : fileEntry(f)));
+        let i = 0;
+        return { readEntries: (ok: (e: unknown[]) => void) => ok(children.slice(i, (i += 2))) };
+      },
+    });
+    const dt = {
+      items: [
+        { kind: 'file', webkitGetAsEntry: () => dirEntry(dir), getAsFile: () => null },
+        { kind: 'file', webkitGetAsEntry: () => null, getAsFile: () => new File(['not a model'], 'cat.jpg') },
+        { kind: 'string', webkitGetAsEntry: () => null, getAsFile: () => null },
+      ],
+      files: [],
+    } as unknown as DataTransfer;
+    const got = await entriesFromDataTransfer(dt);
+    expect(got.map((e) => e.path).sort()).toEqual(['cat.jpg', ...entries([]).map((e) => e.path)].sort());
+    expect(holdsModel(got)).toBe(true);
+    const c = await classifierFromEntries(got);
+    expect(c.name).toBe('my-model');
+    expect(c.classNames).toEqual(['cat', 'dog', 'fox']);
+    c.dispose();
+    c.model?.dispose();
+  });
+
   it('a folder without model.json is a ModelLoadError naming what it holds', async () => {
     const e = entries([]).filter((x) => !x.path.endsWith('model.json'));
     await expect(readModelFiles(e)).rejects.toThrow(ModelLoadError);
@@ -127,6 +159,7 @@ describe('photos on any canvas', () => {
       { resize: 'stretch', range: [-1, 1], channelOrder: 'bgr' },
       { resize: 'pad', padValue: 255, range: [0, 255] },
     ];
+    const before = tf.memory().numTensors;
     for (const spec of specs) {
       for (const shape of [[16, 16, 3], [20, 12, 1]] as Array<[number, number, number]>) {
         const a = photoToInputOnCanvas(source, { inputShape: shape, preprocessing: spec }, napiCanvas);
@@ -136,6 +169,7 @@ describe('photos on any canvas', () => {
         tf.dispose([a.input, b.input]);
       }
     }
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('a preview keeps the geometry: a map mapped onto it has the preview\'s size', () => {
