@@ -42,6 +42,19 @@ function cli(...args: string[]): Promise<{ code: number | null; stdout: string; 
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 
+/** Polls `cond` every 10 ms until it holds, `ms` pass, or `stop` (a process that ended early) is set. */
+async function until(cond: () => boolean | Promise<boolean>, ms: number, stop: { ended?: boolean } = {}): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond()) && !stop.ended && Date.now() < deadline) await sleep(10);
+}
+
+/** A CLI run in the background, with a flag that says when it has ended. */
+function background(...args: string[]): { ended?: boolean; result: ReturnType<typeof cli> } {
+  const h: { ended?: boolean; result: ReturnType<typeof cli> } = { result: cli(...args) };
+  h.result.then(() => (h.ended = true));
+  return h;
+}
+
 function records(out: string, method = 'gradient'): number {
   try {
     return readdirSync(join(out, 'shards', method)).filter((f) => /\.done\.json$/.test(f)).length;
@@ -130,7 +143,7 @@ describe('glasswing run --queue (BullMQ on redis-server)', () => {
     const queue = new Queue(DEFAULT_QUEUE_NAME, { connection: redisOptions(redis.url) });
     try {
       // All three shards in hand and none finished: every worker is mid-shard.
-      for (let i = 0; i < 1000 && (await queue.getActiveCount()) < 3; i++) await sleep(10);
+      await until(async () => (await queue.getActiveCount()) >= 3, 15_000);
       expect(await queue.getActiveCount()).toBe(3);
       expect(records(out)).toBe(0);
     } finally {
@@ -151,16 +164,32 @@ describe('glasswing run --queue (BullMQ on redis-server)', () => {
 
   it('Redis killed and restarted mid-run (append-only file): the run completes', async () => {
     const out = join(dir, 'redis-restart');
-    const run = cli('run', '--model', 'mnist-cnn', '--dataset', 'mnist', '--split', 'train', '--limit', '1500', '--methods', 'gradient', '--shard-size', '100', '--out', out, '--queue', redis.url);
-    for (let i = 0; i < 6000 && records(out) < 3; i++) await sleep(10);
-    expect(records(out)).toBeGreaterThanOrEqual(3);
+    const run = background('run', '--model', 'mnist-cnn', '--dataset', 'mnist', '--split', 'train', '--limit', '1500', '--methods', 'gradient', '--shard-size', '100', '--out', out, '--queue', redis.url);
+    await until(() => records(out) >= 3, 60_000, run);
+    expect(records(out), (await Promise.race([run.result, sleep(0)]))?.stderr).toBeGreaterThanOrEqual(3);
     await redis.stop('SIGKILL');
     const atRestart = records(out);
     await sleep(800);
     await redis.up();
-    const r = await run;
+    const r = await run.result;
     expect(r.code, r.stderr).toBe(0);
     expect(atRestart).toBeLessThan(15);
+    expectExactlyOnce(out, readSpec(out)!);
+  });
+
+  it('Redis restarted without its data mid-run: the waiting run gives the lost shards new jobs and completes', async () => {
+    const out = join(dir, 'redis-wiped');
+    const run = background('run', '--model', 'mnist-cnn', '--dataset', 'mnist', '--split', 'train', '--limit', '1200', '--methods', 'gradient', '--shard-size', '100', '--out', out, '--queue', redis.url, '--requeue-ms', '300');
+    await until(() => records(out) >= 2, 60_000, run);
+    expect(records(out), (await Promise.race([run.result, sleep(0)]))?.stderr).toBeGreaterThanOrEqual(2);
+    await redis.stop('SIGKILL');
+    const atRestart = records(out);
+    redis.wipe();
+    await redis.up();
+    const r = await run.result;
+    expect(r.code, r.stderr).toBe(0);
+    expect(atRestart).toBeLessThan(12);
+    expect(r.stderr).toMatch(/\d+ shards had lost their jobs \(Redis restarted without its data\?\); enqueued again/);
     expectExactlyOnce(out, readSpec(out)!);
   });
 

@@ -99,6 +99,24 @@ export interface EnqueueOptions extends QueueOptions {
   backoffMs?: number;
 }
 
+/** Adds one job per shard (ids "<key>.<shard>"; BullMQ ignores an id it already holds). */
+async function addShardJobs(queue: Queue<ShardJobData, ShardJobResult>, outDir: string, spec: JobSpec, shards: ShardSpec[], opts: EnqueueOptions): Promise<void> {
+  const attempts = opts.attempts ?? 3;
+  for (let i = 0; i < shards.length; i += 500) {
+    await queue.addBulk(shards.slice(i, i + 500).map((shard) => ({
+      name: shard.id,
+      data: shardJobData(outDir, spec, shard),
+      opts: {
+        jobId: jobId(spec.key, shard),
+        attempts,
+        backoff: { type: 'exponential', delay: opts.backoffMs ?? 2000 },
+        removeOnComplete: { age: 7 * 24 * 3600 },
+        removeOnFail: false,
+      },
+    })));
+  }
+}
+
 /**
  * Enqueues these shards. A shard whose job is still waiting, delayed or active is left alone; one whose
  * job completed or failed earlier (its files since lost, or it failed) gets a fresh job.
@@ -120,20 +138,7 @@ export async function enqueueShards(url: string, outDir: string, spec: JobSpec, 
       }
       fresh.push(shard);
     }
-    const attempts = opts.attempts ?? 3;
-    for (let i = 0; i < fresh.length; i += 500) {
-      await queue.addBulk(fresh.slice(i, i + 500).map((shard) => ({
-        name: shard.id,
-        data: shardJobData(outDir, spec, shard),
-        opts: {
-          jobId: jobId(spec.key, shard),
-          attempts,
-          backoff: { type: 'exponential', delay: opts.backoffMs ?? 2000 },
-          removeOnComplete: { age: 7 * 24 * 3600 },
-          removeOnFail: false,
-        },
-      })));
-    }
+    await addShardJobs(queue, outDir, spec, fresh, opts);
     return { added: fresh.length, alreadyQueued };
   } finally {
     await queue.close();
@@ -220,20 +225,44 @@ export async function failedShards(queue: Queue<ShardJobData, ShardJobResult>, o
   return out.sort((a, b) => a.shard.localeCompare(b.shard));
 }
 
+export interface WaitOptions extends QueueOptions {
+  pollMs?: number;
+  onProgress?: (doneShards: number, doneImages: number) => void;
+  /**
+   * Every `everyMs` (default 10 s), give a fresh job to each unfinished shard whose job is gone from
+   * Redis (a Redis restarted without persistence, or flushed): no shard waits forever for a job that
+   * no longer exists. Failed jobs are not retried here (that is --resume's decision).
+   */
+  requeue?: EnqueueOptions & { everyMs?: number; onRequeue?: (shards: string[]) => void };
+}
+
+/** Adds jobs for the unfinished shards that have no job in Redis at all; returns their ids. */
+export async function requeueLost(queue: Queue<ShardJobData, ShardJobResult>, outDir: string, spec: JobSpec, opts: EnqueueOptions = {}): Promise<string[]> {
+  const lost: ShardSpec[] = [];
+  for (const shard of spec.shards) {
+    if (existsSync(recordPath(outDir, shard))) continue;
+    if (!(await queue.getJob(jobId(spec.key, shard)))) lost.push(shard);
+  }
+  if (lost.length) await addShardJobs(queue, outDir, spec, lost, opts);
+  return lost.map((s) => s.id);
+}
+
 /**
  * Waits until every shard of the run is finished or failed for good, polling the records on disk and
- * the failed set. Redis being away (a restart) only delays the polling.
+ * the failed set. Redis being away (a restart) only delays the polling; with `requeue`, jobs that a
+ * restart lost are given again.
  */
-export async function waitForRun(
-  url: string,
-  outDir: string,
-  spec: JobSpec,
-  opts: QueueOptions & { pollMs?: number; onProgress?: (doneShards: number, doneImages: number) => void } = {},
-): Promise<{ done: number; failed: FailedShard[] }> {
+export async function waitForRun(url: string, outDir: string, spec: JobSpec, opts: WaitOptions = {}): Promise<{ done: number; failed: FailedShard[] }> {
   const queue = openQueue(url, opts);
   const sizes = new Map(spec.shards.map((s) => [s.id, s.end - s.start]));
+  let lastCheck = Date.now();
   try {
     for (;;) {
+      if (opts.requeue && Date.now() - lastCheck >= (opts.requeue.everyMs ?? 10_000)) {
+        lastCheck = Date.now();
+        const lost = await requeueLost(queue, outDir, spec, { ...opts.requeue, queueName: opts.queueName });
+        if (lost.length) opts.requeue.onRequeue?.(lost);
+      }
       const done = countRecords(outDir, spec);
       let images = 0;
       for (const s of spec.shards) if (existsSync(recordPath(outDir, s))) images += sizes.get(s.id)!;

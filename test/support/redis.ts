@@ -4,7 +4,7 @@
  * test can kill it and start it again on the same data.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -49,6 +49,11 @@ export class TestRedis {
       await new Promise((ok) => setTimeout(ok, 50));
     }
     throw new Error(`redis-server did not answer on port ${this.port}`);
+  }
+
+  /** Deletes the data folder's content (call between stop() and up(): a server that lost its data). */
+  wipe(): void {
+    for (const f of readdirSync(this.dir)) rmSync(join(this.dir, f), { recursive: true, force: true });
   }
 
   /** Stops the server this object started (SIGKILL: nothing but the append-only file survives). */

@@ -60,7 +60,7 @@ export const runCommand: Command = {
     'glasswing run --model M --dataset mnist|fashion|DIR --methods a,b --out DIR',
     '              [--split test] [--limit N] [--shard-size 256] [--batch 32] [--target predicted|second|INDEX]',
     '              [--opt.KEY VALUE ...] [--options JSON] [--metrics m1,m2 [--metric-options JSON]]',
-    '              [--queue redis://HOST:PORT [--detach] [--attempts 3] [--backoff-ms 2000]]',
+    '              [--queue redis://HOST:PORT [--detach] [--attempts 3] [--backoff-ms 2000] [--requeue-ms 10000]]',
     'glasswing run --resume --out DIR [--queue URL]',
     '',
     '  Writes DIR/shards/<method>/*.npy (float32 attributions, numpy-readable), DIR/index.jsonl and',
@@ -69,7 +69,8 @@ export const runCommand: Command = {
     '  finished shards are verified by checksum and skipped, partial ones redone.',
     '  --queue     enqueue the missing shards as BullMQ jobs instead of running them here; workers',
     '              (glasswing worker --queue URL) write into DIR, which they must all reach. Waits and',
-    '              finalizes unless --detach (then: glasswing status --queue URL --out DIR).',
+    '              finalizes unless --detach (then: glasswing status --queue URL --out DIR). While it',
+    '              waits, shards whose jobs vanished from Redis are enqueued again (every --requeue-ms).',
     '  --options   JSON of method options: {"steps": 20} for every method with that option, or',
     '              {"integrated-gradients": {"steps": 20}} for one method',
     '  --metrics   evaluation metrics (see src/metrics) scored on every attribution: one score per image',
@@ -91,11 +92,8 @@ export const runCommand: Command = {
     }
     const queueName = str(args, 'queue-name', DEFAULT_QUEUE_NAME);
     const state = prepareRun(out, spec);
-    const q = await enqueueShards(url, out, spec, state.missing, {
-      queueName,
-      attempts: num(args, 'attempts', 3),
-      backoffMs: num(args, 'backoff-ms', 2000),
-    });
+    const enqueueOpts = { queueName, attempts: num(args, 'attempts', 3), backoffMs: num(args, 'backoff-ms', 2000) };
+    const q = await enqueueShards(url, out, spec, state.missing, enqueueOpts);
     process.stderr.write(`run ${spec.key}: ${state.done.length} shards finished, ${q.added} enqueued, ${q.alreadyQueued} already queued${state.broken.length ? `, ${state.broken.length} redone (checksum mismatch)` : ''}\n`);
     if (flag(args, 'json')) process.stdout.write(JSON.stringify({ key: spec.key, finished: state.done.length, enqueued: q.added, alreadyQueued: q.alreadyQueued }) + '\n');
     if (flag(args, 'detach')) return;
@@ -106,6 +104,11 @@ export const runCommand: Command = {
     const startImages = state.done.reduce((a, r) => a + r.rows, 0);
     const r = await waitForRun(url, out, spec, {
       queueName,
+      requeue: {
+        ...enqueueOpts,
+        everyMs: num(args, 'requeue-ms', 10_000),
+        onRequeue: (lost) => process.stderr.write(`\nrun ${spec.key}: ${lost.length} shards had lost their jobs (Redis restarted without its data?); enqueued again\n`),
+      },
       onProgress: (_, images) => bar.update(images, `${((images - startImages) / Math.max((performance.now() - t0) / 1000, 1e-3)).toFixed(1)} img/s`),
     });
     if (r.failed.length) {
