@@ -90,6 +90,18 @@ describe('glasswing explain / predict on photos', () => {
     expect(lines.map((l) => l.image.split('/').pop()).sort()).toEqual(['tall.png', 'tiny.jpeg', 'wide.jpg']);
   });
 
+  it('layers lists a graph model\'s TF node names with kinds, ops and shapes', () => {
+    const r = run('layers', '--model', dirs.graph, '--json');
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout.trim());
+    expect(s).toMatchObject({ model: 'graph', input: [64, 64, 3], classes: 5, preprocessing: { range: [0, 255], resize: 'center-crop' } });
+    expect(s.layers[0]).toMatchObject({ name: 'preprocess', kind: 'batchnorm', op: 'Preprocessing' });
+    expect(s.layers.find((l: { name: string }) => l.name === 'out_relu')).toMatchObject({ kind: 'activation', activation: 'relu6', op: '_FusedConv2D' });
+    const text = run('layers', '--model', dirs.graph);
+    expect(text.stdout).toMatch(/^graph: input \[64, 64, 3\], 5 classes, \d+ nodes/);
+    expect(text.stdout).toMatch(/out_relu\/preact\s+conv2d\s+_FusedConv2D\s+\[2, 2, 32\]/);
+  });
+
   const bad: Array<[string, () => string[], RegExp, string]> = [
     ['unknown class name', () => ['explain', '--model', dirs.graph, '--image', join(photos, 'wide.jpg'), '--target', 'tabby'], /TargetError.*"tabby".*did you mean "tabby, tabby cat"/, 'bad-target.png'],
     ['a corrupt photo in --images', () => {

@@ -2,6 +2,7 @@ import type { ParsedArgs } from '../args.js';
 import { methodsCommand } from './methods.js';
 import { explainCommand } from './explain.js';
 import { predictCommand } from './predict.js';
+import { layersCommand } from './layers.js';
 import { trainCommand } from './train.js';
 import { evaluateCommand } from './evaluate.js';
 import { benchCommand, experimentCommand } from './tasks.js';
@@ -21,7 +22,7 @@ export interface Command {
 }
 
 const list: Command[] = [
-  demoCommand, explainCommand, predictCommand, methodsCommand, trainCommand, evaluateCommand, benchCommand, experimentCommand, conformanceCommand,
+  demoCommand, explainCommand, predictCommand, layersCommand, methodsCommand, trainCommand, evaluateCommand, benchCommand, experimentCommand, conformanceCommand,
   runCommand, workerCommand, statusCommand, metricsCommand, reportCommand,
 ];
 export const commands = new Map(list.map((c) => [c.name, c]));
