@@ -267,6 +267,30 @@ describe('the explorer with the user\'s own colour models (headless chromium)', 
     expect(meanAbs).toBeLessThan(0.05); // of a range 2 wide
   }, 240_000);
 
+  it('a folder without a model and a file that is no image are reported in the page, with what was expected', async () => {
+    const { chromium: pw } = await import('playwright-core');
+    const browser = await pw.launch({ executablePath: chromium(), args: CHROMIUM_FLAGS });
+    try {
+      const page = await browser.newPage();
+      await page.goto(base);
+      await page.waitForFunction(() => document.body.dataset.ready || document.body.dataset.error, undefined, { timeout: 60_000 });
+      const empty = path.join(tmp, 'no-model');
+      fs.mkdirSync(empty, { recursive: true });
+      fs.writeFileSync(path.join(empty, 'labels.txt'), 'a\nb\n');
+      await page.setInputFiles('#model-folder', empty);
+      await page.waitForFunction(() => document.body.dataset.error, undefined, { timeout: 30_000 });
+      expect(await page.textContent('#status')).toMatch(/^loading the model failed: expected a model\.json in the folder; got files \[no-model\/labels\.txt\]/);
+      await page.setInputFiles('#image-file', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not an image') });
+      await page.waitForFunction(() => /reading the image failed/.test(document.getElementById('status')!.textContent ?? ''), undefined, { timeout: 30_000 });
+      expect(await page.textContent('#status')).toMatch(/expected a PNG\/JPEG image in notes\.png; could not decode it/);
+      // the shipped model is still there and works
+      await page.click('#run');
+      await page.waitForFunction(() => document.body.dataset.done, undefined, { timeout: 60_000 });
+    } finally {
+      await browser.close();
+    }
+  }, 120_000);
+
   it('ImageNet size: a 224×224 uint8-quantised graph model with 1000 named classes and a 640×480 JPEG; maps equal to Node\'s', async () => {
     const methods = ['gradient', 'grad-cam', 'lrp', 'integrated-gradients'];
     const run = await runInPage(imagenetDir, bigJpeg, methods);
