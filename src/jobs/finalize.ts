@@ -150,7 +150,8 @@ async function writeReport(
         maps.dispose();
       }
     });
-    const dsName = spec.dataset.kind === 'folder' ? spec.dataset.dir! : `${spec.dataset.kind} ${spec.dataset.split}`;
+    const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    const dsName = esc(spec.dataset.kind === 'folder' ? spec.dataset.dir! : `${spec.dataset.kind} ${spec.dataset.split}`);
     const metricNames = spec.metrics ?? [];
     const table = perMethod
       .map((p) => `<tr><td>${p.method}</td><td>${p.images}</td><td>${p.msPerImage.toFixed(2)}</td>${metricNames.map((m) => `<td>${p.metrics[m].toPrecision(4)}</td>`).join('')}</tr>`)
@@ -159,7 +160,7 @@ async function writeReport(
       outDir: dir,
       backend: currentBackend() ?? 'unknown',
       title: `Glasswing run ${spec.key}`,
-      intro: `<p>${spec.dataset.size} images of ${dsName} explained by ${spec.methods.join(', ')} on ${spec.model} (target: ${spec.target},
+      intro: `<p>${spec.dataset.size} images of ${dsName} explained by ${spec.methods.join(', ')} on ${esc(spec.model)} (target: ${esc(spec.target)},
 ${spec.shards.length} shards of ≤ ${spec.shardSize} images, backend ${currentBackend() ?? 'unknown'}, ${new Date().toISOString().slice(0, 19)}Z).
 Attributions: <code>shards/&lt;method&gt;/*.npy</code> (float32, numpy-readable); one row per image and method in
 <code>index.jsonl</code> / <code>index.csv</code>; checksums in <code>manifest.json</code>. Below: the first ${k} images.</p>
