@@ -17,6 +17,7 @@ import { exportGraphModel } from '../src/models/graph-model-export.js';
 import { clearWeightCache } from '../src/attribution/propagation/weight-cache.js';
 import { SMALL_OPTIONS } from '../bench/smoke.js';
 import { relL2 } from './support/graph-model-builder.js';
+import { plotLayerActivations, plotLayerFilters } from '../src/models/plots.js';
 
 let model: tfl.LayersModel;
 let graph: Classifier;
@@ -91,4 +92,18 @@ describe('every registered method on a graph model', () => {
     console.log(`${ran} methods equal on graph model and twin:\n${rows.join('\n')}`);
     expect(ran).toBeGreaterThan(25);
   }, 600_000);
+});
+
+describe('model views on a graph model', () => {
+  it('filters and feature maps of a named node are the same pictures as on the twin', () => {
+    for (const layer of [undefined, 'block_1_expand']) {
+      const [a, b] = [plotLayerFilters(graph, { layer }), plotLayerFilters(twin, { layer })];
+      expect([a.width, a.height]).toEqual([b.width, b.height]);
+      expect(Buffer.from(a.data).equals(Buffer.from(b.data)), String(layer)).toBe(true);
+    }
+    const x1 = tf.slice(x, 0, 1);
+    const [a, b] = [plotLayerActivations(graph, x1, 'block_1_expand_relu'), plotLayerActivations(twin, x1, 'block_1_expand_relu')];
+    expect(Buffer.from(a.data).equals(Buffer.from(b.data))).toBe(true);
+    x1.dispose();
+  });
 });

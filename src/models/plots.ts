@@ -78,7 +78,7 @@ export function plotErrors(ds: LabelledImages, errors: EvaluationError[], classN
 }
 
 function layerKernel(classifier: Classifier, layer?: string): { name: string; kernel: tf.Tensor } {
-  if (!classifier.model) throw new UnsupportedLayerError(`cannot plot filters: classifier "${classifier.name}" wraps a plain function, not a layered model`);
+  if (!classifier.graph) throw new UnsupportedLayerError(`cannot plot filters: classifier "${classifier.name}" wraps a plain function, not a layered model`);
   const convs = classifier.convLayers();
   const name = layer ?? convs[0];
   if (!name) throw new UnsupportedLayerError(`expected a model with a conv layer to plot filters of; model "${classifier.name}" has none`);
@@ -86,8 +86,10 @@ function layerKernel(classifier: Classifier, layer?: string): { name: string; ke
   if (node.kind !== 'conv2d' && !convs.includes(name) && !(node.kind === 'activation' && convs.includes(node.layerName))) {
     throw new OptionError(`expected a conv layer (${convs.join(', ') || 'none'}); got "${name}" (${node.layerClass})`);
   }
-  const weights = classifier.model.getLayer(node.layerName).getWeights();
-  return { name: node.layerName, kernel: weights[0] };
+  // the kernel from the executable graph (LayersModels and graph models alike): the conv node of the layer
+  const conv = node.params.kernel ? node : classifier.graph.nodes.find((n) => n.layerName === node.layerName && n.params.kernel);
+  if (!conv) throw new OptionError(`expected a conv layer (${convs.join(', ') || 'none'}); got "${name}" (${node.layerClass})`);
+  return { name: node.layerName, kernel: conv.params.kernel!() };
 }
 
 export interface FiltersPlotOptions {
@@ -154,7 +156,7 @@ export async function writeModelPlots(classifier: Classifier, ds: LabelledImages
     plotErrors(ds, evaluation.errors, classNames, f, { max: 9 });
     files.push(f);
   }
-  const convs = classifier.model ? classifier.convLayers() : [];
+  const convs = classifier.graph ? classifier.convLayers() : [];
   if (convs.length > 0) {
     const f = path.join(dir, 'filters.png');
     writePng(f, plotLayerFilters(classifier));
