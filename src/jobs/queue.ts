@@ -13,7 +13,8 @@
  * exclusively. Completion is judged by the shard records on disk, not by Redis, so a Redis restart
  * costs at most some repeated work.
  */
-import { Queue, Worker, type Job } from 'bullmq';
+// bullmq is loaded on first use, so importing the package (or the local runner) does not load it.
+import type { Queue, Worker, Job } from 'bullmq';
 import { OptionError } from '../core/errors.js';
 import type { Classifier } from '../core/classifier.js';
 import { resolveClassifier } from '../cli/model-arg.js';
@@ -74,7 +75,8 @@ export interface QueueOptions {
   queueName?: string;
 }
 
-export function openQueue(url: string, opts: QueueOptions = {}): Queue<ShardJobData, ShardJobResult> {
+export async function openQueue(url: string, opts: QueueOptions = {}): Promise<Queue<ShardJobData, ShardJobResult>> {
+  const { Queue } = await import('bullmq');
   return new Queue<ShardJobData, ShardJobResult>(opts.queueName ?? DEFAULT_QUEUE_NAME, { connection: redisOptions(url) });
 }
 
@@ -122,7 +124,7 @@ async function addShardJobs(queue: Queue<ShardJobData, ShardJobResult>, outDir: 
  * job completed or failed earlier (its files since lost, or it failed) gets a fresh job.
  */
 export async function enqueueShards(url: string, outDir: string, spec: JobSpec, shards: ShardSpec[], opts: EnqueueOptions = {}): Promise<{ added: number; alreadyQueued: number }> {
-  const queue = openQueue(url, opts);
+  const queue = await openQueue(url, opts);
   try {
     let alreadyQueued = 0;
     const fresh: ShardSpec[] = [];
@@ -167,7 +169,8 @@ export function oneLine(e: unknown): string {
 }
 
 /** Starts a BullMQ worker (one job at a time: the backend is single-threaded) in this process. */
-export function startWorker(url: string, opts: WorkerOptions = {}): WorkerHandle {
+export async function startWorker(url: string, opts: WorkerOptions = {}): Promise<WorkerHandle> {
+  const { Worker } = await import('bullmq');
   const models = new Map<string, Promise<Classifier>>();
   const log = opts.log ?? (() => undefined);
   const processor = async (job: Job<ShardJobData, ShardJobResult>): Promise<ShardJobResult> => {
@@ -253,7 +256,7 @@ export async function requeueLost(queue: Queue<ShardJobData, ShardJobResult>, ou
  * restart lost are given again.
  */
 export async function waitForRun(url: string, outDir: string, spec: JobSpec, opts: WaitOptions = {}): Promise<{ done: number; failed: FailedShard[] }> {
-  const queue = openQueue(url, opts);
+  const queue = await openQueue(url, opts);
   const sizes = new Map(spec.shards.map((s) => [s.id, s.end - s.start]));
   let lastCheck = Date.now();
   try {
@@ -287,7 +290,7 @@ export interface QueueStatus {
 
 /** Counts, failures and throughput of the queue (and the progress of one run when its spec is given). */
 export async function queueStatus(url: string, opts: QueueOptions & { outDir?: string; spec?: JobSpec } = {}): Promise<QueueStatus> {
-  const queue = openQueue(url, opts);
+  const queue = await openQueue(url, opts);
   try {
     const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
     const workers = await queue.getWorkersCount();

@@ -43,7 +43,7 @@ export const workerCommand: Command = {
       if (codes.some((c) => c !== 0)) process.exitCode = 1;
       return;
     }
-    const handle = startWorker(url, {
+    const handle = await startWorker(url, {
       queueName: str(args, 'queue-name', DEFAULT_QUEUE_NAME),
       lockMs: num(args, 'lock-ms', 30_000),
       stalledMs: num(args, 'stalled-ms', 30_000),
