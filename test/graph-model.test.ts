@@ -139,6 +139,8 @@ describe('graph models: every supported op', () => {
     expect(byName.get('sq')).toMatchObject({ kind: 'reshape', shape: [16] });
     expect(byName.get('fc2/bias')).toMatchObject({ kind: 'dense', shape: [5] });
     expect(byName.has('id') || byName.has('sg')).toBe(false); // Identity / StopGradient resolved away
+    expect(() => c.node('c3')).toThrow(/got "c3", a source node computed by node "c3\/bias".*use "c3\/bias"/);
+    expect(() => c.node('sg')).toThrow(/computed by node "res"/);
     expect(c.convLayers()).toContain('c5');
     // split at a named node: head + tail = logits
     const x = images(2, 8, 8, 3);

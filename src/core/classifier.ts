@@ -256,6 +256,10 @@ export class Classifier {
   node(name: string): GraphNode {
     const g = this.requireGraph(`find layer "${name}"`);
     const n = g.byName.get(name);
+    const alias = g.aliases?.get(name);
+    if (!n && alias) {
+      throw new OptionError(`expected a layer name of model "${this.name}"; got "${name}", a source node computed by node "${alias}" (merged or resolved away on load): use "${alias}"`);
+    }
     if (!n) {
       throw new OptionError(`expected a layer name of model "${this.name}"; got "${name}" (layers: ${g.nodes.slice(1).map((m) => m.name).join(', ')})`);
     }

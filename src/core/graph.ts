@@ -99,6 +99,11 @@ export interface Graph {
   nodes: GraphNode[];
   byName: Map<string, GraphNode>;
   output: string;
+  /**
+   * Names of the source model's nodes that were resolved away or merged (a graph model's Identity,
+   * a Conv2D merged with its BiasAdd, …) → the node that computes their value; for error messages.
+   */
+  aliases?: Map<string, string>;
 }
 
 /** Replace how one node is computed (e.g. a ReLU with a custom gradient). Return undefined to keep it. */

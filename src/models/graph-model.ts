@@ -685,7 +685,9 @@ export function translateGraphModel(json: GraphModelJson, weights: Map<string, t
     throw new ModelLoadError(`expected output "${outputName}" of ${where} to be computed from the image; got a constant`);
   }
   for (const t of [...weights.values(), ...made]) if (!used.has(t)) t.dispose();
-  return { graph: { nodes, byName, output: out.node }, weights: [...used], inputName: input.name, outputName };
+  const aliases = new Map<string, string>();
+  for (const [name, v] of values) if (v.node && v.node !== name && !byName.has(name)) aliases.set(name, v.node);
+  return { graph: { nodes, byName, output: out.node, aliases }, weights: [...used], inputName: input.name, outputName };
 }
 
 // ---- reading files -----------------------------------------------------------------------------
