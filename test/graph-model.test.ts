@@ -274,6 +274,7 @@ describe('errors', () => {
       [(g, x) => g.op('d', 'Sub', [x, g.op('r', 'Relu', [x])]), /node "d" \(op Sub\).*two computed tensors/],
       [(g, x) => g.op('m', 'Mul', [x, g.randConst('px', [1, 4, 4, 3])]), /node "m" \(op Mul\).*per-channel/],
       [(g, x) => g.op('mean', 'Mean', [x, g.const('ax', [3], [1], 'int32')]), /node "mean" \(op Mean\).*spatial axes/],
+      [(g, x) => g.op('r', 'Relu', [`${g.op('bn', 'FusedBatchNormV3', [x, ...['s', 'o', 'm', 'v'].map((k) => g.randConst(k, [3]))])}:1`]), /node "r" \(op Relu\).*output 1 of "bn"/],
     ];
     for (const [build, re] of cases) {
       const g = new GraphModelBuilder();

@@ -470,6 +470,9 @@ export function translateGraphModel(json: GraphModelJson, weights: Map<string, t
     for (const def of order) {
       const ins = inputsOf(def);
       const created = nodes.length;
+      // every op here has one output; reading another output (e.g. FusedBatchNorm's batch mean) is not this graph
+      const other = (def.input ?? []).find((s) => /:[1-9]\d*$/.test(s) && !s.startsWith('^'));
+      if (other) throw unsupported(def, `it reads output ${other.split(':').pop()} of "${inputNode(other)}"; only ops' first outputs are supported`);
       const allConst = ins.length > 0 && ins.every((i) => values.get(i)?.constant);
       let v: Value | undefined;
       switch (def.op) {
