@@ -161,8 +161,8 @@ export function rectifiedLayers(graph: Graph): Set<string> {
  * MobileNetV2's linear 1×1 projections, ResNet's last conv of each residual branch and its
  * projection shortcut, which feed an Add). z⁺ presumes a rectified unit (relevance only where
  * z > 0); on these, units with R ≠ 0 and no positive contribution lose their relevance. The
- * `unrectified: 'epsilon'` option of lrp / deep-taylor gives exactly these (and unrectified hidden
- * Dense layers) the ε rule.
+ * `unrectified` option of lrp / deep-taylor (default 'zplus-signed', or 'epsilon') changes the rule of
+ * exactly these (and of unrectified hidden Dense layers) where the composite says z⁺.
  */
 export function unrectifiedConvolutions(graph: Graph): string[] {
   const rectified = rectifiedLayers(graph);
