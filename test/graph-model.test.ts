@@ -68,7 +68,7 @@ function graphA(): GraphModelBuilder {
   return g;
 }
 
-/** Graph B: zero Pad, dilated Conv2D, BN as Mul/Add constants, Relu6, Prelu, Relu/Selu, AddN, FusedBatchNorm (v1), global Max, Reshape, negative concat axis, Softplus output. */
+/** Graph B: zero Pad, dilated Conv2D, BN as Mul/Add constants, Relu6, Prelu, Relu/Selu, AddN, Maximum/Minimum/ClipByValue by scalars, FusedBatchNorm (v1), global Max, Reshape, negative concat axis, Softplus output. */
 function graphB(): GraphModelBuilder {
   const g = new GraphModelBuilder();
   const x = g.input('image', [-1, 10, 10, 3]);
@@ -80,6 +80,10 @@ function graphB(): GraphModelBuilder {
   t = g.op('prelu', 'Prelu', [t, g.randConst('prelu/a', [6], 0.4)]);
   const c2 = g.op('c2', 'Conv2D', [t, g.randConst('c2/w', [3, 3, 6, 6])], conv(2));
   t = g.op('sum', 'AddN', [g.op('relu', 'Relu', [c2]), g.op('selu', 'Selu', [c2]), c2], { N: a.i(3) });
+  t = g.op('floor', 'Maximum', [t, g.const('floor/v', [-0.5], [])]);
+  t = g.op('ceil', 'Minimum', [g.const('ceil/v', [2.5], []), t]);
+  t = g.op('clip06', 'ClipByValue', [t, g.const('clip06/lo', [0], []), g.const('clip06/hi', [6], [])]);
+  t = g.op('clipab', 'ClipByValue', [g.op('wide', 'Mul', [t, g.const('wide/s', [3], [])]), g.const('clipab/lo', [0.5], []), g.const('clipab/hi', [5], [])]);
   t = g.op('bn1', 'FusedBatchNorm', [t, g.randConst('bn1/g', [6], 0.5, 0.5), g.randConst('bn1/b', [6], 0.2), g.randConst('bn1/m', [6], 0.3), g.randConst('bn1/v', [6], 1.5, 0.5)],
     { epsilon: a.f(0.01), data_format: a.s('NHWC'), is_training: a.b(false) });
   const mx = g.op('gmax', 'Max', [t, g.const('gmax/axes', [1, 2], [2], 'int32')], { keep_dims: a.b(false), Tidx: { type: 'DT_INT32' } });

@@ -108,7 +108,7 @@ export const GRAPH_MODEL_OPS: readonly string[] = [
   'Placeholder', 'PlaceholderWithDefault', 'Const', 'Identity', 'StopGradient', 'NoOp', 'Snapshot', 'Cast',
   '_FusedConv2D', 'FusedDepthwiseConv2dNative', 'Conv2D', 'DepthwiseConv2dNative', 'DepthwiseConv2d', 'BiasAdd',
   'Add', 'AddV2', 'AddN', 'Sub', 'Mul', 'RealDiv',
-  'Relu', 'Relu6', 'Elu', 'Selu', 'Sigmoid', 'Tanh', 'LeakyRelu', 'Prelu', 'Softplus', 'Softmax',
+  'Relu', 'Relu6', 'Elu', 'Selu', 'Sigmoid', 'Tanh', 'LeakyRelu', 'Prelu', 'Softplus', 'Softmax', 'Maximum', 'Minimum', 'ClipByValue',
   'AvgPool', 'MaxPool', 'Mean', 'Max', 'Squeeze', 'Reshape', 'ConcatV2', 'Concat',
   '_FusedMatMul', 'MatMul', 'Pad', 'PadV2', 'FusedBatchNorm', 'FusedBatchNormV3',
 ];
@@ -404,6 +404,33 @@ export function translateGraphModel(json: GraphModelJson, weights: Map<string, t
     return add({ ...base(def), name, kind: 'batchnorm', inputs: [x], params: { batchNorm: () => ({ mean, variance, gamma, beta, epsilon: 0 }) } });
   };
 
+  /**
+   * Clipping by scalar constants (Maximum, Minimum, ClipByValue) as ReLU nodes: clip(x, 0, m) is
+   * ReLU with max_value m (ReLU6 for m = 6); other bounds shift or mirror x around a ReLU:
+   * max(x, a) = a + relu(x − a), min(x, b) = b − relu(b − x). Guided backprop and LRP then treat
+   * the clip as the rectifier it is.
+   */
+  const clip = (def: TfNodeDef, x: string, lo: number | undefined, hi: number | undefined): GraphNode => {
+    const relu = (name: string, input: string, max: number | undefined) => add({
+      ...base(def), name, kind: 'activation', inputs: [input],
+      params: max === 6 ? { activation: 'relu6' } : max === undefined ? { activation: 'relu' } : { activation: 'relu', maxValue: max },
+    });
+    if (lo === 0) return relu(def.name, x, hi);
+    if (lo !== undefined) {
+      const shifted = affine(def, `${def.name}/shift`, x, 1, -lo);
+      const r = relu(`${def.name}/clip`, shifted.name, hi === undefined ? undefined : hi - lo);
+      return affine(def, def.name, r.name, 1, lo);
+    }
+    const mirrored = affine(def, `${def.name}/mirror`, x, -1, hi!);
+    const r = relu(`${def.name}/clip`, mirrored.name, undefined);
+    return affine(def, def.name, r.name, -1, hi!);
+  };
+  const scalarIn = (def: TfNodeDef, index: number, what: string): number => {
+    const t = constIn(def, index, what);
+    if (t.size !== 1) throw unsupported(def, `expected a scalar ${what}; got shape [${t.shape.join(', ')}] (only clipping by scalars is supported)`);
+    return t.dataSync()[0];
+  };
+
   /** conv / depthwise / matmul node, then the fused activation (with bias folded into the linear node). */
   const linearWithActivation = (def: TfNodeDef, kind: NodeKind, params: NodeParams, x: string, fused: string[], args: tf.Tensor[]) => {
     const [extra, act] = fused.map((s) => s.toLowerCase());
@@ -580,6 +607,24 @@ export function translateGraphModel(json: GraphModelJson, weights: Map<string, t
           const params: NodeParams = { activation: ACTIVATION_OPS[def.op] };
           if (def.op === 'LeakyRelu') params.alpha = attrNumber(def, 'alpha', 0.2);
           v = { node: add({ ...base(def), name: def.name, kind: 'activation', inputs: [tensorIn(def, 0)], params }).name };
+          break;
+        }
+        case 'Maximum': case 'Minimum': {
+          const vs = [nodeValue(def, 0), nodeValue(def, 1)];
+          if (vs.every((x) => x.constant)) {
+            v = { constant: own(def.op === 'Maximum' ? tf.maximum(vs[0].constant!, vs[1].constant!) : tf.minimum(vs[0].constant!, vs[1].constant!)) };
+            break;
+          }
+          const xi = vs[0].node ? 0 : 1;
+          if (!vs[1 - xi].constant) throw unsupported(def, `${def.op} of two computed tensors is not supported (only with a scalar constant)`);
+          const c = scalarIn(def, 1 - xi, 'bound');
+          v = { node: clip(def, vs[xi].node!, def.op === 'Maximum' ? c : undefined, def.op === 'Minimum' ? c : undefined).name };
+          break;
+        }
+        case 'ClipByValue': {
+          const [lo, hi] = [scalarIn(def, 1, 'lower bound'), scalarIn(def, 2, 'upper bound')];
+          if (!(hi >= lo)) throw unsupported(def, `expected lower bound ≤ upper bound; got ${lo} > ${hi}`);
+          v = { node: clip(def, tensorIn(def, 0), lo, hi).name };
           break;
         }
         case 'Prelu':
