@@ -61,6 +61,8 @@ function graphA(): GraphModelBuilder {
   t = g.op('sg', 'StopGradient', [g.op('id', 'Identity', [t])]);
   t = g.op('gap', 'Mean', [t, g.const('gap/axes', [1, 2], [2], 'int32')], { keep_dims: a.b(true), Tidx: { type: 'DT_INT32' } });
   t = g.op('sq', 'Squeeze', [t], { squeeze_dims: a.ints([1, 2]) });
+  t = g.op('ex', 'ExpandDims', [t, g.const('ex/axis', [-1], [], 'int32')]);
+  t = g.op('sq2', 'Squeeze', [t], { squeeze_dims: a.ints([2]) });
   t = g.op('fc1', '_FusedMatMul', [t, g.randConst('fc1/w', [16, 12]), g.randConst('fc1/b', [12], 0.1)], { transpose_a: a.b(false), transpose_b: a.b(false), ...fused(['BiasAdd', 'Relu']) });
   t = g.op('fc2', 'MatMul', [t, g.randConst('fc2/w', [5, 12])], { transpose_a: a.b(false), transpose_b: a.b(true) });
   t = g.op('fc2/bias', 'BiasAdd', [t, g.randConst('fc2/b', [5], 0.1)]);

@@ -21,8 +21,9 @@
  *   scale, beta = offset): BatchNorm is exactly a per-channel affine map, so LRP's BatchNorm folding
  *   and rules apply to them as to any BatchNorm. Between two tensors Add/AddV2/AddN are 'add' and Mul
  *   'multiply'.
- * - Mean over the spatial axes is 'global-avgpool' (plus a reshape when keep_dims); Squeeze and
- *   Reshape are 'reshape'; Pad/PadV2 on the spatial axes 'zeropad' (PadV2's constant as padValue);
+ * - Mean over the spatial axes is 'global-avgpool' (plus a reshape when keep_dims); Squeeze,
+ *   ExpandDims and Reshape are 'reshape'; Pad/PadV2 on the spatial axes 'zeropad' (PadV2's constant as padValue);
+ *   Maximum/Minimum/ClipByValue by scalars are ReLU nodes (see clip below);
  *   Identity, StopGradient, NoOp and casts to float are resolved away (their names refer to their
  *   input; a model taking uint8 pixels gets them as floats of the same values).
  * - Weights are decoded with their quantisation (uint8/uint16 affine, float16) into float32 tensors.
@@ -109,7 +110,7 @@ export const GRAPH_MODEL_OPS: readonly string[] = [
   '_FusedConv2D', 'FusedDepthwiseConv2dNative', 'Conv2D', 'DepthwiseConv2dNative', 'DepthwiseConv2d', 'BiasAdd',
   'Add', 'AddV2', 'AddN', 'Sub', 'Mul', 'RealDiv',
   'Relu', 'Relu6', 'Elu', 'Selu', 'Sigmoid', 'Tanh', 'LeakyRelu', 'Prelu', 'Softplus', 'Softmax', 'Maximum', 'Minimum', 'ClipByValue',
-  'AvgPool', 'MaxPool', 'Mean', 'Max', 'Squeeze', 'Reshape', 'ConcatV2', 'Concat',
+  'AvgPool', 'MaxPool', 'Mean', 'Max', 'Squeeze', 'ExpandDims', 'Reshape', 'ConcatV2', 'Concat',
   '_FusedMatMul', 'MatMul', 'Pad', 'PadV2', 'FusedBatchNorm', 'FusedBatchNormV3',
 ];
 
@@ -665,6 +666,16 @@ export function translateGraphModel(json: GraphModelJson, weights: Map<string, t
           if (given.includes(0)) throw unsupported(def, 'squeezing the batch axis is not supported');
           const drop = given.length ? given : shape.map((d, i) => (i > 0 && d === 1 ? i : -1)).filter((i) => i > 0);
           const target = shape.filter((_, i) => i > 0 && !drop.includes(i));
+          v = { node: add({ ...base(def), name: def.name, kind: 'reshape', inputs: [x], params: { targetShape: target } }).name };
+          break;
+        }
+        case 'ExpandDims': {
+          const x = tensorIn(def, 0);
+          const shape = [1, ...byName.get(x)!.shape];
+          const raw = constInts(def, 1, 'the axis')[0];
+          const axis = raw < 0 ? raw + shape.length + 1 : raw;
+          if (!(axis >= 1 && axis <= shape.length)) throw unsupported(def, `expected an axis after the batch axis; got ${raw}`);
+          const target = [...shape.slice(1, axis), 1, ...shape.slice(axis)];
           v = { node: add({ ...base(def), name: def.name, kind: 'reshape', inputs: [x], params: { targetShape: target } }).name };
           break;
         }
