@@ -585,7 +585,12 @@ export function translateGraphModel(json: GraphModelJson, weights: Map<string, t
           const tensors = vs.filter((x) => x.node);
           if (tensors.length === vs.length) {
             if (def.op === 'Mul') v = { node: add({ ...base(def), name: def.name, kind: 'multiply', inputs: vs.map((x) => x.node!), params: {} }).name };
-            else if (def.op === 'Sub' || def.op === 'RealDiv') throw unsupported(def, `${def.op} of two computed tensors is not supported (only with a constant operand)`);
+            else if (def.op === 'RealDiv') throw unsupported(def, 'RealDiv of two computed tensors is not supported (only by a constant)');
+            else if (def.op === 'Sub') {
+              // a − b as a + (−1)·b: a per-channel affine node, then an add
+              const neg = affine(def, `${def.name}/neg`, vs[1].node!, -1, 0);
+              v = { node: add({ ...base(def), name: def.name, kind: 'add', inputs: [vs[0].node!, neg.name], params: {} }).name };
+            }
             else v = { node: add({ ...base(def), name: def.name, kind: 'add', inputs: vs.map((x) => x.node!), params: {} }).name };
             break;
           }
