@@ -19,8 +19,8 @@
  * - Add/AddV2/Sub/Mul/RealDiv with a constant operand (input normalisation, folded BatchNorm
  *   scales) become element-wise affine nodes of kind 'batchnorm' (mean 0, variance 1, ε 0, gamma =
  *   scale, beta = offset): BatchNorm is exactly a per-channel affine map, so LRP's BatchNorm folding
- *   and rules apply to them as to any BatchNorm. Between two tensors Add/AddV2/AddN are 'add' and Mul
- *   'multiply'.
+ *   and rules apply to them as to any BatchNorm. Between two tensors Add/AddV2/AddN are 'add', Sub
+ *   is 'add' of a negated input, and Mul 'multiply'.
  * - Mean over the spatial axes is 'global-avgpool' (plus a reshape when keep_dims); Squeeze,
  *   ExpandDims and Reshape are 'reshape'; Pad/PadV2 on the spatial axes 'zeropad' (PadV2's constant as padValue);
  *   Maximum/Minimum/ClipByValue by scalars are ReLU nodes (see clip below);
