@@ -231,7 +231,9 @@ describe('glasswing run (local)', () => {
     const killed = join(dir, 'killed');
     const args = ['run', '--model', 'mnist-cnn', '--dataset', 'mnist', '--methods', 'gradient', '--limit', '640', '--shard-size', '64', '--out', killed];
     const env = { ...process.env, GLASSWING_QUIET: '1' };
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: 'ignore' });
+    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let childErr = '';
+    child.stderr!.on('data', (d) => (childErr += d));
     const dirOf = join(killed, 'shards', 'gradient');
     const records = () => (existsSync(dirOf) ? readdirSync(dirOf).filter((f) => f.endsWith('.done.json') && !f.includes(TMP_MARK)).length : 0);
     const exited = new Promise((ok) => child.once('exit', ok));
@@ -239,7 +241,7 @@ describe('glasswing run (local)', () => {
     child.kill('SIGKILL');
     await exited;
     const doneAtKill = records();
-    expect(doneAtKill).toBeGreaterThanOrEqual(3);
+    expect(doneAtKill, childErr).toBeGreaterThanOrEqual(3);
     expect(doneAtKill).toBeLessThan(10);
     // Every file under a final name is whole: data files decode, records parse.
     for (const f of readdirSync(dirOf).filter((f) => !f.includes(TMP_MARK))) {
