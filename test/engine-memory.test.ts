@@ -40,6 +40,18 @@ function recording(model: tfl.LayersModel): { clf: Classifier; sizes: number[]; 
   return { clf, sizes, gradSizes };
 }
 
+/** Tensors an explanation holds (attribution, and tensors among its extras). */
+function tensorsOf(e: { attribution: tf.Tensor; extras: Record<string, unknown> }): number {
+  let k = 1;
+  const visit = (v: unknown): void => {
+    if (v instanceof tf.Tensor) k++;
+    else if (Array.isArray(v)) v.forEach(visit);
+    else if (v && typeof v === 'object' && !ArrayBuffer.isView(v)) Object.values(v).forEach(visit);
+  };
+  visit(e.extras);
+  return k;
+}
+
 function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let num = 0;
   let den = 0;
@@ -145,6 +157,7 @@ describe('memory budget', () => {
       const bigMax = Math.max(...(kind === 'gradient' ? gradSizes : sizes));
       sizes.length = 0;
       gradSizes.length = 0;
+      const tensors = tf.memory().numTensors;
       const bounded = await explain(method, clf, x, { options, memoryBudget: small });
       expect(Math.max(...sizes), method).toBeLessThanOrEqual(fwd);
       if (kind === 'gradient') expect(Math.max(...gradSizes), method).toBeLessThanOrEqual(2);
@@ -155,6 +168,7 @@ describe('memory budget', () => {
       expect(maxRelDiff(a, b), method).toBeLessThan(1e-5);
       big.dispose();
       bounded.dispose();
+      expect(tf.memory().numTensors, `${method} leaks when chunked`).toBe(tensors - tensorsOf(big));
     }
     x.dispose();
     model.dispose();

@@ -42,7 +42,9 @@ registerMethod({
         v.push(values);
       }
       const grads = g.length === 1 ? g[0] : tf.concat(g, 0);
+      // combinationGradients keeps its values out of the tidy: the chunks' are released once joined.
       const values = v.length === 1 ? v[0] : tf.concat(v, 0);
+      if (v.length > 1) tf.dispose(v);
       const bias = tf.sub(values, tf.sum(tf.reshape(tf.mul(grads, x), [n, -1]), 1));
       return { attribution: grads as tf.Tensor4D, extras: { bias, value: values } };
     });
