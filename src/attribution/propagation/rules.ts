@@ -52,6 +52,12 @@ export interface Rule {
   reduce(inputs: Array<tf.Tensor | null>, grads: Array<tf.Tensor | null>): tf.Tensor;
   /** Whether the rule conserves relevance exactly on bias-free layers (for docs/tests). */
   conservative: boolean;
+  /**
+   * Branches whose outputs follow from the others and the layer's own output (so their forward
+   * convolution is skipped): `fill` writes them into `outputs` (same result as computing them, up to
+   * rounding). Used only when the layer's output is at hand.
+   */
+  derived?: { branches: number[]; fill(outputs: Array<tf.Tensor | null>, layerOutput: tf.Tensor, bias: tf.Tensor | undefined): void };
   /** Optional direct implementation for some ops (same result as the declaration, faster); undefined = use the declaration. */
   direct?: (op: LinearOp, x: tf.Tensor, R: tf.Tensor, ctx?: RuleContext) => tf.Tensor | undefined;
 }
@@ -189,6 +195,18 @@ export function signedZPlusRule(opts: { stabilizer?: number; bias?: boolean } = 
     params: { stabilizer: eps, bias: withBias },
     inputs: [positive, negative, positive, negative, identity],
     weights: [clampPos(withBias), clampNeg(false), clampNeg(withBias), clampPos(false), UNMODIFIED],
+    // the negative half is z − (positive half), minus the bias when it is left out of both: one
+    // convolution fewer (branches 2 and 3 sum to it; the gradient mapper only uses their sum)
+    derived: {
+      branches: [2, 3],
+      fill: (zs, z, b) => {
+        const zp = sumOf(zs.slice(0, 2));
+        let zn: tf.Tensor = zp ? tf.sub(z, zp) : z;
+        if (!withBias && b) zn = tf.sub(zn, b);
+        zs[2] = zn;
+        zs[3] = null;
+      },
+    },
     gradient: (R, zs) => {
       const active = tf.greaterEqual(zs[4]!, 0);
       const zp = sumOf(zs.slice(0, 2));
@@ -396,12 +414,15 @@ function applyRuleUnmasked(rule: Rule, op: LinearOp, x: tf.Tensor, R: tf.Tensor,
     const mbv = b ? cachedWeight(cache, `${key}|b`, [w, b], () => m(w, b).b ?? tf.zeros([0])) : undefined;
     return { w: mw, b: mbv && mbv.size ? mbv : undefined };
   });
+  const derive = rule.derived && output && !output.isDisposed ? rule.derived : undefined;
   const outputs = inputs.map((xi, i) => {
     const p = params[i];
+    if (derive?.branches.includes(i)) return null; // filled in below from the others
     if (xi === null) return p.b ? tf.add(tf.zerosLike(R), p.b) : null;
     if (output && rule.inputs[i] === IDENTITY_INPUT && rule.weights[i] === UNMODIFIED && !output.isDisposed) return output;
     return op.forward(xi, p.w, p.b);
   });
+  if (derive) derive.fill(outputs, output!, b);
   const grads = rule.gradient(R, outputs);
   const back = grads.map((g, i) => (g && inputs[i] ? op.transpose(g, params[i].w, x.shape) : null));
   return rule.reduce(inputs, back);
