@@ -5,6 +5,7 @@ import { initBackend, Classifier, explain, InputTransform, UnsupportedLayerError
 import '../src/attribution/index.js';
 import {
   propagate, compositeByName, weightCacheSize, clearWeightCache, uniformComposite, zPlusRule, alphaBetaRule, epsilonRule, defineComposite, convTranspose, ruleByName, flatRule,
+  signedZPlusRule, applyRule, type LinearOp,
 } from '../src/attribution/propagation/index.js';
 
 const seedInit = (seed: number) => tfl.initializers.glorotUniform({ seed });
@@ -381,6 +382,30 @@ describe('propagation rules', () => {
     [-6 + 1.5, 1.5, 0].forEach((v, i) => expect(plain[i]).toBeCloseTo(v, 4));
     tf.dispose([x, ...w]);
     model.dispose();
+    // the negative half derived from the layer's output equals the one computed by its own product
+    const before = tf.memory().numTensors;
+    tf.tidy(() => {
+      const W = tf.randomNormal([6, 5], 0, 1, 'float32', 1);
+      const B = tf.randomNormal([5], 0, 1, 'float32', 2);
+      const op: LinearOp = {
+        kind: 'dense', kernel: () => W, bias: () => B,
+        forward: (v, k, bb) => (bb ? tf.add(tf.matMul(v as tf.Tensor2D, k as tf.Tensor2D), bb) : tf.matMul(v as tf.Tensor2D, k as tf.Tensor2D)),
+        transpose: (g, k) => tf.matMul(g as tf.Tensor2D, k as tf.Tensor2D, false, true),
+      };
+      const xv = tf.randomNormal([3, 6], 0, 1, 'float32', 3);
+      const R = tf.randomNormal([3, 5], 0, 1, 'float32', 4);
+      const y = op.forward(xv, W, B);
+      for (const bias of [true, false]) {
+        const rule = signedZPlusRule({ bias });
+        const ctx = { node: 'd', nonNegativeInput: false };
+        const derived = applyRule(rule, op, xv, R, ctx, y).dataSync();
+        const computed = applyRule(rule, op, xv, R, ctx).dataSync();
+        derived.forEach((v, i) => expect(v).toBeCloseTo(computed[i], 4));
+        // conservation per unit: every unit's relevance is placed (bias false), up to the stabiliser
+        if (!bias) expect(Array.from(derived).reduce((a, v) => a + v, 0)).toBeCloseTo(Array.from(R.dataSync()).reduce((a, v) => a + v, 0), 3);
+      }
+    });
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it("explicitPadding 'implicit': a ZeroPadding2D + 'valid' conv gives the map of the same conv with 'same' padding (flat, z^B); 'input' loses the border's share", async () => {
