@@ -44,7 +44,16 @@ export interface MethodProfile {
   msPerImage?: number;
   peakBytes?: number;
   error?: string;
+  /** Set when every map of the batch is all zeros: the metrics are then degenerate (a zero map is "perfectly robust and simple"). */
+  zeroMap?: boolean;
 }
+
+/**
+ * The class explained per method: the prediction, except for the latent searches (LSE/LAE toward the
+ * predicted class of a correctly classified image stop at step 0 with an empty map), which explain the
+ * runner-up — as the demo does.
+ */
+export const COMPARE_TARGET: Record<string, 'predicted' | 'second'> = { lse: 'second', lae: 'second' };
 
 const COMPARATIVE = new Set(['contrast', 'cdeepex', 'xgems', 'lse', 'lae', 'deepfool', 'geosal', 'geosal-signed', 'fgsm', 'pgd', 'weight-saliency']);
 
@@ -116,13 +125,16 @@ export async function compareMethods(classifier: Classifier, x: tf.Tensor4D, opt
     const methodOptions = { ...(opts.quick ? QUICK_METHOD_OPTIONS[def.name] ?? {} : {}), ...(opts.methodOptions?.[def.name] ?? {}) };
     opts.progress?.(def.name);
     try {
-      const { result: e, peakBytes } = await measurePeakAsync(() => explain(def.name, classifier, x, { options: methodOptions }));
+      const { result: e, peakBytes } = await measurePeakAsync(() => explain(def.name, classifier, x, { options: methodOptions, target: COMPARE_TARGET[def.name] ?? 'predicted' }));
       profile.msPerImage = e.timeMs / x.shape[0];
       profile.peakBytes = peakBytes;
       const grid = toInputGrid(e.attribution, x.shape).grid;
       run.attribution = grid === e.attribution ? tf.clone(grid) : grid;
       run.targets = e.target;
       e.dispose();
+      const mx = tf.tidy(() => tf.max(tf.abs(run.attribution!)));
+      profile.zeroMap = (await mx.data())[0] === 0;
+      mx.dispose();
     } catch (err) {
       profile.error = (err instanceof Error ? err.message : String(err)).split('\n')[0];
       continue;

@@ -33,4 +33,4 @@ export { entropy, effectiveComplexity } from './complexity.js';
 export { ssim, hog, normaliseMap, SIMILARITIES, type SimilarityName } from './similarity.js';
 export { spearman, pearson, ranks, auc, toInputGrid, REPLACEMENTS, type Replacement } from './common.js';
 export { randomizedClassifier, shiftedTwin, weightNodes, type ModelVariant } from './models.js';
-export { compareMethods, disposeComparison, methodProfile, QUICK_METHOD_OPTIONS, QUICK_METRIC_OPTIONS, type MethodProfile, type MethodRun, type CompareOptions } from './compare.js';
+export { compareMethods, disposeComparison, methodProfile, COMPARE_TARGET, QUICK_METHOD_OPTIONS, QUICK_METRIC_OPTIONS, type MethodProfile, type MethodRun, type CompareOptions } from './compare.js';

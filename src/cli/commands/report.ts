@@ -106,13 +106,13 @@ export async function buildReportHtml(x: tf.Tensor4D, runs: MethodRun[], metricN
   const best = new Map<string, number>();
   for (const m of metricNames) {
     const hib = metricHigherIsBetter(m, firstOptions(runs, m));
-    const vals = runs.map((r) => metricCell(r.metrics.get(m)).v).filter(Number.isFinite);
+    const vals = runs.filter((r) => !r.profile.zeroMap).map((r) => metricCell(r.metrics.get(m)).v).filter(Number.isFinite);
     // no star when every method scores the same (e.g. localisation on images without the region)
     if (vals.length > 1 && Math.max(...vals) !== Math.min(...vals)) best.set(m, hib ? Math.max(...vals) : Math.min(...vals));
   }
-  const mrows = runs.filter((r) => r.attribution).map((r) => `<tr><td>${esc(r.profile.method)}</td>${metricNames.map((m) => {
+  const mrows = runs.filter((r) => r.attribution).map((r) => `<tr><td>${esc(r.profile.method)}${r.profile.zeroMap ? ' <small class="err">(all-zero maps: not ranked)</small>' : ''}</td>${metricNames.map((m) => {
     const c = metricCell(r.metrics.get(m));
-    const isBest = Number.isFinite(c.v) && best.get(m) === c.v;
+    const isBest = Number.isFinite(c.v) && !r.profile.zeroMap && best.get(m) === c.v;
     return `<td data-v="${Number.isFinite(c.v) ? c.v : ''}" title="${esc(c.title)}" class="${isBest ? 'best' : ''}">${c.text}${isBest ? ' ★' : ''}</td>`;
   }).join('')}</tr>`).join('\n');
   const mhead = metricNames.map((m) => `<th title="${metricHigherIsBetter(m, firstOptions(runs, m)) ? 'higher' : 'lower'} is better">${esc(m)} ${metricHigherIsBetter(m, firstOptions(runs, m)) ? '↑' : '↓'}</th>`).join('');
@@ -150,7 +150,7 @@ td.best{font-weight:bold;background:#eaf7ea}.err{color:#a00}small{color:#666}fig
 </style></head><body>
 <h1>Glasswing report: ${esc(info.model)}</h1>
 <p>${info.count} images (${esc(info.images)}), backend <b>${esc(String(currentBackend()))}</b>, ${new Date().toISOString().slice(0, 19)}Z${info.quick ? ', <b>quick</b> (reduced method and metric options)' : ''}.
-Every map is explained for the predicted class. Click a column heading to sort.</p>
+Every map is explained for the predicted class (LSE and LAE: the runner-up, as in the demo). Click a column heading to sort.</p>
 <h2>Which explanation to trust: metrics</h2>
 <p>Mean over the images; hover a cell for the per-image scores. ↑: higher is better, ↓: lower is better; ★ marks the best per column.
 Faithfulness: pixel flipping (AOPC, most relevant first), deletion / insertion (area under the curve), faithfulness correlation, infidelity;
