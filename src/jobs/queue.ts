@@ -19,6 +19,7 @@ import { OptionError } from '../core/errors.js';
 import type { Classifier } from '../core/classifier.js';
 import { resolveClassifier } from '../cli/model-arg.js';
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { countRecords, readRecord, recordPath } from './manifest.js';
 import { runShard, workerName } from './shard.js';
 import type { DatasetSpec, JobSpec, ShardSpec } from './spec.js';
@@ -154,6 +155,8 @@ export interface WorkerOptions extends QueueOptions {
   stalledMs?: number;
   /** Called for each finished or failed job (logging). */
   log?: (line: string) => void;
+  /** Compute in a child process (default true); see startWorker. */
+  sandbox?: boolean;
 }
 
 export interface WorkerHandle {
@@ -168,29 +171,43 @@ export function oneLine(e: unknown): string {
   return m.split('\n')[0];
 }
 
-/** Starts a BullMQ worker (one job at a time: the backend is single-threaded) in this process. */
+const models = new Map<string, Promise<Classifier>>();
+
+/**
+ * Runs one shard job: loads the job's model (cached per process by its name or path), then the shard.
+ * Any error becomes a one-line Error, the reason BullMQ keeps in the failed set.
+ */
+export async function processShardJob(d: ShardJobData): Promise<ShardJobResult> {
+  try {
+    const t0 = performance.now();
+    let classifier = models.get(d.model);
+    if (!classifier) {
+      classifier = resolveClassifier(d.model);
+      models.set(d.model, classifier);
+      classifier.catch(() => models.delete(d.model));
+    }
+    const c = await classifier;
+    const modelMs = performance.now() - t0;
+    const r = await runShard({ outDir: d.outDir, spec: d, classifier: c, modelMs }, d.shard);
+    return { shard: d.shard.id, outcome: r.outcome, rows: r.record.rows, modelMs: r.record.modelMs, loadMs: r.record.loadMs, explainMs: r.record.explainMs, writeMs: r.record.writeMs, worker: workerName() };
+  } catch (e) {
+    throw new Error(oneLine(e));
+  }
+}
+
+/**
+ * Starts a BullMQ worker, one job at a time (the backend computes on one thread). By default
+ * (`sandbox`) the shards are computed in a child process that BullMQ forks once and reuses, while this
+ * process keeps renewing the job's lock: a method that holds the CPU for longer than the lock time
+ * (a large batch of a slow method at 224²) is then not mistaken for a dead worker. `sandbox: false`
+ * computes in this process (locks are renewed between batches only).
+ */
 export async function startWorker(url: string, opts: WorkerOptions = {}): Promise<WorkerHandle> {
   const { Worker } = await import('bullmq');
-  const models = new Map<string, Promise<Classifier>>();
   const log = opts.log ?? (() => undefined);
-  const processor = async (job: Job<ShardJobData, ShardJobResult>): Promise<ShardJobResult> => {
-    const d = job.data;
-    try {
-      const t0 = performance.now();
-      let classifier = models.get(d.model);
-      if (!classifier) {
-        classifier = resolveClassifier(d.model);
-        models.set(d.model, classifier);
-        classifier.catch(() => models.delete(d.model));
-      }
-      const c = await classifier;
-      const modelMs = performance.now() - t0;
-      const r = await runShard({ outDir: d.outDir, spec: d, classifier: c, modelMs }, d.shard);
-      return { shard: d.shard.id, outcome: r.outcome, rows: r.record.rows, modelMs: r.record.modelMs, loadMs: r.record.loadMs, explainMs: r.record.explainMs, writeMs: r.record.writeMs, worker: workerName() };
-    } catch (e) {
-      throw new Error(oneLine(e));
-    }
-  };
+  const processor = opts.sandbox === false
+    ? (job: Job<ShardJobData, ShardJobResult>) => processShardJob(job.data)
+    : fileURLToPath(new URL('./sandbox.js', import.meta.url));
   const worker = new Worker<ShardJobData, ShardJobResult>(opts.queueName ?? DEFAULT_QUEUE_NAME, processor, {
     connection: redisOptions(url),
     concurrency: 1,

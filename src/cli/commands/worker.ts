@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { OptionError } from '../../core/errors.js';
 import { startWorker, DEFAULT_QUEUE_NAME } from '../../jobs/queue.js';
-import { num, str } from '../args.js';
+import { flag, num, str } from '../args.js';
 import type { Command } from './index.js';
 import '../../attribution/index.js';
 import '../../counterfactual/index.js';
@@ -17,13 +17,15 @@ export const workerCommand: Command = {
   name: 'worker',
   summary: 'take shards of `glasswing run --queue` jobs from Redis and write them to the shared output folder',
   usage: [
-    'glasswing worker --queue redis://HOST:PORT [--concurrency N] [--lock-ms 30000] [--stalled-ms 30000] [--stop-ms 15000] [--queue-name glasswing]',
+    'glasswing worker --queue redis://HOST:PORT [--concurrency N] [--lock-ms 30000] [--stalled-ms 30000] [--stop-ms 15000] [--in-process] [--queue-name glasswing]',
     '',
     '  Runs until SIGTERM/SIGINT (then finishes the shard in hand). Each job names its model (a shipped',
     '  name or a folder this machine must see at the same path) and its output folder (shared).',
     '  --concurrency  worker processes to start (default 1): the backend uses one core per process',
     '  --lock-ms      a worker silent for this long is presumed dead and its job is taken over',
     '  --stop-ms      on SIGTERM, wait this long for the shard in hand before exiting',
+    '  --in-process   compute in this process instead of a child process that BullMQ forks and reuses',
+    '                 (then the job lock is only renewed between batches: keep batches shorter than --lock-ms)',
   ].join('\n'),
   async run(args) {
     const url = str(args, 'queue');
@@ -48,6 +50,7 @@ export const workerCommand: Command = {
       lockMs: num(args, 'lock-ms', 30_000),
       stalledMs: num(args, 'stalled-ms', 30_000),
       log: (line) => process.stderr.write(line + '\n'),
+      sandbox: !flag(args, 'in-process'),
     });
     await handle.worker.waitUntilReady();
     process.stderr.write(`worker ${process.pid}: waiting for jobs on ${url}\n`);
