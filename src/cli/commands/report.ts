@@ -205,7 +205,8 @@ export const reportCommand: Command = {
     const metricNames = str(args, 'metrics')?.split(',').map((s) => s.trim()).filter(Boolean)
       ?? listMetrics().filter((m) => m.family !== 'localisation' || modelName.includes('biased')).map((m) => m.name);
     const classifier = await resolveClassifier(modelName);
-    const { x, source } = await imagesFor(classifier, modelName, count);
+    // On the biased-MNIST model the interesting images are its 8s, which carry the square.
+    const { x, source } = await imagesFor(classifier, modelName, count, { localisation: metricNames.some((m) => listMetrics().find((d) => d.name === m)?.family === 'localisation') });
     const start = Date.now();
     let runs: MethodRun[] = [];
     try {
