@@ -8,7 +8,7 @@ import { getMethod } from '../../core/registry.js';
 import { OptionError } from '../../core/errors.js';
 import { parseTarget } from '../../core/target.js';
 import { getMetric, listMetrics, evaluateMetric as evaluate, metricHigherIsBetter } from '../../metrics/index.js';
-import { biasedMnist, loadFashionMnist, loadMnist } from '../../data/index.js';
+import { biasedMnist, listImageFolder, loadFashionMnist, loadMnist, readImages } from '../../data/index.js';
 import { gaussianBlur } from '../../attribution/math.js';
 import { flag, methodOptions, num, str } from '../args.js';
 import { resolveClassifier, DEFAULT_MODEL } from '../model-arg.js';
@@ -19,8 +19,15 @@ import type { Command } from './index.js';
  * biased-MNIST 8s with their square for localisation, or for mnist-cnn-biased — else seeded smooth
  * random images in the model's input range.
  */
-export async function imagesFor(classifier: Classifier, modelName: string, count: number, opts: { localisation?: boolean } = {}): Promise<{ x: tf.Tensor4D; labels?: number[]; source: string }> {
+export async function imagesFor(classifier: Classifier, modelName: string, count: number, opts: { localisation?: boolean; dir?: string } = {}): Promise<{ x: tf.Tensor4D; labels?: number[]; source: string }> {
   const [h, w, c] = classifier.inputShape;
+  if (opts.dir) {
+    // A folder of PNG/JPEG files (sub-folders as classes, or loose files), the first `count` in sorted order.
+    const files = listImageFolder(opts.dir).files.slice(0, count);
+    if (files.length === 0) throw new OptionError(`expected PNG or JPEG files in --images "${opts.dir}"; found none`);
+    const x = await readImages(files, classifier.inputShape, { range: [classifier.domain.low, classifier.domain.high] });
+    return { x, source: `${files.length} images from ${opts.dir}` };
+  }
   if (h === 28 && w === 28 && c === 1) {
     const fashion = modelName === 'fashion-cnn';
     const test = fashion ? await loadFashionMnist({ split: 'test' }) : await loadMnist({ split: 'test' });
@@ -67,12 +74,13 @@ export const metricsCommand: Command = {
   summary: 'list the explanation metrics, or score a method with one (metrics run)',
   usage: [
     'glasswing metrics [--json]',
-    'glasswing metrics run --metric NAME --method NAME [--model DIR|NAME] [--count N] [--target T]',
+    'glasswing metrics run --metric NAME --method NAME [--model DIR|NAME] [--images DIR] [--count N] [--target T]',
     '                      [--opt.KEY VALUE ...] [--options JSON] [--method-options JSON] [--json]',
     '',
     '  --metric          a registered metric (glasswing metrics lists them)',
     '  --method          a registered method (glasswing methods lists them)',
     '  --model           a folder with model.json, or a shipped model name (default: mnist-cnn; mnist-cnn-biased for localisation metrics)',
+    '  --images          a folder of PNG/JPEG files to use instead of test images (resized to the model\'s input)',
     '  --count           test images (default 8; localisation metrics take biased-MNIST 8s with their square)',
     '  --opt.KEY         a metric option, e.g. --opt.steps 50 --opt.order lerf; --options JSON sets several',
     '  --method-options  the method\'s options as JSON, e.g. \'{"steps": 16}\'',
@@ -114,7 +122,7 @@ export const metricsCommand: Command = {
     const count = Math.floor(num(args, 'count', 8));
     if (!(count >= 1)) throw new OptionError(`expected --count to be a positive integer; got ${count}`);
     const classifier = await resolveClassifier(modelName);
-    const { x, source } = await imagesFor(classifier, modelName, count, { localisation });
+    const { x, source } = await imagesFor(classifier, modelName, count, { localisation, dir: str(args, 'images') });
     try {
       const r = await evaluate(metricName, classifier, x, methodName, {
         target: parseTarget(str(args, 'target', 'predicted'), classifier.classNames),

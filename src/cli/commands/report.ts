@@ -183,9 +183,10 @@ export const reportCommand: Command = {
   name: 'report',
   summary: 'one offline HTML page comparing the methods on a model: maps, Table 1, metric table, curves',
   usage: [
-    'glasswing report [--model DIR|NAME] [--count N] [--out report.html] [--quick] [--methods a,b] [--metrics a,b] [--max-reexplain-s S]',
+    'glasswing report [--model DIR|NAME] [--images DIR] [--count N] [--out report.html] [--quick] [--methods a,b] [--metrics a,b] [--max-reexplain-s S]',
     '',
     '  --model            a folder with model.json or a shipped model name (default: mnist-cnn)',
+    '  --images           a folder of PNG/JPEG files to use instead of test images',
     '  --count            test images (default 4; quick: 3)',
     '  --quick            fast methods only, reduced method and metric options (seconds to a few minutes)',
     '  --methods          only these methods (default: every registered method; quick: a fast set)',
@@ -206,7 +207,9 @@ export const reportCommand: Command = {
       ?? listMetrics().filter((m) => m.family !== 'localisation' || modelName.includes('biased')).map((m) => m.name);
     const classifier = await resolveClassifier(modelName);
     // On the biased-MNIST model the interesting images are its 8s, which carry the square.
-    const { x, source } = await imagesFor(classifier, modelName, count, { localisation: metricNames.some((m) => listMetrics().find((d) => d.name === m)?.family === 'localisation') });
+    const { x, source } = await imagesFor(classifier, modelName, count, {
+      localisation: metricNames.some((m) => listMetrics().find((d) => d.name === m)?.family === 'localisation'), dir: str(args, 'images'),
+    });
     const start = Date.now();
     let runs: MethodRun[] = [];
     try {
