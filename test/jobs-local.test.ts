@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initBackend, explain, loadMnist, encodePng, renderImage } from '../src/index.js';
@@ -31,7 +31,10 @@ beforeAll(async () => {
   await runLocal(out, spec, classifier);
 });
 
-afterAll(() => releaseSplits());
+afterAll(() => {
+  releaseSplits();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 describe('npy writer', () => {
   it('writes the documented NPY v1.0 header, 64-byte aligned, and reads back', () => {

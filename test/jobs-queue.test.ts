@@ -2,7 +2,7 @@
 // a worker killed mid-shard, Redis killed and restarted mid-run, a poisoned job, and --resume.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Queue } from 'bullmq';
@@ -108,6 +108,8 @@ afterAll(async () => {
     clearTimeout(t);
   }));
   await redis?.stop();
+  rmSync(dir, { recursive: true, force: true });
+  if (redis) rmSync(redis.dir, { recursive: true, force: true });
 });
 
 describe('glasswing run --queue (BullMQ on redis-server)', () => {
