@@ -308,3 +308,29 @@ describe('the offset-shifted twin', () => {
     x.dispose();
   });
 });
+
+describe('ROAD imputation (replacement "road")', () => {
+  it('fills a removed pixel of a linear ramp with the ramp (plus small noise), unlike a baseline', async () => {
+    // logit 0 = the pixel at (3, 3); the map removes exactly that pixel first
+    const c = Classifier.fromFunction((v) => tf.tidy(() => {
+      const p = tf.reshape(tf.slice(v, [0, 3, 3, 0], [-1, 1, 1, 1]), [-1, 1]);
+      return tf.concat([p, tf.zerosLike(p), tf.zerosLike(p)], 1) as tf.Tensor2D;
+    }), { inputShape: [8, 8, 1], numClasses: 3 });
+    const ramp = tf.tidy(() => tf.reshape(tf.tensor1d(Array.from({ length: 64 }, (_, i) => (Math.floor(i / 8) + (i % 8)) / 14)), [1, 8, 8, 1])) as tf.Tensor4D;
+    const a = tf.tidy(() => tf.reshape(tf.oneHot(tf.tensor1d([27], 'int32'), 64), [1, 8, 8, 1])) as tf.Tensor4D;
+    const opts = (replacement: string) => ({ target: 0, options: { replacement, steps: 64, output: 'logit' } });
+    const road = await evaluate('deletion', c, ramp, a, opts('road'));
+    const base = await evaluate('deletion', c, ramp, a, opts('baseline'));
+    expect(road.curves[0].y[0][0]).toBeCloseTo(6 / 14, 5);
+    expect(Math.abs(road.curves[0].y[0][1] - 6 / 14)).toBeLessThan(0.04);
+    expect(base.curves[0].y[0][1]).toBe(0);
+    const before = tf.memory().numTensors;
+    const again = await evaluate('deletion', c, ramp, a, opts('road'));
+    expect(again.scores).toEqual(road.scores);
+    await evaluate('pixel-flipping', c, ramp, a, { options: { replacement: 'road', steps: 8 } });
+    await evaluate('faithfulness-correlation', c, ramp, a, { options: { replacement: 'road', samples: 5 } });
+    expect(tf.memory().numTensors).toBe(before);
+    await expect(evaluate('insertion', c, ramp, a, { options: { start: 'road' } })).rejects.toThrow(/option start/);
+    tf.dispose([ramp, a]);
+  });
+});

@@ -80,8 +80,43 @@ export function featureOrder(rel: Float64Array, descending = true): Int32Array {
   return Int32Array.from(idx);
 }
 
-export type Replacement = 'baseline' | 'blur' | 'uniform' | 'inverse' | 'mean';
-export const REPLACEMENTS: readonly Replacement[] = ['baseline', 'blur', 'uniform', 'inverse', 'mean'];
+export type Replacement = 'baseline' | 'blur' | 'uniform' | 'inverse' | 'mean' | 'road';
+export const REPLACEMENTS: readonly Replacement[] = ['baseline', 'blur', 'uniform', 'inverse', 'mean', 'road'];
+/** Replacements that do not depend on which pixels are removed (insertion's starting canvas). */
+export const FIXED_REPLACEMENTS: readonly Replacement[] = ['baseline', 'blur', 'uniform', 'inverse', 'mean'];
+
+/**
+ * ROAD's noisy linear imputation (Rong et al. 2022, "remove and debias"): every removed pixel takes
+ * the weighted mean of its 8 neighbours (1/6 direct, 1/12 diagonal) — the linear system ROAD solves —
+ * plus seeded Gaussian noise, so the removed region carries no shape of the mask the model could read.
+ * Solved approximately, batched: a normalised-convolution fill from the kept pixels (Gaussian, σ =
+ * side/16), then `iterations` Jacobi steps of the neighbour-mean system. Noise is drawn per row from
+ * `seed` + row index, so results do not depend on how rows are batched.
+ */
+export interface RoadImputation {
+  iterations: number;
+  /** Standard deviation of the noise, in input units. */
+  noiseStd: number;
+  seed: number;
+}
+
+function roadImpute(xr: tf.Tensor4D, m: tf.Tensor4D, firstRow: number, o: RoadImputation): tf.Tensor4D {
+  const [c, h, w, ch] = xr.shape;
+  const known = tf.sub(1, m) as tf.Tensor4D;
+  const sigma = Math.max(1, Math.max(h, w) / 16);
+  const fill = tf.div(gaussianBlur(tf.mul(xr, known) as tf.Tensor4D, sigma), tf.maximum(gaussianBlur(known, sigma), 1e-6));
+  const keep = tf.mul(known, xr);
+  let v = tf.add(keep, tf.mul(m, fill)) as tf.Tensor4D;
+  const k = [1 / 12, 1 / 6, 1 / 12, 1 / 6, 0, 1 / 6, 1 / 12, 1 / 6, 1 / 12];
+  const kernel = tf.tile(tf.reshape(tf.tensor1d(k), [3, 3, 1, 1]), [1, 1, ch, 1]) as tf.Tensor4D;
+  const wsum = tf.depthwiseConv2d(tf.ones([1, h, w, ch]) as tf.Tensor4D, kernel, 1, 'same');
+  for (let i = 0; i < o.iterations; i++) v = tf.add(keep, tf.mul(m, tf.div(tf.depthwiseConv2d(v, kernel, 1, 'same'), wsum))) as tf.Tensor4D;
+  if (o.noiseStd > 0) {
+    const noise = tf.stack(Array.from({ length: c }, (_, r) => tf.randomNormal([h, w, ch], 0, o.noiseStd, 'float32', o.seed + firstRow + r)));
+    v = tf.add(v, tf.mul(m, noise)) as tf.Tensor4D;
+  }
+  return v;
+}
 
 /**
  * What perturbed pixels are set to: a constant (`baselineValue`, default the domain's low end),
@@ -101,6 +136,9 @@ export function replacementImages(classifier: Classifier, x: tf.Tensor4D, how: R
       return tf.tidy(() => tf.sub(low + high, x) as tf.Tensor4D);
     case 'mean':
       return tf.tidy(() => tf.mul(tf.mean(x, [1, 2], true), tf.onesLike(x)) as tf.Tensor4D);
+    case 'road':
+      // the removed pixels are imputed per row (perturbedScores' `road`); the replacement itself is x
+      return tf.clone(x);
     default:
       throw new OptionError(`expected a replacement (${REPLACEMENTS.join(', ')}); got ${JSON.stringify(how)}`);
   }
@@ -146,6 +184,7 @@ export async function perturbedScores(
   targets: number[],
   output: ScoreOutput,
   progress?: (fraction: number) => void,
+  road?: RoadImputation,
 ): Promise<Float64Array> {
   const [, h, w] = from.shape;
   const out = new Float64Array(rows);
@@ -165,7 +204,8 @@ export async function perturbedScores(
       const a = tf.gather(from, ii);
       const b = tf.gather(to, ii);
       const m = tf.tensor4d(mask, [c, h, w, 1]);
-      const xr = tf.add(a, tf.mul(m, tf.sub(b, a))) as tf.Tensor4D;
+      let xr = tf.add(a, tf.mul(m, tf.sub(b, a))) as tf.Tensor4D;
+      if (road) xr = roadImpute(xr, m, s, road);
       return targetScores(classifier.logits(xr), ts, output);
     });
     out.set((await t.data()) as Float32Array, s);
@@ -186,7 +226,7 @@ export function countAtStep(k: number, steps: number, features: number): number 
  */
 export async function curveScores(
   classifier: Classifier, from: tf.Tensor4D, to: tf.Tensor4D, orders: Int32Array[], features: Int32Array[], steps: number,
-  targets: number[], output: ScoreOutput, progress?: (f: number) => void,
+  targets: number[], output: ScoreOutput, progress?: (f: number) => void, road?: RoadImputation,
 ): Promise<number[][]> {
   const n = orders.length;
   const per = steps + 1;
@@ -198,7 +238,7 @@ export async function curveScores(
       const f = features[orders[i][j]];
       for (let q = 0; q < f.length; q++) mask[f[q]] = 1;
     }
-  }, targets, output, progress);
+  }, targets, output, progress, road);
   return Array.from({ length: n }, (_, i) => Array.from(scores.subarray(i * per, (i + 1) * per)));
 }
 
@@ -307,4 +347,11 @@ export async function rowNorms(t: tf.Tensor): Promise<Float64Array> {
   const v = Float64Array.from((await s.data()) as Float32Array);
   s.dispose();
   return v;
+}
+
+/** The ROAD imputation settings of a metric's options, when its replacement is 'road'. */
+export function roadOptions(classifier: Classifier, replacement: Replacement, seed: number): RoadImputation | undefined {
+  if (replacement !== 'road') return undefined;
+  const [h, w] = classifier.inputShape;
+  return { iterations: Math.max(8, Math.round(Math.max(h, w) / 4)), noiseStd: 0.01 * (classifier.domain.high - classifier.domain.low), seed };
 }

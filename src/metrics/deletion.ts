@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { registerMetric } from './registry.js';
-import { auc, curveScores, featureOrder, featureRelevance, meanCurve, patchFeatures, pixelRelevance, replacementImages, resolvePatchSize, scoreOutput, REPLACEMENTS, type Replacement } from './common.js';
+import { auc, curveScores, featureOrder, featureRelevance, meanCurve, patchFeatures, pixelRelevance, replacementImages, resolvePatchSize, scoreOutput, REPLACEMENTS, roadOptions, type Replacement } from './common.js';
 import { oneOf, positiveInt } from '../attribution/math.js';
 
 export interface DeletionOptions {
@@ -32,9 +32,10 @@ registerMetric<DeletionOptions>({
     const [, h, w] = ctx.x.shape;
     const features = patchFeatures(h, w, resolvePatchSize(o.patchSize, h, w));
     const orders = (await pixelRelevance(ctx.attribution)).map((p) => featureOrder(featureRelevance(p, features), true));
-    const to = replacementImages(ctx.classifier, ctx.x, oneOf('replacement', o.replacement, REPLACEMENTS), { baselineValue: o.baselineValue, blurSigma: o.blurSigma, seed: o.seed });
+    const replacement = oneOf('replacement', o.replacement, REPLACEMENTS);
+    const to = replacementImages(ctx.classifier, ctx.x, replacement, { baselineValue: o.baselineValue, blurSigma: o.blurSigma, seed: o.seed });
     try {
-      const y = await curveScores(ctx.classifier, ctx.x, to, orders, features, steps, ctx.targets, output, ctx.progress);
+      const y = await curveScores(ctx.classifier, ctx.x, to, orders, features, steps, ctx.targets, output, ctx.progress, roadOptions(ctx.classifier, replacement, o.seed));
       const x = Array.from({ length: steps + 1 }, (_, k) => k / steps);
       return { scores: y.map(auc), curves: [{ name: 'deletion', xLabel: 'fraction deleted', yLabel: `target ${output}`, x, y, mean: meanCurve(y) }] };
     } finally {

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { registerMetric } from './registry.js';
 import {
   featureRelevance, metricRng, patchFeatures, pearson, perturbedScores, pixelRelevance, replacementImages, resolvePatchSize, scoreOutput, scoresOf,
-  REPLACEMENTS, type Replacement,
+  REPLACEMENTS, roadOptions, type Replacement,
 } from './common.js';
 import { oneOf, positiveInt } from '../attribution/math.js';
 import { OptionError } from '../core/errors.js';
@@ -55,12 +55,13 @@ registerMetric<FaithfulnessCorrelationOptions>({
       }
       subsets.push(perm.slice(0, size));
     }
-    const to = replacementImages(ctx.classifier, ctx.x, oneOf('replacement', o.replacement, REPLACEMENTS), { baselineValue: o.baselineValue, blurSigma: o.blurSigma, seed: o.seed });
+    const replacement = oneOf('replacement', o.replacement, REPLACEMENTS);
+    const to = replacementImages(ctx.classifier, ctx.x, replacement, { baselineValue: o.baselineValue, blurSigma: o.blurSigma, seed: o.seed });
     try {
       const base = await scoresOf(ctx.classifier, ctx.x, ctx.targets, output);
       const pert = await perturbedScores(ctx.classifier, ctx.x, to, n * samples, (r) => Math.floor(r / samples), (r, mask) => {
         for (const j of subsets[r]) for (const p of features[j]) mask[p] = 1;
-      }, ctx.targets, output, ctx.progress);
+      }, ctx.targets, output, ctx.progress, roadOptions(ctx.classifier, replacement, o.seed));
       const scores = Array.from({ length: n }, (_, i) => {
         const drops = new Float64Array(samples);
         const sums = new Float64Array(samples);

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { registerMetric } from './registry.js';
-import { auc, curveScores, featureOrder, featureRelevance, meanCurve, patchFeatures, pixelRelevance, replacementImages, resolvePatchSize, scoreOutput, REPLACEMENTS, type Replacement } from './common.js';
+import { auc, curveScores, featureOrder, featureRelevance, meanCurve, patchFeatures, pixelRelevance, replacementImages, resolvePatchSize, scoreOutput, FIXED_REPLACEMENTS, type Replacement } from './common.js';
 import { oneOf, positiveInt } from '../attribution/math.js';
 
 export interface InsertionOptions {
@@ -33,7 +33,7 @@ registerMetric<InsertionOptions>({
     const [, h, w] = ctx.x.shape;
     const features = patchFeatures(h, w, resolvePatchSize(o.patchSize, h, w));
     const orders = (await pixelRelevance(ctx.attribution)).map((p) => featureOrder(featureRelevance(p, features), true));
-    const from = replacementImages(ctx.classifier, ctx.x, oneOf('start', o.start, REPLACEMENTS), { baselineValue: o.baselineValue, blurSigma: o.blurSigma, seed: o.seed });
+    const from = replacementImages(ctx.classifier, ctx.x, oneOf('start', o.start, FIXED_REPLACEMENTS), { baselineValue: o.baselineValue, blurSigma: o.blurSigma, seed: o.seed });
     try {
       const y = await curveScores(ctx.classifier, from, ctx.x, orders, features, steps, ctx.targets, output, ctx.progress);
       const x = Array.from({ length: steps + 1 }, (_, k) => k / steps);

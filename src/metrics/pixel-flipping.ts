@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { registerMetric } from './registry.js';
 import {
   curveScores, featureOrder, featureRelevance, meanCurve, patchFeatures, pixelRelevance, replacementImages, resolvePatchSize, scoreOutput,
-  REPLACEMENTS, type Replacement,
+  REPLACEMENTS, roadOptions, type Replacement,
 } from './common.js';
 import { oneOf, positiveInt } from '../attribution/math.js';
 
@@ -21,7 +21,7 @@ export interface PixelFlippingOptions {
   patchSize: number | 'auto';
   /** Points of the curve after the unperturbed one (all patches are perturbed at the last). */
   steps: number;
-  /** What perturbed pixels become: baseline value, blur, uniform noise, inverse (low + high − x), image mean. */
+  /** What perturbed pixels become: baseline value, blur, uniform noise, inverse (low + high − x), image mean, or 'road' (ROAD's noisy linear imputation from the kept pixels). */
   replacement: Replacement;
   /** The constant for replacement 'baseline' (null: the domain's low end). */
   baselineValue: number | null;
@@ -36,7 +36,7 @@ const ORDERS = ['morf', 'lerf', 'both'] as const;
 registerMetric<PixelFlippingOptions>({
   name: 'pixel-flipping',
   family: 'faithfulness',
-  description: 'region perturbation in attribution order (MoRF / LeRF, patch size, baseline/blur/uniform/inverse/mean); curve and AOPC',
+  description: 'region perturbation in attribution order (MoRF / LeRF, patch size, baseline/blur/uniform/inverse/mean/ROAD imputation); curve and AOPC',
   higherIsBetter: (o) => o.order !== 'lerf',
   reexplains: false,
   defaults: { order: 'morf', patchSize: 'auto', steps: 100, replacement: 'baseline', baselineValue: null, blurSigma: 3, output: 'probability', seed: 0 },
@@ -49,11 +49,12 @@ registerMetric<PixelFlippingOptions>({
     const features = patchFeatures(h, w, resolvePatchSize(o.patchSize, h, w));
     const rel = (await pixelRelevance(ctx.attribution)).map((p) => featureRelevance(p, features));
     const to = replacementImages(ctx.classifier, ctx.x, replacement, { baselineValue: o.baselineValue, blurSigma: o.blurSigma, seed: o.seed });
+    const road = roadOptions(ctx.classifier, replacement, o.seed);
     const xs = Array.from({ length: steps + 1 }, (_, k) => k / steps);
     try {
       const run = async (desc: boolean, part: [number, number]) =>
         curveScores(ctx.classifier, ctx.x, to, rel.map((r) => featureOrder(r, desc)), features, steps, ctx.targets, output,
-          ctx.progress ? (f) => ctx.progress!(part[0] + f * (part[1] - part[0])) : undefined);
+          ctx.progress ? (f) => ctx.progress!(part[0] + f * (part[1] - part[0])) : undefined, road);
       const aopc = (y: number[]) => y.reduce((a, v) => a + (y[0] - v), 0) / y.length;
       const curves = [];
       let morf: number[][] | undefined;
