@@ -41,6 +41,8 @@ export interface MethodProfile {
   layers: string;
   /** Additive (relevance of the input for the class) or comparative (difference to another class / example). */
   explanation: 'additive' | 'comparative' | 'additive or comparative';
+  /** What one image costs, in passes of the network (seed 002's "scaling" row): the cost grows with these and with network size. */
+  scaling: string;
   msPerImage?: number;
   peakBytes?: number;
   error?: string;
@@ -55,6 +57,25 @@ export interface MethodProfile {
  */
 export const COMPARE_TARGET: Record<string, 'predicted' | 'second'> = { lse: 'second', lae: 'second' };
 
+/** Passes of the network per image, by method (default by access: one backward pass, or one forward pass per perturbation). */
+const SCALING: Record<string, string> = {
+  gradient: '1 forward + 1 backward', 'gradient-x-input': '1 forward + 1 backward', saliency: '1 forward + 1 backward', sensitivity: '1 forward + 1 backward',
+  'guided-backprop': '1 forward + 1 backward', deconvnet: '1 forward + 1 backward', 'grad-cam': '1 forward + 1 backward (to the layer)',
+  'guided-grad-cam': '2 forward + 2 backward', 'grad-cam-plus-plus': '1 forward + 1 backward', 'layer-cam': '1 forward + 1 backward', 'eigen-cam': '1 forward + SVD of the layer',
+  'score-cam': '1 forward per channel of the layer (maxChannels)', 'integrated-gradients': 'steps × (forward + backward)', 'layer-integrated-gradients': 'steps × (forward + backward)',
+  'layer-conductance': 'steps × (forward + backward)', 'neuron-integrated-gradients': 'steps × (forward + backward)', smoothgrad: 'samples × (forward + backward)',
+  'gradient-shap': 'samples × (forward + backward)', deeplift: '2 forward + 1 modified backward', 'deeplift-shap': 'baselines × (2 forward + 1 backward)',
+  lrp: '1 forward + 1 modified backward', 'deep-taylor': '1 forward + 1 modified backward', 'visual-backprop': '1 forward + deconvolutions',
+  occlusion: '1 forward per window position', 'feature-ablation': '1 forward per feature', 'feature-permutation': '1 forward per feature',
+  lime: 'samples forward + a ridge fit', 'kernel-shap': 'samples forward + a weighted fit', 'shapley-exact': '2^features forward', 'shapley-sampling': 'samples × features forward',
+  'prediction-difference': 'windows × samples forward', 'neuron-gradient': '1 forward + 1 backward (from the layer)', 'layer-gradient-x-activation': '1 forward + 1 backward (to the layer)',
+  deepfool: 'iterations × candidates × (forward + backward)', geosal: 'comparisons × iterations × (forward + backward)', 'geosal-signed': 'comparisons × iterations × (forward + backward)',
+  'weight-saliency': 'one local linear form (1 backward per class)', fgsm: '1 forward + 1 backward', pgd: 'steps × (forward + backward)',
+  lse: 'steps × (generator + classifier, forward + backward)', lae: 'steps × (generator + classifier, forward + backward)',
+  cdeepex: 'outer × inner steps × (generator + classifier, forward + backward)', xgems: 'outer × inner steps × (generator + classifier, forward + backward)',
+  contrast: 'the inner method twice + 1 forward per weight of the sweep',
+};
+
 const COMPARATIVE = new Set(['contrast', 'cdeepex', 'xgems', 'lse', 'lae', 'deepfool', 'geosal', 'geosal-signed', 'fgsm', 'pgd', 'weight-saliency']);
 
 /** Static Table-1 facts of a method, read from its registration (what it requires of a classifier, its memory kind, its family). */
@@ -68,12 +89,13 @@ export function methodProfile(def: MethodDefinition<any>): MethodProfile {
   }
   // The contrastive sweep wraps another method (default: gradient) and needs what that one needs.
   if (def.name === 'contrast') {
-    return { method: def.name, family: def.family, description: def.description, signed: def.signed, access: 'gradient', layers: 'as its inner method (default gradient: any differentiable model)', explanation: 'comparative' };
+    return { method: def.name, family: def.family, description: def.description, signed: def.signed, access: 'gradient', layers: 'as its inner method (default gradient: any differentiable model)', explanation: 'comparative', scaling: SCALING.contrast };
   }
   const access = probe !== undefined ? 'white box' : def.memory === 'forward' || def.memory === 'none' ? 'black box' : 'gradient';
   const layers = access === 'white box' ? `layered models: ${probe!.replace(/^(it )?needs? /, '')}` : access === 'black box' ? 'any model (inputs and outputs)' : 'any differentiable model';
   const explanation = def.name === 'lime' ? 'additive or comparative' : COMPARATIVE.has(def.name) || def.family === 'counterfactual' ? 'comparative' : 'additive';
-  return { method: def.name, family: def.family, description: def.description, signed: def.signed, access, layers, explanation };
+  const scaling = SCALING[def.name] ?? (access === 'black box' ? '1 forward per perturbation' : '1 forward + 1 backward');
+  return { method: def.name, family: def.family, description: def.description, signed: def.signed, access, layers, explanation, scaling };
 }
 
 export interface CompareOptions {

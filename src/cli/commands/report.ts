@@ -95,12 +95,12 @@ export async function buildReportHtml(x: tf.Tensor4D, runs: MethodRun[], metricN
   // 2. Table 1
   const t1 = runs.map((r) => {
     const p = r.profile;
-    return `<tr><td>${esc(p.method)}</td><td>${esc(p.family)}</td><td>${p.access}</td><td>${esc(p.layers)}</td><td>${p.explanation}</td>` +
+    return `<tr><td>${esc(p.method)}</td><td>${esc(p.family)}</td><td>${p.access}</td><td>${esc(p.layers)}</td><td>${p.explanation}</td><td>${esc(p.scaling)}</td>` +
       `<td data-v="${p.msPerImage ?? ''}">${p.msPerImage !== undefined ? fmt(p.msPerImage) : '–'}</td>` +
       `<td data-v="${p.peakBytes ?? ''}">${p.peakBytes !== undefined ? formatBytes(p.peakBytes) : '–'}</td>` +
       `<td class="${p.error ? 'err' : ''}">${p.error ? esc(p.error) : 'ok'}</td></tr>`;
   }).join('\n');
-  const table1 = `<table class="sortable"><thead><tr><th>method</th><th>family</th><th>network access</th><th>layers supported</th><th>explanation</th><th>ms / image</th><th>peak memory</th><th>on this model</th></tr></thead><tbody>${t1}</tbody></table>`;
+  const table1 = `<table class="sortable"><thead><tr><th>method</th><th>family</th><th>network access</th><th>layers supported</th><th>explanation</th><th>cost per image (scales with)</th><th>ms / image</th><th>peak memory</th><th>on this model</th></tr></thead><tbody>${t1}</tbody></table>`;
 
   // 3. metric table, best per column marked
   const best = new Map<string, number>();
