@@ -2,7 +2,8 @@
 // a worker killed mid-shard, Redis killed and restarted mid-run, a poisoned job, and --resume.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Queue } from 'bullmq';
@@ -225,6 +226,38 @@ describe('glasswing run --queue (BullMQ on redis-server)', () => {
     expect(r2.code, r2.stderr).toBe(0);
     expect(r2.stderr).toContain('2 shards finished, 1 enqueued, 0 already queued');
     expectExactlyOnce(out, readSpec(out)!);
+  });
+
+  it('workers load a model given by URL (no shared model folder), with results equal to the shipped model run locally', async () => {
+    const root = resolve(__dirname, '../models');
+    const server = createServer((req, res) => {
+      const file = join(root, decodeURIComponent(new URL(req.url!, 'http://x').pathname));
+      if (!file.startsWith(root + '/') || !existsSync(file) || !statSync(file).isFile()) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200).end(readFileSync(file));
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/mnist-mlp/`;
+      const out = join(dir, 'url-model');
+      const r = await cli('run', '--model', url, '--dataset', 'mnist', '--limit', '200', '--methods', 'gradient', '--shard-size', '100', '--out', out, '--queue', redis.url);
+      expect(r.code, r.stderr).toBe(0);
+      const spec = readSpec(out)!;
+      expect(spec.model).toBe(url);
+      const local = join(dir, 'url-model-local');
+      const same = await buildSpec({ model: 'mnist-mlp', dataset: 'mnist', limit: 200, methods: ['gradient'], shardSize: 100 });
+      await runLocal(local, same, await loadDefaultClassifier('mnist-mlp'));
+      const a = scanRun(out, spec, { verify: true }).done.map((x) => x.npy.sha256);
+      expect(a.length).toBe(2);
+      expect(a).toEqual(scanRun(local, same, { verify: true }).done.map((x) => x.npy.sha256));
+      const bad = await cli('run', '--model', url.replace('mnist-mlp', 'no-such-model'), '--dataset', 'mnist', '--limit', '10', '--methods', 'gradient', '--out', join(dir, 'url-bad'), '--queue', redis.url);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr.trim().split('\n').at(-1)).toMatch(/^glasswing: ModelLoadError: cannot fetch http:\/\/127\.0\.0\.1:\d+\/no-such-model\/model\.json: HTTP 404$/);
+    } finally {
+      await new Promise((ok) => server.close(ok));
+    }
   });
 
   it('bench scale measures images/s with worker processes and the overhead per job', async () => {

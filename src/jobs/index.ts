@@ -8,3 +8,4 @@ export * from './shard.js';
 export * from './finalize.js';
 export * from './local.js';
 export * from './queue.js';
+export * from './model-source.js';

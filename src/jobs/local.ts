@@ -4,24 +4,22 @@
  * whose files match their checksums and redoes the rest), run the missing shards with a progress bar
  * (ETA and images/s), then write the index and the report.
  */
-import { resolve } from 'node:path';
-import { existsSync } from 'node:fs';
 import type { Classifier } from '../core/classifier.js';
 import { getMethod } from '../core/registry.js';
 import { getMetric } from '../metrics/registry.js';
 import '../metrics/index.js';
 import { OptionError } from '../core/errors.js';
 import { parseTarget } from '../core/target.js';
-import { DEFAULT_MODELS } from '../models/index.js';
 import { progress } from '../util/progress.js';
 import { finalizeRun, type RunSummary } from './finalize.js';
 import { removeOrphans, scanRun, type RunState } from './manifest.js';
 import { runShard } from './shard.js';
 import { datasetSpec } from './source.js';
+import { jobModelSpec } from './model-source.js';
 import { claimOutDir, makeSpec, type JobSpec } from './spec.js';
 
 export interface JobChoices {
-  /** Shipped model name or model folder. */
+  /** Shipped model name, model folder, or http(s) URL of a model folder. */
   model: string;
   /** mnist, fashion or an image folder. */
   dataset: string;
@@ -85,9 +83,7 @@ export async function buildSpec(c: JobChoices): Promise<JobSpec> {
   const shardSize = c.shardSize ?? DEFAULT_SHARD_SIZE;
   const batch = c.batch ?? Math.min(DEFAULT_BATCH, shardSize);
   if (!Number.isInteger(batch) || batch < 1) throw new OptionError(`expected --batch to be a positive integer; got ${batch}`);
-  const shipped = DEFAULT_MODELS.some((m) => m.name === c.model);
-  const model = shipped ? c.model : resolve(c.model);
-  if (!shipped && !existsSync(model)) throw new OptionError(`expected --model to be a shipped model (${DEFAULT_MODELS.map((m) => m.name).join(', ')}) or a model folder; got "${c.model}"`);
+  const model = jobModelSpec(c.model);
   const metrics = c.metrics ?? [];
   for (const m of metrics) getMetric(m);
   if (new Set(metrics).size !== metrics.length) throw new OptionError(`expected each metric once in --metrics; got ${metrics.join(',')}`);

@@ -17,7 +17,7 @@
 import type { Queue, Worker, Job } from 'bullmq';
 import { OptionError } from '../core/errors.js';
 import type { Classifier } from '../core/classifier.js';
-import { resolveClassifier } from '../cli/model-arg.js';
+import { loadJobModel } from './model-source.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { countRecords, readRecord, recordPath } from './manifest.js';
@@ -182,7 +182,7 @@ export async function processShardJob(d: ShardJobData): Promise<ShardJobResult> 
     const t0 = performance.now();
     let classifier = models.get(d.model);
     if (!classifier) {
-      classifier = resolveClassifier(d.model);
+      classifier = loadJobModel(d.model);
       models.set(d.model, classifier);
       classifier.catch(() => models.delete(d.model));
     }

@@ -5,7 +5,7 @@ import { finalizeRun, type RunSummary } from '../../jobs/finalize.js';
 import { readSpec, type JobSpec } from '../../jobs/spec.js';
 import { progress } from '../../util/progress.js';
 import { flag, methodOptions, num, str, type ParsedArgs } from '../args.js';
-import { resolveClassifier } from '../model-arg.js';
+import { loadJobModel } from '../../jobs/model-source.js';
 import type { Command } from './index.js';
 import '../../attribution/index.js';
 import '../../counterfactual/index.js';
@@ -67,6 +67,7 @@ export const runCommand: Command = {
     '  DIR/index.csv (image id, label, prediction, target, method, timing, extras), DIR/manifest.json',
     '  (SHA-256 of every shard) and DIR/report/index.html. Run it again (or with --resume) to continue:',
     '  finished shards are verified by checksum and skipped, partial ones redone.',
+    '  --model     a shipped model name, a model folder, or an http(s) URL of one (workers fetch it)',
     '  --queue     enqueue the missing shards as BullMQ jobs instead of running them here; workers',
     '              (glasswing worker --queue URL) write into DIR, which they must all reach. Waits and',
     '              finalizes unless --detach (then: glasswing status --queue URL --out DIR). While it',
@@ -82,7 +83,7 @@ export const runCommand: Command = {
     if (!out) throw new OptionError('expected --out DIR; got none');
     const spec = await jobFor(args, out);
     const url = str(args, 'queue');
-    const classifier = await resolveClassifier(spec.model);
+    const classifier = await loadJobModel(spec.model);
     if (!url) {
       const r = await runLocal(out, spec, classifier);
       process.stderr.write(`run ${spec.key}: ${r.written} shards computed, ${r.skipped} already finished${r.redone ? `, ${r.redone} redone (checksum mismatch)` : ''}\n`);

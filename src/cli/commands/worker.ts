@@ -20,7 +20,7 @@ export const workerCommand: Command = {
     'glasswing worker --queue redis://HOST:PORT [--concurrency N] [--lock-ms 30000] [--stalled-ms 30000] [--stop-ms 15000] [--in-process] [--queue-name glasswing]',
     '',
     '  Runs until SIGTERM/SIGINT (then finishes the shard in hand). Each job names its model (a shipped',
-    '  name or a folder this machine must see at the same path) and its output folder (shared).',
+    '  name, a folder this machine must see at the same path, or an http(s) URL) and its output folder (shared).',
     '  --concurrency  worker processes to start (default 1): the backend uses one core per process',
     '  --lock-ms      a worker silent for this long is presumed dead and its job is taken over',
     '  --stop-ms      on SIGTERM, wait this long for the shard in hand before exiting',
