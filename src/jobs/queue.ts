@@ -215,7 +215,7 @@ export async function startWorker(url: string, opts: WorkerOptions = {}): Promis
     stalledInterval: opts.stalledMs ?? 30_000,
     maxStalledCount: 2,
   });
-  worker.on('completed', (job, r) => log(`${workerName()} ${r.shard}: ${r.outcome} (${r.rows} images, ${r.explainMs.toFixed(0)} ms)`));
+  worker.on('completed', (_job, r) => log(`${r.worker} ${r.shard}: ${r.outcome} (${r.rows} images, ${r.explainMs.toFixed(0)} ms)`));
   worker.on('failed', (job, err) => log(`${workerName()} ${job?.data.shard.id ?? '?'}: attempt ${job?.attemptsMade ?? '?'} failed: ${err.message}`));
   // Connection errors repeat every retry while Redis is away: log the first of each minute.
   let lastError = 0;
