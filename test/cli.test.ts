@@ -107,6 +107,9 @@ describe('glasswing CLI', () => {
       }
     }
     expect(existsSync(join(out, 'overview.png'))).toBe(true);
+    // The quick metric report sits beside it, linked from the page.
+    expect(html).toContain('href="metrics.html"');
+    expect(readFileSync(join(out, 'metrics.html'), 'utf8')).toMatch(/pixel-flipping/);
   });
 
   it('methods lists the registered methods', () => {

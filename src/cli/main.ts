@@ -8,7 +8,7 @@ import { GlasswingError } from '../core/errors.js';
 import { parseArgs } from './args.js';
 import { commands, usage } from './commands/index.js';
 
-const BOOLEAN_FLAGS = ['json', 'quick', 'help', 'stock', 'no-bias', 'invert', 'resume', 'detach', 'in-process'];
+const BOOLEAN_FLAGS = ['json', 'quick', 'help', 'stock', 'no-bias', 'invert', 'resume', 'detach', 'in-process', 'no-metrics'];
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -13,7 +13,8 @@ import { DEFAULT_MODELS, loadDefaultClassifier, evaluate } from '../../models/in
 import { grid, renderImage, writePng, type Image } from '../../render/index.js';
 import { mapOverInput } from '../report/backdrop.js';
 import { progress } from '../../util/progress.js';
-import { flag, num, str } from '../args.js';
+import { flag, num, parseArgs, str } from '../args.js';
+import { reportCommand } from './report.js';
 import { scalarExtras } from '../report/extras.js';
 import { writeHtmlReport, type ReportMethodRow } from '../report/html.js';
 import type { Command } from './index.js';
@@ -37,6 +38,7 @@ export const demoCommand: Command = {
     '  --count    how many test digits (default 6: the first test digit of classes 0..5)',
     '  --methods  only these methods (default: every registered method)',
     '  --quick    skip the accuracy table of the default models',
+    '  --no-metrics  skip the metric report (DIR/metrics.html: `glasswing report --quick` on mnist-cnn)',
   ].join('\n'),
   async run(args) {
     const outDir = resolve(str(args, 'out', 'out/demo'));
@@ -88,7 +90,14 @@ export const demoCommand: Command = {
     let accuracy: Array<{ model: string; accuracy: number }> = [];
     if (!flag(args, 'quick')) accuracy = await modelAccuracies(classifierFor);
 
+    // Which map to trust: the quick metric report on the default CNN, linked from the demo page.
+    const links: Array<{ href: string; text: string }> = [];
+    if (!flag(args, 'no-metrics')) {
+      await reportCommand.run(parseArgs(['--quick', '--model', 'mnist-cnn', '--out', join(outDir, 'metrics.html')]));
+      links.push({ href: 'metrics.html', text: 'Which explanation to trust: faithfulness, robustness, randomization and complexity metrics of the fast methods on mnist-cnn' });
+    }
     const html = writeHtmlReport({
+      links,
       outDir,
       backend: currentBackend() ?? 'unknown',
       digits: picks.map((index, i) => ({ index, label: labels[i], input: `maps/input-${i}.png` })),

@@ -29,6 +29,8 @@ export interface ReportInput {
   intro?: string;
   /** Heading of the accuracy column (default "MNIST test accuracy"). */
   accuracyLabel?: string;
+  /** Companion pages linked under the introduction (e.g. the demo's metric report). */
+  links?: Array<{ href: string; text: string }>;
 }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -85,6 +87,7 @@ img{image-rendering:pixelated;width:112px;height:112px}
 </style></head><body>
 <h1>${esc(r.title ?? 'Glasswing demo')}</h1>
 ${r.intro ?? DEMO_INTRO(r.backend)}
+${(r.links ?? []).map((l) => `<p><a href="${esc(l.href)}">${esc(l.text)}</a></p>`).join('\n')}
 <table><tr><th></th>${head}</tr>
 ${body}
 </table>
