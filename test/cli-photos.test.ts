@@ -1,7 +1,6 @@
 // The CLI on a user's own colour models (layers and graph model folders with glasswing.json) and
 // photos of any size: explain and predict, folders of photos, one-line errors, no partial files.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -15,14 +14,15 @@ import { GraphModelBuilder } from './support/graph-model-builder.js';
 import { buildMobileNetV2Shaped } from '../src/models/imagenet-shapes.js';
 import { saveModel } from '../src/models/io.js';
 import { exportGraphModel, saveGraphModel } from '../src/models/graph-model-export.js';
+import { runNode } from './support/run-node.js';
 
 const CLI = resolve(__dirname, '../dist/src/cli/main.js');
 let dir: string;
 let dirs: { layers: string; graph: string };
 let photos: string;
 
-function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, GLASSWING_QUIET: '1' } });
+async function run(...args: string[]) {
+  const r = await runNode([CLI, ...args], { env: { ...process.env, GLASSWING_QUIET: '1' } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -39,9 +39,9 @@ beforeAll(async () => {
 });
 
 describe('glasswing explain / predict on photos', () => {
-  it('explain --model GRAPH_DIR --image photo.jpg --method grad-cam --target "CLASS NAME" writes a panel and a JSON line', () => {
+  it('explain --model GRAPH_DIR --image photo.jpg --method grad-cam --target "CLASS NAME" writes a panel and a JSON line', async () => {
     const out = join(dir, 'gc.png');
-    const r = run('explain', '--model', dirs.graph, '--image', join(photos, 'wide.jpg'), '--method', 'grad-cam', '--target', 'tiger shark', '--out', out, '--json');
+    const r = await run('explain', '--model', dirs.graph, '--image', join(photos, 'wide.jpg'), '--method', 'grad-cam', '--target', 'tiger shark', '--out', out, '--json');
     expect(r.stderr.split('\n').filter((l) => /Error/.test(l))).toEqual([]);
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout.trim().split('\n').pop()!);
@@ -51,9 +51,9 @@ describe('glasswing explain / predict on photos', () => {
     expect(size.width).toBeGreaterThan(4 * 200); // photo, map over photo, input map, top-k
   });
 
-  it('explain on the layers model folder with a target index; the same photo gives the same logits as the graph model', () => {
-    const a = run('explain', '--model', dirs.layers, '--image', join(photos, 'wide.jpg'), '--method', 'gradient', '--target', '3', '--out', join(dir, 'l.png'), '--json');
-    const b = run('explain', '--model', dirs.graph, '--image', join(photos, 'wide.jpg'), '--method', 'gradient', '--target', 'goldfish', '--out', join(dir, 'g.png'), '--json');
+  it('explain on the layers model folder with a target index; the same photo gives the same logits as the graph model', async () => {
+    const a = await run('explain', '--model', dirs.layers, '--image', join(photos, 'wide.jpg'), '--method', 'gradient', '--target', '3', '--out', join(dir, 'l.png'), '--json');
+    const b = await run('explain', '--model', dirs.graph, '--image', join(photos, 'wide.jpg'), '--method', 'gradient', '--target', 'goldfish', '--out', join(dir, 'g.png'), '--json');
     expect([a.code, b.code]).toEqual([0, 0]);
     const [sa, sb] = [a, b].map((r) => JSON.parse(r.stdout.trim().split('\n').pop()!));
     expect(sa.target).toBe(3);
@@ -62,7 +62,7 @@ describe('glasswing explain / predict on photos', () => {
   });
 
   it('predict --top 3 lists class names with probabilities equal to the library\'s', async () => {
-    const r = run('predict', '--model', dirs.graph, '--image', join(photos, 'tall.png'), '--top', '3', '--json');
+    const r = await run('predict', '--model', dirs.graph, '--image', join(photos, 'tall.png'), '--top', '3', '--json');
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout.trim());
     expect(s.top).toHaveLength(3);
@@ -75,29 +75,29 @@ describe('glasswing explain / predict on photos', () => {
     s.top.forEach((t: { index: number; probability: number }) => expect(t.probability).toBeCloseTo(p[t.index], 4));
     tf.dispose(input);
     c.dispose();
-    const text = run('predict', '--model', dirs.layers, '--images', photos);
+    const text = await run('predict', '--model', dirs.layers, '--images', photos);
     expect(text.code).toBe(0);
     expect(text.stdout.trim().split('\n')).toHaveLength(3);
     expect(text.stdout).toMatch(/^tall\.png: 1\. .+ \d+\.\d%, 2\./m);
   });
 
-  it('--images DIR writes one PNG per photo into --out DIR', () => {
+  it('--images DIR writes one PNG per photo into --out DIR', async () => {
     const out = join(dir, 'maps');
-    const r = run('explain', '--model', dirs.graph, '--images', photos, '--method', 'guided-backprop', '--out', out, '--json');
+    const r = await run('explain', '--model', dirs.graph, '--images', photos, '--method', 'guided-backprop', '--out', out, '--json');
     expect(r.code).toBe(0);
     expect(fs.readdirSync(out).sort()).toEqual(['tall.png', 'tiny.png', 'wide.png']);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.map((l) => l.image.split('/').pop()).sort()).toEqual(['tall.png', 'tiny.jpeg', 'wide.jpg']);
   });
 
-  it('layers lists a graph model\'s TF node names with kinds, ops and shapes', () => {
-    const r = run('layers', '--model', dirs.graph, '--json');
+  it('layers lists a graph model\'s TF node names with kinds, ops and shapes', async () => {
+    const r = await run('layers', '--model', dirs.graph, '--json');
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout.trim());
     expect(s).toMatchObject({ model: 'graph', input: [64, 64, 3], classes: 5, preprocessing: { range: [0, 255], resize: 'center-crop' } });
     expect(s.layers[0]).toMatchObject({ name: 'preprocess', kind: 'batchnorm', op: 'Preprocessing' });
     expect(s.layers.find((l: { name: string }) => l.name === 'out_relu')).toMatchObject({ kind: 'activation', activation: 'relu6', op: '_FusedConv2D' });
-    const text = run('layers', '--model', dirs.graph);
+    const text = await run('layers', '--model', dirs.graph);
     expect(text.stdout).toMatch(/^graph: input \[64, 64, 3\], 5 classes, \d+ nodes/);
     expect(text.stdout).toMatch(/out_relu\/preact\s+conv2d\s+_FusedConv2D\s+\[2, 2, 32\]/);
   });
@@ -129,10 +129,10 @@ describe('glasswing explain / predict on photos', () => {
     }, /expected 3 mean values/, 'none'],
   ];
   for (const [what, args, re, outName] of bad) {
-    it(`${what}: one-line error, exit code 1, no output file`, () => {
+    it(`${what}: one-line error, exit code 1, no output file`, async () => {
       const out = join(dir, outName);
       const a = args();
-      const r = run(...a, ...(a[0] === 'explain' ? ['--out', out] : []));
+      const r = await run(...a, ...(a[0] === 'explain' ? ['--out', out] : []));
       expect(r.code).toBe(1);
       const lines = r.stderr.trim().split('\n').filter((l) => !/backend/.test(l));
       expect(lines).toHaveLength(1);
@@ -158,17 +158,17 @@ describe('ImageNet-size model folders', () => {
     net.dispose();
     const big = join(root, 'big.jpg');
     writePhoto(big, 640, 480);
-    const g = run('explain', '--model', graphDir, '--image', big, '--method', 'grad-cam', '--target', 'golden retriever', '--out', join(root, 'g.png'), '--json');
-    const l = run('explain', '--model', layersDir, '--image', big, '--method', 'grad-cam', '--target', '207', '--out', join(root, 'l.png'), '--json');
+    const g = await run('explain', '--model', graphDir, '--image', big, '--method', 'grad-cam', '--target', 'golden retriever', '--out', join(root, 'g.png'), '--json');
+    const l = await run('explain', '--model', layersDir, '--image', big, '--method', 'grad-cam', '--target', '207', '--out', join(root, 'l.png'), '--json');
     expect([g.code, l.code], g.stderr + l.stderr).toEqual([0, 0]);
     const [sg, sl] = [g, l].map((r) => JSON.parse(r.stdout.trim().split('\n').pop()!));
     expect(sg).toMatchObject({ target: 207, targetName: 'golden retriever' });
     expect(sl).toMatchObject({ target: 207, targetName: 'golden retriever', predicted: sg.predicted });
     sg.logits.forEach((v: number, i: number) => expect(Math.abs(v - sl.logits[i])).toBeLessThan(1e-3 * (1 + Math.abs(v))));
-    const ig = run('explain', '--model', graphDir, '--image', join(photos, 'tall.png'), '--method', 'integrated-gradients', '--opt.steps', '8', '--target', 'tabby, tabby cat', '--out', join(root, 'ig.png'), '--json');
+    const ig = await run('explain', '--model', graphDir, '--image', join(photos, 'tall.png'), '--method', 'integrated-gradients', '--opt.steps', '8', '--target', 'tabby, tabby cat', '--out', join(root, 'ig.png'), '--json');
     expect(ig.code, ig.stderr).toBe(0);
     expect(JSON.parse(ig.stdout.trim().split('\n').pop()!).target).toBe(281);
-    const p = run('predict', '--model', graphDir, '--images', photos, '--top', '5', '--json');
+    const p = await run('predict', '--model', graphDir, '--images', photos, '--top', '5', '--json');
     expect(p.code).toBe(0);
     const rows = p.stdout.trim().split('\n').map((r) => JSON.parse(r));
     expect(rows).toHaveLength(3);

@@ -1,11 +1,11 @@
 // The CLI as a user runs it: exit codes, one-line errors, no partial output files.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend, saveModel, encodePng } from '../src/index.js';
+import { runNode } from './support/run-node.js';
 
 const CLI = resolve(__dirname, '../dist/src/cli/main.js');
 let dir: string;
@@ -15,8 +15,8 @@ function run(...args: string[]) {
   return runWith({}, ...args);
 }
 
-function runWith(env: Record<string, string>, ...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, GLASSWING_QUIET: '1', ...env } });
+async function runWith(env: Record<string, string>, ...args: string[]) {
+  const r = await runNode([CLI, ...args], { env: { ...process.env, GLASSWING_QUIET: '1', ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -41,9 +41,9 @@ beforeAll(async () => {
 });
 
 describe('glasswing CLI', () => {
-  it('explain writes a heatmap PNG and prints JSON', () => {
+  it('explain writes a heatmap PNG and prints JSON', async () => {
     const out = join(dir, 'ok.png');
-    const r = run('explain', '--model', modelDir, '--image', join(dir, 'digit.png'), '--method', 'gradient', '--target', '3', '--out', out, '--json');
+    const r = await run('explain', '--model', modelDir, '--image', join(dir, 'digit.png'), '--method', 'gradient', '--target', '3', '--out', out, '--json');
     expect(r.stderr).toContain('backend');
     expect(r.code).toBe(0);
     const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
@@ -60,11 +60,11 @@ describe('glasswing CLI', () => {
     ['target out of range', ['--image', 'DIGIT', '--target', '10'], /TargetError.*0\.\.9.*got 10/],
   ];
   for (const [name, extra, pattern] of bad) {
-    it(`${name}: non-zero exit, one-line message, no output file`, () => {
+    it(`${name}: non-zero exit, one-line message, no output file`, async () => {
       const out = join(dir, `${name.replace(/ /g, '-')}.png`);
       const args = extra.map((a) => (a === 'DIGIT' ? join(dir, 'digit.png') : a === 'CORRUPT' ? join(dir, 'corrupt.png') : a));
       const withModel = args.includes('--model') ? args : ['--model', modelDir, ...args];
-      const r = run('explain', ...withModel, '--out', out);
+      const r = await run('explain', ...withModel, '--out', out);
       expect(r.code).not.toBe(0);
       const lines = r.stderr.trim().split('\n').filter((l) => !l.includes('backend'));
       expect(lines.length).toBe(1);
@@ -73,26 +73,26 @@ describe('glasswing CLI', () => {
     });
   }
 
-  it('unknown command and missing --out fail with a message', () => {
-    expect(run('frobnicate').code).not.toBe(0);
-    const r = run('explain', '--model', modelDir, '--image', join(dir, 'digit.png'));
+  it('unknown command and missing --out fail with a message', async () => {
+    expect((await run('frobnicate')).code).not.toBe(0);
+    const r = await run('explain', '--model', modelDir, '--image', join(dir, 'digit.png'));
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/expected --out/);
   });
 
-  it('GLASSWING_BACKEND selects the backend and the CLI says which runs', () => {
-    expect(runWith({ GLASSWING_BACKEND: '' }, 'methods').stderr).toMatch(/backend (wasm|tensorflow|node)/);
-    const cpu = runWith({ GLASSWING_BACKEND: 'cpu' }, 'methods');
+  it('GLASSWING_BACKEND selects the backend and the CLI says which runs', async () => {
+    expect((await runWith({ GLASSWING_BACKEND: '' }, 'methods')).stderr).toMatch(/backend (wasm|tensorflow|node)/);
+    const cpu = await runWith({ GLASSWING_BACKEND: 'cpu' }, 'methods');
     expect(cpu.code).toBe(0);
     expect(cpu.stderr).toContain('backend cpu');
-    const bad = runWith({ GLASSWING_BACKEND: 'gpu' }, 'methods');
+    const bad = await runWith({ GLASSWING_BACKEND: 'gpu' }, 'methods');
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/GLASSWING_BACKEND must be one of node, wasm, cpu; got "gpu"/);
   });
 
-  it('demo writes an HTML report with a map per method and digit (shipped models)', () => {
+  it('demo writes an HTML report with a map per method and digit (shipped models)', async () => {
     const out = join(dir, 'demo');
-    const r = run('demo', '--quick', '--count', '2', '--methods', 'gradient,lrp,visual-backprop', '--out', out, '--json');
+    const r = await run('demo', '--quick', '--count', '2', '--methods', 'gradient,lrp,visual-backprop', '--out', out, '--json');
     expect(r.code).toBe(0);
     const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
     expect(summary.methods.map((m: { method: string }) => m.method).sort()).toEqual(['gradient', 'lrp', 'visual-backprop']);
@@ -112,8 +112,8 @@ describe('glasswing CLI', () => {
     expect(readFileSync(join(out, 'metrics.html'), 'utf8')).toMatch(/pixel-flipping/);
   });
 
-  it('methods lists the registered methods', () => {
-    const r = run('methods', '--json');
+  it('methods lists the registered methods', async () => {
+    const r = await run('methods', '--json');
     expect(r.code).toBe(0);
     const names = JSON.parse(r.stdout.trim().split('\n').pop()!).map((m: { name: string }) => m.name);
     expect(names).toContain('gradient');
