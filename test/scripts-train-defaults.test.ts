@@ -7,14 +7,14 @@ import { describe, it, expect } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { runNode } from './support/run-node.js';
 import { loadGenerator } from '../src/generative/io.js';
 import { initBackend } from '../src/engine/backend.js';
 
 const root = path.resolve(__dirname, '..');
 
-function runScript(name: string, out: string): void {
-  const r = spawnSync(process.execPath, [path.join(root, 'dist', 'scripts', `${name}.js`), '--quick', '--out', out], { encoding: 'utf8', timeout: 240_000 });
+async function runScript(name: string, out: string): Promise<void> {
+  const r = await runNode([path.join(root, 'dist', 'scripts', `${name}.js`), '--quick', '--out', out], { timeout: 240_000 });
   if (r.status !== 0) throw new Error(`${name} --quick exited with ${r.status ?? r.signal}:\n${r.stderr.slice(-3000)}`);
 }
 
@@ -22,7 +22,7 @@ describe('training scripts (quick)', () => {
   it('train-generative trains, saves and reloads every shipped generator recipe', async () => {
     await initBackend();
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-gen-'));
-    runScript('train-generative', out);
+    await runScript('train-generative', out);
     const shipped = ['mnist-vae-2d', 'mnist-vae-10d', 'mnist-vae-10d-biased', 'mnist-vae-conv-10d', 'mnist-dcgan', 'mnist-gan'];
     expect(fs.readdirSync(out).sort()).toEqual([...shipped].sort());
     for (const name of shipped) {
@@ -34,9 +34,9 @@ describe('training scripts (quick)', () => {
     fs.rmSync(out, { recursive: true, force: true });
   }, 300_000);
 
-  it('train-defaults trains and saves every shipped classifier recipe', () => {
+  it('train-defaults trains and saves every shipped classifier recipe', async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-cls-'));
-    runScript('train-defaults', out);
+    await runScript('train-defaults', out);
     for (const name of ['mnist-cnn', 'mnist-mlp', 'mnist-cnn-nobias', 'fashion-cnn', 'mnist-cnn-biased']) {
       expect(fs.existsSync(path.join(out, name, 'model.json'))).toBe(true);
     }
