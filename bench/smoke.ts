@@ -33,6 +33,7 @@ import '../src/attribution/index.js';
 import '../src/attribution/propagation/index.js';
 import '../src/counterfactual/index.js';
 import '../src/robustness/index.js';
+import '../src/interpretation/index.js';
 
 /** Options that keep each method to a few evaluations (tests); methods not listed run with defaults. */
 export const SMALL_OPTIONS: Record<string, Record<string, unknown>> = {
@@ -59,6 +60,7 @@ export const SMALL_OPTIONS: Record<string, Record<string, unknown>> = {
   'layer-conductance': { steps: 4 },
   'neuron-integrated-gradients': { steps: 4 },
   'score-cam': { maxChannels: 8 },
+  'activation-max': { steps: 2 },
 };
 
 export type SmokeModel = 'mobilenetv2' | 'resnet50';

@@ -42,6 +42,7 @@ import './robustness/pgd.js';
 import './counterfactual/lse.js';
 import './counterfactual/cdeepex.js';
 import './counterfactual/contrast.js';
+export * from './interpretation/activation-max.js';
 export { setGeneratorResolver } from './counterfactual/latent.js';
 export { loadGeneratorFromUrl } from './generative/format.js';
 export { renderContrast } from './generative/render.js';

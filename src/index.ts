@@ -21,5 +21,6 @@ export * from './conformance/index.js';
 export * from './counterfactual/index.js';
 export * from './robustness/index.js';
 export * from './metrics/index.js';
+export * from './interpretation/index.js';
 /** Dataset-scale runs (`glasswing run`): spec, shards, manifest, local runner and the BullMQ queue (loaded on first use); see docs/scale.md. */
 export * as jobs from './jobs/index.js';

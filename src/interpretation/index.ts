@@ -1,0 +1,2 @@
+// Importing a file here registers it. One line per file.
+export * from './activation-max.js';
