@@ -232,6 +232,117 @@ function startImages(classifier: Classifier, n: number, o: typeof ACTIVATION_MAX
   return tf.tensor4d(vals, [n, h, w, c]);
 }
 
+/** Where the ascent moves: pixels (activation-max), or a generator's code (seed 003 Eq. 3.3). */
+export interface AscentSpace {
+  /** Parameters [N, …] → images [N, h, w, c] (identity in pixel space). Differentiable. */
+  render(p: tf.Tensor): tf.Tensor4D;
+  /** Per-image penalty [N] subtracted from the objective, from the parameters and their image. */
+  penalty(p: tf.Tensor, x: tf.Tensor4D): tf.Tensor1D;
+  /** Range each parameter iterate is projected onto, if any. */
+  clip?: [number, number];
+}
+
+/** Shared ascent options (a subset of ActivationMaxOptions, already merged with defaults). */
+export interface AscentOptions {
+  steps: number; learningRate: number; jitter: number; scales: number[]; seed: number; batchSize: number;
+}
+
+export interface AscentResult {
+  /** Final parameters [N, …] (the prototypes themselves in pixel space). */
+  params: tf.Tensor;
+  /** Their images [N, h, w, c]. */
+  prototypes: tf.Tensor4D;
+  trace: number[][];
+  objective: number[];
+  probabilities: number[][];
+}
+
+/**
+ * Adam ascent of objective(T(render(p))) − penalty(p, render(p)) from `start` [N, …], in batches that
+ * fit the memory budget; each batch replays the same seeded transformation stream, so an image's
+ * result does not depend on the batch it shares.
+ */
+export async function ascend(classifier: Classifier, objectives: ActivationObjective[], o: AscentOptions, start: tf.Tensor, space: AscentSpace,
+  progress?: (fraction: number, label?: string) => void): Promise<AscentResult> {
+  const n = objectives.length;
+  const mid = (classifier.domain.low + classifier.domain.high) / 2;
+  const bs = batchSizeFor(classifier, 'gradient', o.batchSize);
+  const params: tf.Tensor[] = [];
+  const images: tf.Tensor4D[] = [];
+  const trace: number[][] = [];
+  const objective: number[] = [];
+  const probabilities: number[][] = [];
+  const b1 = 0.9;
+  const b2 = 0.999;
+  const eps = 1e-8;
+  try {
+    for (let s = 0; s < n; s += bs) {
+      const m = Math.min(bs, n - s);
+      const objFn = objectiveFn(classifier, objectives.slice(s, s + m));
+      const rng = createRng((o.seed * 2654435761 + 17) >>> 0);
+      let p = tf.slice(start, s, m);
+      let mom = tf.zerosLike(p);
+      let vel = tf.zerosLike(p);
+      const tr: number[][] = Array.from({ length: m }, () => []);
+      try {
+        for (let step = 1; step <= o.steps; step++) {
+          // f returns one value per image; its gradient is that of their sum (dy = ones), each image's own.
+          const { value: val, grad } = tf.tidy(() => tf.valueAndGrad((pi: tf.Tensor) => {
+            const x = space.render(pi);
+            const xt = transform(x, o.jitter, o.scales, mid, rng);
+            // The penalties act on the prototype itself, not its transformed view.
+            return tf.sub(objFn.fn(xt), space.penalty(pi, x));
+          })(p));
+          const vals = (await val.data()) as Float32Array;
+          for (let i = 0; i < m; i++) tr[i].push(vals[i]);
+          val.dispose();
+          const [np, nm, nv] = tf.tidy(() => {
+            const nm2 = tf.add(tf.mul(mom, b1), tf.mul(grad, 1 - b1));
+            const nv2 = tf.add(tf.mul(vel, b2), tf.mul(tf.square(grad), 1 - b2));
+            const mh = tf.div(nm2, 1 - b1 ** step);
+            const vh = tf.div(nv2, 1 - b2 ** step);
+            let p2: tf.Tensor = tf.add(p, tf.mul(tf.div(mh, tf.add(tf.sqrt(vh), eps)), o.learningRate));
+            if (space.clip) p2 = tf.clipByValue(p2, space.clip[0], space.clip[1]);
+            return [p2, nm2, nv2];
+          });
+          grad.dispose();
+          tf.dispose([p, mom, vel]);
+          p = np;
+          mom = nm;
+          vel = nv;
+          progress?.((s + (m * step) / o.steps) / n, 'activation-max');
+        }
+        const [x, finalObj, probs] = tf.tidy(() => {
+          const rendered = space.render(p);
+          // An identity render returns p itself: the prototypes get their own tensor handle.
+          const xi = rendered === p ? tf.clone(rendered) : rendered;
+          return [xi, objFn.fn(xi), classifier.probabilities(xi)];
+        });
+        objective.push(...((await finalObj.data()) as Float32Array));
+        probabilities.push(...((await probs.array()) as number[][]));
+        tf.dispose([finalObj, probs]);
+        trace.push(...tr);
+        params.push(p);
+        images.push(x as tf.Tensor4D);
+      } catch (e) {
+        p.dispose();
+        throw e;
+      } finally {
+        tf.dispose([mom, vel]);
+        tf.dispose(objFn.constants);
+      }
+    }
+    const join = <T extends tf.Tensor>(parts: T[]): T => (parts.length === 1 ? parts[0] : (tf.concat(parts, 0) as T));
+    const pOut = join(params);
+    const xOut = join(images);
+    if (params.length > 1) tf.dispose([...params, ...images]);
+    return { params: pOut, prototypes: xOut, trace, objective, probabilities };
+  } catch (e) {
+    tf.dispose([...params, ...images]);
+    throw e;
+  }
+}
+
 /**
  * Maximise one objective per prototype. `objectives` gives the prototypes (one each, all of the same
  * kind and layer); `given` holds the start images for start 'given'.
@@ -243,79 +354,23 @@ function startImages(classifier: Classifier, n: number, o: typeof ACTIVATION_MAX
 export async function activationMax(classifier: Classifier, objectives: ActivationObjective[], opts: ActivationMaxOptions = {}, given?: tf.Tensor4D,
   progress?: (fraction: number, label?: string) => void): Promise<ActivationMaxResult> {
   const o = { ...ACTIVATION_MAX_DEFAULTS, ...opts };
-  const [h, w, c] = classifier.inputShape;
+  const [h, w] = classifier.inputShape;
   checkOptions(o, h, w);
   const n = objectives.length;
   if (n === 0) throw new OptionError('expected at least one objective; got none');
   if (given && given.shape[0] !== n) throw new OptionError(`expected one start image per objective (${n}); got ${given.shape[0]}`);
   const { low, high } = classifier.domain;
-  const mid = (low + high) / 2;
-  const bs = batchSizeFor(classifier, 'gradient', o.batchSize);
   const start = startImages(classifier, n, o, given);
-  const parts: tf.Tensor4D[] = [];
-  const trace: number[][] = [];
-  const objective: number[] = [];
-  const probabilities: number[][] = [];
-  const b1 = 0.9;
-  const b2 = 0.999;
-  const eps = 1e-8;
   try {
-    for (let s = 0; s < n; s += bs) {
-      const m = Math.min(bs, n - s);
-      const objs = objectives.slice(s, s + m);
-      const objFn = objectiveFn(classifier, objs);
-      const rng = createRng((o.seed * 2654435761 + 17) >>> 0);
-      let x = tf.slice(start, s, m) as tf.Tensor4D;
-      let mom: tf.Tensor4D = tf.zerosLike(x);
-      let vel: tf.Tensor4D = tf.zerosLike(x);
-      const tr: number[][] = Array.from({ length: m }, () => []);
-      try {
-        for (let step = 1; step <= o.steps; step++) {
-          // f returns one value per image; its gradient is that of their sum (dy = ones), each image's own.
-          const { value: val, grad } = tf.tidy(() => tf.valueAndGrad((xi: tf.Tensor) => {
-            const xt = transform(xi as tf.Tensor4D, o.jitter, o.scales, mid, rng);
-            // The penalties act on the prototype itself, not its transformed view.
-            return tf.sub(objFn.fn(xt), penalties(xi as tf.Tensor4D, o.lambda, o.tv, o.blur));
-          })(x));
-          const vals = (await val.data()) as Float32Array;
-          for (let i = 0; i < m; i++) tr[i].push(vals[i]);
-          val.dispose();
-          const [nx, nm, nv] = tf.tidy(() => {
-            const nm2 = tf.add(tf.mul(mom, b1), tf.mul(grad, 1 - b1));
-            const nv2 = tf.add(tf.mul(vel, b2), tf.mul(tf.square(grad), 1 - b2));
-            const mh = tf.div(nm2, 1 - b1 ** step);
-            const vh = tf.div(nv2, 1 - b2 ** step);
-            let x2: tf.Tensor = tf.add(x, tf.mul(tf.div(mh, tf.add(tf.sqrt(vh), eps)), o.learningRate));
-            if (o.clip) x2 = tf.clipByValue(x2, low, high);
-            return [x2 as tf.Tensor4D, nm2 as tf.Tensor4D, nv2 as tf.Tensor4D];
-          });
-          grad.dispose();
-          tf.dispose([x, mom, vel]);
-          x = nx;
-          mom = nm;
-          vel = nv;
-          progress?.((s + (m * step) / o.steps) / n, 'activation-max');
-        }
-        const [finalObj, probs] = tf.tidy(() => [objFn.fn(x), classifier.probabilities(x)]);
-        objective.push(...((await finalObj.data()) as Float32Array));
-        probabilities.push(...((await probs.array()) as number[][]));
-        tf.dispose([finalObj, probs]);
-        trace.push(...tr);
-        parts.push(x);
-      } catch (e) {
-        x.dispose();
-        throw e;
-      } finally {
-        tf.dispose([mom, vel]);
-        tf.dispose(objFn.constants);
-      }
-    }
-    const prototypes = parts.length === 1 ? parts[0] : tf.concat(parts, 0);
-    if (parts.length > 1) tf.dispose(parts);
-    return { prototypes, trace, objective, probabilities, dispose: () => prototypes.dispose() };
-  } catch (e) {
-    tf.dispose(parts);
-    throw e;
+    const r = await ascend(classifier, objectives, o, start, {
+      render: (p) => p as tf.Tensor4D,
+      penalty: (_p, x) => penalties(x, o.lambda, o.tv, o.blur),
+      clip: o.clip ? [low, high] : undefined,
+    }, progress);
+    // In pixel space the parameters are the prototypes: render is the identity, so one of the two is a copy.
+    r.params.dispose();
+    const prototypes = r.prototypes;
+    return { prototypes, trace: r.trace, objective: r.objective, probabilities: r.probabilities, dispose: () => prototypes.dispose() };
   } finally {
     start.dispose();
   }
