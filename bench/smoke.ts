@@ -61,6 +61,7 @@ export const SMALL_OPTIONS: Record<string, Record<string, unknown>> = {
   'neuron-integrated-gradients': { steps: 4 },
   'score-cam': { maxChannels: 8 },
   'activation-max': { steps: 2 },
+  'activation-max-code': { steps: 2 },
 };
 
 export type SmokeModel = 'mobilenetv2' | 'resnet50';

@@ -43,6 +43,7 @@ import './counterfactual/lse.js';
 import './counterfactual/cdeepex.js';
 import './counterfactual/contrast.js';
 export * from './interpretation/activation-max.js';
+export * from './interpretation/activation-max-code.js';
 export { setGeneratorResolver } from './counterfactual/latent.js';
 export { loadGeneratorFromUrl } from './generative/format.js';
 export { renderContrast } from './generative/render.js';

@@ -376,13 +376,27 @@ export async function activationMax(classifier: Classifier, objectives: Activati
   }
 }
 
-export interface ActivationMaxMethodOptions extends ActivationMaxOptions {
-  /** Class objective score, when no layer is given. Default 'log-prob' (Eq. 3.1). */
+/** How a registered method's options name its objective. */
+export interface ObjectiveOptions {
+  /** Class objective score, when no layer is given. Default 'log-prob'. */
   score?: 'log-prob' | 'logit';
   /** A node to read instead of the class: with channel or unit. */
   layer?: string;
   channel?: number;
   unit?: number | [number, number, number];
+}
+
+export interface ActivationMaxMethodOptions extends ActivationMaxOptions, ObjectiveOptions {}
+
+/** The registered methods' objectives: the target class of each image, or the same layer's channel/unit for every image. */
+export function methodObjectives(targets: number[], o: ObjectiveOptions): ActivationObjective[] {
+  const { score, layer, channel, unit } = o;
+  if (layer === undefined) {
+    if (channel !== undefined || unit !== undefined) throw new OptionError('expected option layer with channel or unit; got none');
+    return targets.map((t) => ({ class: t, score }));
+  }
+  if ((channel === undefined) === (unit === undefined)) throw new OptionError(`expected exactly one of channel or unit with layer "${layer}"`);
+  return targets.map(() => (channel !== undefined ? { layer, channel } : { layer, unit: unit! }));
 }
 
 registerMethod<ActivationMaxMethodOptions>({
@@ -395,15 +409,7 @@ registerMethod<ActivationMaxMethodOptions>({
   requires: (c) => (c.graph ? undefined : 'activation-max needs a layered model (it reads nodes and splits the network)'),
   async run(classifier, x, targets, options, context) {
     const { score, layer, channel, unit, ...rest } = options;
-    let objectives: ActivationObjective[];
-    if (layer === undefined) {
-      if (channel !== undefined || unit !== undefined) throw new OptionError('expected option layer with channel or unit; got none');
-      objectives = targets.map((t) => ({ class: t, score }));
-    } else if ((channel === undefined) === (unit === undefined)) {
-      throw new OptionError(`expected exactly one of channel or unit with layer "${layer}"`);
-    } else {
-      objectives = targets.map(() => (channel !== undefined ? { layer, channel } : { layer, unit: unit! }));
-    }
+    const objectives = methodObjectives(targets, { score, layer, channel, unit });
     const r = await activationMax(classifier, objectives, rest, x, context.progress);
     return { attribution: r.prototypes, extras: { trace: r.trace, objective: r.objective, probabilities: r.probabilities } };
   },

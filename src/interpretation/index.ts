@@ -1,2 +1,3 @@
 // Importing a file here registers it. One line per file.
 export * from './activation-max.js';
+export * from './activation-max-code.js';
