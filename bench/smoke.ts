@@ -62,6 +62,7 @@ export const SMALL_OPTIONS: Record<string, Record<string, unknown>> = {
   'score-cam': { maxChannels: 8 },
   'activation-max': { steps: 2 },
   'activation-max-code': { steps: 2 },
+  'activation-max-expert': { steps: 2 },
 };
 
 export type SmokeModel = 'mobilenetv2' | 'resnet50';

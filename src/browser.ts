@@ -44,6 +44,7 @@ import './counterfactual/cdeepex.js';
 import './counterfactual/contrast.js';
 export * from './interpretation/activation-max.js';
 export * from './interpretation/activation-max-code.js';
+export * from './interpretation/activation-max-expert.js';
 export { setGeneratorResolver } from './counterfactual/latent.js';
 export { loadGeneratorFromUrl } from './generative/format.js';
 export { renderContrast } from './generative/render.js';

@@ -26,7 +26,7 @@ const CLASS_NAMES = ['golden retriever', 'tabby cat', 'tiger shark', 'goldfish',
 /** Methods compared with Node (the others must paint a finite map). */
 const COMPARED = ['gradient', 'saliency', 'gradient-x-input', 'integrated-gradients', 'grad-cam', 'guided-backprop', 'lrp', 'deep-taylor'];
 /** Latent methods need a generator of the classifier's image size; the shipped ones are 28×28×1. */
-const LATENT = ['lse', 'lae', 'cdeepex', 'xgems', 'activation-max-code'];
+const LATENT = ['lse', 'lae', 'cdeepex', 'xgems', 'activation-max-code', 'activation-max-expert'];
 
 function chromium(): string {
   const found = spawnSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).stdout.trim();

@@ -168,7 +168,7 @@ function transform(x: tf.Tensor4D, jitter: number, scales: number[], fill: numbe
 }
 
 /** Penalties of Eq. 3.1 and the smoothness regularisers, per image [N]. */
-function penalties(x: tf.Tensor4D, lambda: number, tvWeight: number, blurWeight: number): tf.Tensor1D {
+export function penalties(x: tf.Tensor4D, lambda: number, tvWeight: number, blurWeight: number): tf.Tensor1D {
   const [n, h, w, c] = x.shape;
   const d = h * w * c;
   let p: tf.Tensor = tf.mul(tf.sum(tf.square(tf.reshape(x, [n, d])), 1), lambda / d);
@@ -190,7 +190,7 @@ function penalties(x: tf.Tensor4D, lambda: number, tvWeight: number, blurWeight:
   return p as tf.Tensor1D;
 }
 
-function checkOptions(o: typeof ACTIVATION_MAX_DEFAULTS & ActivationMaxOptions, h: number, w: number): void {
+export function checkOptions(o: typeof ACTIVATION_MAX_DEFAULTS & ActivationMaxOptions, h: number, w: number): void {
   if (!Number.isInteger(o.steps) || o.steps < 1) throw new OptionError(`expected steps a positive integer; got ${o.steps}`);
   if (!(o.learningRate > 0)) throw new OptionError(`expected learningRate > 0; got ${o.learningRate}`);
   for (const k of ['lambda', 'tv', 'blur'] as const) if (!(o[k] >= 0)) throw new OptionError(`expected ${k} ≥ 0; got ${o[k]}`);
@@ -201,7 +201,7 @@ function checkOptions(o: typeof ACTIVATION_MAX_DEFAULTS & ActivationMaxOptions, 
 }
 
 /** The start images [N, h, w, c] (a new tensor). */
-function startImages(classifier: Classifier, n: number, o: typeof ACTIVATION_MAX_DEFAULTS & ActivationMaxOptions, given?: tf.Tensor4D): tf.Tensor4D {
+export function startImages(classifier: Classifier, n: number, o: typeof ACTIVATION_MAX_DEFAULTS & ActivationMaxOptions, given?: tf.Tensor4D): tf.Tensor4D {
   const [h, w, c] = classifier.inputShape;
   const { low, high } = classifier.domain;
   const mid = (low + high) / 2;

@@ -1,3 +1,4 @@
 // Importing a file here registers it. One line per file.
 export * from './activation-max.js';
 export * from './activation-max-code.js';
+export * from './activation-max-expert.js';
