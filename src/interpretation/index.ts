@@ -2,3 +2,5 @@
 export * from './activation-max.js';
 export * from './activation-max-code.js';
 export * from './activation-max-expert.js';
+export * from './receptive-field.js';
+export * from './top-activations.js';

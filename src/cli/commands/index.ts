@@ -13,6 +13,7 @@ import { workerCommand } from './worker.js';
 import { statusCommand } from './status.js';
 import { metricsCommand } from './metrics.js';
 import { reportCommand } from './report.js';
+import { interpretCommand } from './interpret.js';
 
 export interface Command {
   name: string;
@@ -23,7 +24,7 @@ export interface Command {
 
 const list: Command[] = [
   demoCommand, explainCommand, predictCommand, layersCommand, methodsCommand, trainCommand, evaluateCommand, benchCommand, experimentCommand, conformanceCommand,
-  runCommand, workerCommand, statusCommand, metricsCommand, reportCommand,
+  runCommand, workerCommand, statusCommand, metricsCommand, reportCommand, interpretCommand,
 ];
 export const commands = new Map(list.map((c) => [c.name, c]));
 
