@@ -4,3 +4,4 @@ export * from './activation-max-code.js';
 export * from './activation-max-expert.js';
 export * from './receptive-field.js';
 export * from './top-activations.js';
+export * from './nearest-neighbours.js';
