@@ -5,3 +5,4 @@ export * from './activation-max-expert.js';
 export * from './receptive-field.js';
 export * from './top-activations.js';
 export * from './nearest-neighbours.js';
+export * from './empirical-receptive-field.js';
