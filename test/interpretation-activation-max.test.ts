@@ -4,6 +4,13 @@ import { initBackend, explain, Classifier, hasDefaultModel, loadDefaultClassifie
 import { activationMax } from '../src/interpretation/activation-max.js';
 import { buildMobileNetV2Shaped } from '../src/models/imagenet-shapes.js';
 import { exportGraphModel } from '../src/models/graph-model-export.js';
+import { decodePng } from '../src/render/png.js';
+import { runNode } from './support/run-node.js';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const CLI = path.resolve(__dirname, '../dist/src/cli/main.js');
 
 const shipped = hasDefaultModel('mnist-cnn');
 let cnn: Classifier;
@@ -99,6 +106,31 @@ describe.skipIf(!shipped)('activation-max on the shipped mnist-cnn', () => {
     tf.dispose([start, a0, a1]);
     r.dispose();
   });
+});
+
+describe.skipIf(!shipped)('CLI: glasswing interpret max', () => {
+  it('writes a labelled prototype grid for each variant and reports the same probabilities as the function', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-max-'));
+    const env = { env: { ...process.env, GLASSWING_QUIET: '1' } };
+    for (const variant of ['plain', 'code', 'expert']) {
+      const out = path.join(dir, `${variant}.png`);
+      const r = await runNode([CLI, 'interpret', 'max', '--classes', '1,7', '--variant', variant, '--steps', '15', '--seed', '2', '--out', out, '--json'], env);
+      expect(r.status, r.stderr).toBe(0);
+      const j = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+      expect(j.names).toEqual(['1', '7']);
+      expect(decodePng(fs.readFileSync(out)).width).toBeGreaterThan(2 * 28);
+      if (variant === 'plain') {
+        const f = await activationMax(cnn, [{ class: 1 }, { class: 7 }], { steps: 15, seed: 2 });
+        expect(j.probabilities[0][1]).toBeCloseTo(f.probabilities[0][1], 4);
+        expect(j.probabilities[1][7]).toBeCloseTo(f.probabilities[1][7], 4);
+        f.dispose();
+      }
+    }
+    const bad = await runNode([CLI, 'interpret', 'max', '--variant', 'nope', '--json'], env);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/expected --variant plain, code or expert/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
 });
 
 describe('activation-max on a MobileNetV2-shaped colour model', () => {

@@ -11,6 +11,9 @@ import { renderImage } from '../../render/heatmap.js';
 import { grid } from '../../render/grid.js';
 import { writePng } from '../../render/png.js';
 import { topActivations } from '../../interpretation/top-activations.js';
+import { activationMax, type ActivationObjective } from '../../interpretation/activation-max.js';
+import { activationMaxCode } from '../../interpretation/activation-max-code.js';
+import { activationMaxExpert } from '../../interpretation/activation-max-expert.js';
 import type { Command } from './index.js';
 
 async function dataset(spec: string, shape: [number, number, number], split: 'train' | 'test', limit: number | undefined): Promise<Dataset> {
@@ -32,9 +35,14 @@ export const interpretCommand: Command = {
   name: 'interpret',
   summary: 'what a neuron responds to: its top-activating dataset images and the patches under its receptive field',
   usage: [
+    'glasswing interpret max (--classes all|C,C,... | --layer NAME (--channel C | --unit Y,X,C)) --out FILE.png',
+    '                        [--model DIR|NAME] [--variant plain|code|expert] [--steps N] [--seed S] [--generator NAME] [--json]',
     'glasswing interpret top --layer NAME (--channel C | --unit Y,X,C | --unit I) --out FILE.png',
     '                        [--model DIR|NAME] [--data mnist|fashion-mnist|DIR] [--split test|train] [--limit N] [--k 9] [--json]',
     '',
+    '  max        activation maximisation (seed 003 §3): one prototype per class (or the unit/channel), as a',
+    '             PNG grid labelled with the classifier\'s probability of the class; variant plain (Eq. 3.1),',
+    '             code (Eq. 3.3, through --generator, default mnist-vae-10d) or expert (Eq. 3.2, RBM expert)',
     '  top        stream the dataset through the model and keep the k images on which the unit (its value) or',
     '             the channel (its maximum over positions) is highest; the PNG shows the images (best first)',
     '             over the input patches under the receptive field of each maximal position',
@@ -46,7 +54,8 @@ export const interpretCommand: Command = {
   ].join('\n'),
   async run(args) {
     const sub = args.positional[0];
-    if (sub !== 'top') throw new OptionError(`expected a subcommand: top; got ${sub ?? 'none'}`);
+    if (sub === 'max') return maxCommand(args);
+    if (sub !== 'top') throw new OptionError(`expected a subcommand: max or top; got ${sub ?? 'none'}`);
     const layer = str(args, 'layer');
     if (!layer) throw new OptionError('expected --layer NAME (see glasswing layers)');
     const out = str(args, 'out');
@@ -94,3 +103,46 @@ export const interpretCommand: Command = {
     }
   },
 };
+
+async function maxCommand(args: Parameters<Command['run']>[0]): Promise<void> {
+  const out = str(args, 'out');
+  if (!out && !flag(args, 'json')) throw new OptionError('expected --out FILE.png or --json');
+  const c = await resolveClassifier(str(args, 'model'));
+  const layer = str(args, 'layer');
+  let objectives: ActivationObjective[];
+  let names: string[];
+  if (layer) {
+    const channel = str(args, 'channel');
+    const unit = str(args, 'unit');
+    if ((channel === undefined) === (unit === undefined)) throw new OptionError(`expected exactly one of --channel or --unit with --layer ${layer}`);
+    objectives = [channel !== undefined ? { layer, channel: Number(channel) } : { layer, unit: parseUnit(unit!) }];
+    names = [`${layer} ${channel !== undefined ? `channel ${channel}` : `unit ${unit}`}`];
+  } else {
+    const spec = str(args, 'classes', 'all');
+    const classes = spec === 'all' ? Array.from({ length: c.numClasses }, (_, i) => i) : spec.split(',').map((v) => Number(v.trim()));
+    objectives = classes.map((k) => ({ class: k }));
+    names = classes.map((k) => c.classNames[k] ?? String(k));
+  }
+  const variant = str(args, 'variant', 'plain');
+  const common = { seed: num(args, 'seed', 0), ...(str(args, 'steps') !== undefined ? { steps: num(args, 'steps', 1) } : {}) };
+  const r = variant === 'plain' ? await activationMax(c, objectives, common)
+    : variant === 'code' ? await activationMaxCode(c, objectives, { ...common, generator: str(args, 'generator', 'mnist-vae-10d') })
+      : variant === 'expert' ? await activationMaxExpert(c, objectives, common)
+        : undefined;
+  if (!r) throw new OptionError(`expected --variant plain, code or expert; got ${variant}`);
+  try {
+    const labels = objectives.map((o, i) => ('class' in o ? `${names[i]}\np = ${r.probabilities[i][o.class].toFixed(3)}` : `${names[i]}\n${r.objective[i].toFixed(3)}`));
+    if (out) {
+      const { low, high } = c.domain;
+      const tiles = objectives.map((_, i) => renderImage(r.prototypes, { index: i, range: [low, high] }));
+      writePng(out, grid(tiles, { labels, scale: Math.max(1, Math.round(84 / c.inputShape[0])), title: `activation-max (${variant})` }));
+    }
+    if (flag(args, 'json')) {
+      process.stdout.write(JSON.stringify({ variant, names, probabilities: r.probabilities, objective: r.objective, out: out ? path.resolve(out) : undefined }) + '\n');
+    } else {
+      process.stdout.write(`${c.name} activation-max (${variant}): ${labels.map((l) => l.replace('\n', ' ')).join('; ')} → ${out}\n`);
+    }
+  } finally {
+    r.dispose();
+  }
+}
