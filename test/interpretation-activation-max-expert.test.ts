@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, explain, Classifier, hasDefaultModel, loadDefaultClassifier, getMethod, OptionError } from '../src/index.js';
 import { activationMax } from '../src/interpretation/activation-max.js';
-import { activationMaxExpert, defaultDensityExpert, trainDensityExpert } from '../src/interpretation/activation-max-expert.js';
+import { activationMaxExpert, defaultDensityExpert, trainDensityExpert, setDensityExpertData } from '../src/interpretation/activation-max-expert.js';
 import { buildMobileNetV2Shaped } from '../src/models/imagenet-shapes.js';
 
 const shipped = hasDefaultModel('mnist-cnn');
@@ -83,5 +83,35 @@ describe.skipIf(!shipped)('activation-max-expert (seed 003 Eq. 3.2) on the shipp
     await expect(explain('activation-max-expert', mb, xc, { options: { steps: 2 } })).rejects.toThrow(/default density expert models 28×28×1 MNIST images, but classifier "mb" takes 32×32×3: pass option expert/);
     xc.dispose();
     model.dispose();
+  });
+
+  it('setDensityExpertData supplies the training images where MNIST is not on disk (the browser explorer); a wrong shape is a typed error', async () => {
+    const asked: number[] = [];
+    const bright = tf.fill([1, 28, 28, 1], 0.9) as tf.Tensor4D;
+    const dark = tf.fill([1, 28, 28, 1], 0.1) as tf.Tensor4D;
+    // How much more the expert trained on the provider's images prefers bright over dark images.
+    const preference = async (value: number) => {
+      setDensityExpertData(async (count) => {
+        asked.push(count);
+        return tf.fill([2, 28, 28, 1], value) as tf.Tensor4D;
+      });
+      const rbm = await trainDensityExpert({ images: 40, epochs: 3 });
+      const [lb, ld] = [rbm.logDensity(bright), rbm.logDensity(dark)];
+      const p = lb.dataSync()[0] - ld.dataSync()[0];
+      tf.dispose([lb, ld]);
+      rbm.dispose();
+      return p;
+    };
+    try {
+      const fromBright = await preference(0.9);
+      const fromDark = await preference(0.1);
+      expect(asked).toEqual([40, 40]);
+      expect(fromBright).toBeGreaterThan(fromDark);
+      setDensityExpertData(async () => tf.zeros([2, 32, 32, 1]) as tf.Tensor4D);
+      await expect(trainDensityExpert({ images: 2 })).rejects.toThrow(/expected setDensityExpertData to give 28×28×1 images; got 32×32×1/);
+    } finally {
+      setDensityExpertData(undefined);
+      tf.dispose([bright, dark]);
+    }
   });
 });

@@ -4,7 +4,7 @@
 // `npm run web` (scripts/serve-web.mjs); the user's files are read here and never uploaded.
 import {
   initBackend, setWasmPaths, loadLayersModel, Classifier, explain, listMethods, renderImage, overlay, tf,
-  setGeneratorResolver, loadGeneratorFromUrl, tensorToHWC, reduceChannels, renderValues, getColormap, upscale,
+  setGeneratorResolver, loadGeneratorFromUrl, setDensityExpertData, tensorToHWC, reduceChannels, renderValues, getColormap, upscale,
   mapToPhoto, decodePhoto, photoToInputInPage, entriesFromFileList, entriesFromDataTransfer, holdsModel, classifierFromEntries,
   OptionError, UnsupportedLayerError, InvalidInputError, TargetError,
 } from './glasswing.js';
@@ -536,6 +536,11 @@ async function main() {
   const [digits, models] = await Promise.all([fetch('./digits.json').then((r) => r.json()), fetch('./models.json').then((r) => r.json())]);
   state.digits = digits;
   state.shipped = models;
+  // activation-max-expert's density expert (a Gaussian RBM) trains on the page's test digits: MNIST is not on disk here.
+  setDensityExpertData(async (count) => {
+    const n = Math.min(count, digits.count);
+    return tf.tensor4d(digits.pixels.slice(0, n * digits.size * digits.size), [n, digits.size, digits.size, 1]);
+  });
   $('model').innerHTML = models.map((m) => `<option value="${m}">${m}</option>`).join('');
   $('method').innerHTML = listMethods().map((m) => `<option value="${m.name}">${m.family}: ${m.name}</option>`).join('');
   $('method').value = 'integrated-gradients';

@@ -60,6 +60,22 @@ export const EXPERT_ACTIVATION_MAX_DEFAULTS = {
 
 const experts = new Map<string, Promise<GaussianRBM>>();
 
+/** Where the default expert's training images come from: `count` MNIST-like 28×28×1 images in [0, 1]. */
+export type DensityExpertData = (count: number, seed: number) => Promise<tf.Tensor4D>;
+let expertData: DensityExpertData | undefined;
+
+/**
+ * Give the default density expert its training images where MNIST is not on disk (a browser page
+ * supplies the digits it has); undefined restores the disk loader. Cached experts are dropped.
+ *
+ * @example
+ * setDensityExpertData(async (count) => tf.slice(myDigits, 0, Math.min(count, myDigits.shape[0])));
+ */
+export function setDensityExpertData(provider: DensityExpertData | undefined): void {
+  expertData = provider;
+  experts.clear();
+}
+
 /**
  * Train a Gaussian RBM on MNIST training images with a small budget (the caller owns it). The default
  * expert of activation-max-expert is this with the default budget, cached.
@@ -73,14 +89,23 @@ export async function trainDensityExpert(opts: DensityExpertTraining = {}): Prom
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new OptionError(`expected expertTraining.${k} a positive integer; got ${o[k]}`);
   }
   if (!(o.sigma > 0)) throw new OptionError(`expected expertTraining.sigma > 0; got ${o.sigma}`);
-  // A non-literal specifier keeps bundlers from pulling the disk loader into a browser build.
-  const spec = '../data/mnist.js';
   let data: { images: tf.Tensor4D };
-  try {
-    const mnist = (await import(spec)) as typeof import('../data/mnist.js');
-    data = await mnist.loadMnist({ split: 'train', limit: o.images, seed: o.seed });
-  } catch (e) {
-    throw new OptionError(`the default density expert trains on MNIST from disk, which failed here (${(e as Error).message}): pass option expert`);
+  if (expertData) {
+    data = { images: await expertData(o.images, o.seed) };
+    const [, h, w, c] = data.images.shape;
+    if (h !== 28 || w !== 28 || c !== 1) {
+      data.images.dispose();
+      throw new OptionError(`expected setDensityExpertData to give 28×28×1 images; got ${h}×${w}×${c}`);
+    }
+  } else {
+    // A non-literal specifier keeps bundlers from pulling the disk loader into a browser build.
+    const spec = '../data/mnist.js';
+    try {
+      const mnist = (await import(spec)) as typeof import('../data/mnist.js');
+      data = await mnist.loadMnist({ split: 'train', limit: o.images, seed: o.seed });
+    } catch (e) {
+      throw new OptionError(`the default density expert trains on MNIST from disk, which failed here (${(e as Error).message}): pass option expert, or give images with setDensityExpertData`);
+    }
   }
   const rbm = new GaussianRBM({ inputShape: [28, 28, 1], hidden: o.hidden, sigma: o.sigma, seed: o.seed });
   try {
