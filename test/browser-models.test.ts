@@ -10,7 +10,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as http from 'node:http';
-import { execFileSync, spawnSync } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, explain, listMethods } from '../src/index.js';
@@ -20,6 +19,7 @@ import { exportGraphModel, saveGraphModel } from '../src/models/graph-model-expo
 import { loadClassifier } from '../src/models/load.js';
 import { loadPhoto } from '../src/data/photo.js';
 import { encodeJpeg, encodePng } from '../src/render/png.js';
+import { ensureCommand } from './support/run-node.js';
 
 const root = path.resolve(__dirname, '..');
 const CLASS_NAMES = ['golden retriever', 'tabby cat', 'tiger shark', 'goldfish', 'espresso'];
@@ -28,11 +28,9 @@ const COMPARED = ['gradient', 'saliency', 'gradient-x-input', 'integrated-gradie
 /** Latent methods need a generator of the classifier's image size; the shipped ones are 28×28×1. */
 const LATENT = ['lse', 'lae', 'cdeepex', 'xgems', 'activation-max-code', 'activation-max-expert'];
 
-function chromium(): string {
-  const found = spawnSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).stdout.trim();
-  if (found) return found;
-  execFileSync(path.join(root, 'scripts', 'ensure-chromium.sh'), { stdio: 'inherit' });
-  return spawnSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).stdout.trim();
+/** Debian's chromium, installed by scripts/ensure-chromium.sh when missing. */
+function chromium(): Promise<string> {
+  return ensureCommand('chromium', path.join(root, 'scripts', 'ensure-chromium.sh'));
 }
 const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
@@ -111,7 +109,7 @@ interface PageRun {
 /** Load a model folder and a photo through the page's inputs, run every method (or only `only`, one by one with the explain button), collect what it shows. */
 async function runInPage(dir: string, png: string, only?: string[]): Promise<PageRun> {
   const { chromium: pw } = await import('playwright-core');
-  const browser = await pw.launch({ executablePath: chromium(), args: CHROMIUM_FLAGS });
+  const browser = await pw.launch({ executablePath: await chromium(), args: CHROMIUM_FLAGS });
   try {
     const page = await browser.newPage();
     const errors: string[] = [];
@@ -269,7 +267,7 @@ describe('the explorer with the user\'s own colour models (headless chromium)', 
 
   it('a folder without a model and a file that is no image are reported in the page, with what was expected', async () => {
     const { chromium: pw } = await import('playwright-core');
-    const browser = await pw.launch({ executablePath: chromium(), args: CHROMIUM_FLAGS });
+    const browser = await pw.launch({ executablePath: await chromium(), args: CHROMIUM_FLAGS });
     try {
       const page = await browser.newPage();
       await page.goto(base);

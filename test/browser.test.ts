@@ -9,11 +9,11 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as http from 'node:http';
-import { execFileSync, spawnSync } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, currentBackend, loadDefaultClassifier, explain } from '../src/index.js';
 import { encodePng } from '../src/render/png.js';
+import { ensureCommand } from './support/run-node.js';
 
 const root = path.resolve(__dirname, '..');
 const METHODS = ['saliency', 'integrated-gradients', 'grad-cam', 'guided-backprop', 'lrp', 'cdeepex'];
@@ -47,11 +47,9 @@ try {
 document.getElementById('out').textContent = JSON.stringify(out);
 </script></body></html>`;
 
-function chromium(): string {
-  const found = spawnSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).stdout.trim();
-  if (found) return found;
-  execFileSync(path.join(root, 'scripts', 'ensure-chromium.sh'), { stdio: 'inherit' });
-  return spawnSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).stdout.trim();
+/** Debian's chromium, installed by scripts/ensure-chromium.sh when missing. */
+function chromium(): Promise<string> {
+  return ensureCommand('chromium', path.join(root, 'scripts', 'ensure-chromium.sh'));
 }
 
 // Without the background-networking flags chromium keeps dialling out on this closed network.
@@ -80,7 +78,7 @@ describe('the browser bundle in headless chromium', () => {
   it('explains MNIST digits with the wasm backend exactly as Node does, without leaking tensors', async () => {
     const { chromium: pw } = await import('playwright-core');
     const browser = await pw.launch({
-      executablePath: chromium(),
+      executablePath: await chromium(),
       args: CHROMIUM_FLAGS,
     });
     let got: Record<string, unknown>;
@@ -123,7 +121,7 @@ describe('the browser bundle in headless chromium', () => {
 
   it('the explorer (web/) runs every method of the bundle on a test digit and paints its map', async () => {
     const { chromium: pw } = await import('playwright-core');
-    const browser = await pw.launch({ executablePath: chromium(), args: CHROMIUM_FLAGS });
+    const browser = await pw.launch({ executablePath: await chromium(), args: CHROMIUM_FLAGS });
     try {
       const page = await browser.newPage({ acceptDownloads: true });
       const errors: string[] = [];

@@ -91,7 +91,7 @@ function sameOutputs(a: string, b: string, spec: JobSpec): void {
 }
 
 beforeAll(async () => {
-  ensureRedis();
+  await ensureRedis();
   await initBackend();
   dir = mkdtempSync(join(tmpdir(), 'glasswing-queue-'));
   redis = await TestRedis.start();

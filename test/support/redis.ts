@@ -3,14 +3,15 @@
  * on a free port, data in a temp folder, append-only persistence with fsync on every write, so a
  * test can kill it and start it again on the same data.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { ensureCommand } from './run-node.js';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-export function ensureRedis(): void {
-  execFileSync(resolve(__dirname, '../../scripts/ensure-redis.sh'), { stdio: 'inherit' });
+export async function ensureRedis(): Promise<void> {
+  await ensureCommand('redis-server', resolve(__dirname, '../../scripts/ensure-redis.sh'));
 }
 
 export async function freePort(): Promise<number> {
