@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { registerMethod } from '../core/registry.js';
 import { baselineDistribution, type BaselineDistributionSpec } from './baselines.js';
 import { deepLiftMultipliers, deepLiftRunOptions, needsGraph, type DeepLiftMaxPoolRule, type DeepLiftNonlinearRule } from './deeplift.js';
-import { chunks } from './math.js';
+import { concatBatch, chunks } from './math.js';
 
 export interface DeepLiftShapOptions {
   /** The baseline distribution: a tensor [K,H,W,C], or 'uniform' (numBaselines seeded uniform images in the input range). */
@@ -82,8 +82,7 @@ registerMethod<DeepLiftShapOptions>({
     } finally {
       dist.dispose();
     }
-    const attribution = parts.length === 1 ? parts[0] : tf.concat(parts, 0);
-    if (parts.length > 1) tf.dispose(parts);
+    const attribution = concatBatch(parts);
     return { attribution, extras: { completenessError, scoreDifference } };
   },
 });

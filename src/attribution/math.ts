@@ -99,6 +99,14 @@ export function chunks(total: number, size: number): Array<[number, number]> {
   return out;
 }
 
+/** Join per-chunk results along the batch axis, taking ownership of the parts (one part is returned as is). */
+export function concatBatch<T extends tf.Tensor>(parts: T[]): T {
+  if (parts.length === 1) return parts[0];
+  const joined = tf.concat(parts, 0) as T;
+  tf.dispose(parts);
+  return joined;
+}
+
 export function positiveInt(name: string, v: unknown, min = 1): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new OptionError(`expected option ${name} to be an integer ≥ ${min}; got ${String(v)}`);

@@ -73,6 +73,15 @@ export function featureRelevance(pixels: Float64Array, features: Int32Array[]): 
   return out;
 }
 
+/** The patches of an option's patch size for these images and each image's summed relevance per patch. */
+export async function patchRelevance(a: tf.Tensor4D, patchSize: unknown): Promise<{ patchSize: number; features: Int32Array[]; relevance: Float64Array[] }> {
+  const [, h, w] = a.shape;
+  const size = resolvePatchSize(patchSize, h, w);
+  const features = patchFeatures(h, w, size);
+  const relevance = (await pixelRelevance(a)).map((p) => featureRelevance(p, features));
+  return { patchSize: size, features, relevance };
+}
+
 /** Feature indices from most to least relevant (descending, ties by index) — or the reverse order. */
 export function featureOrder(rel: Float64Array, descending = true): Int32Array {
   const idx = Array.from({ length: rel.length }, (_, i) => i);

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { registerMetric } from './registry.js';
-import { auc, curveScores, featureOrder, featureRelevance, meanCurve, patchFeatures, pixelRelevance, replacementImages, resolvePatchSize, scoreOutput, REPLACEMENTS, roadOptions, type Replacement } from './common.js';
+import { auc, curveScores, featureOrder, meanCurve, patchRelevance, replacementImages, scoreOutput, REPLACEMENTS, roadOptions, type Replacement } from './common.js';
 import { oneOf, positiveInt } from '../attribution/math.js';
 
 export interface DeletionOptions {
@@ -29,9 +29,8 @@ registerMetric<DeletionOptions>({
   async run(ctx, o) {
     const steps = positiveInt('steps', o.steps);
     const output = scoreOutput(o.output);
-    const [, h, w] = ctx.x.shape;
-    const features = patchFeatures(h, w, resolvePatchSize(o.patchSize, h, w));
-    const orders = (await pixelRelevance(ctx.attribution)).map((p) => featureOrder(featureRelevance(p, features), true));
+    const { features, relevance } = await patchRelevance(ctx.attribution, o.patchSize);
+    const orders = relevance.map((r) => featureOrder(r, true));
     const replacement = oneOf('replacement', o.replacement, REPLACEMENTS);
     const to = replacementImages(ctx.classifier, ctx.x, replacement, { baselineValue: o.baselineValue, blurSigma: o.blurSigma, seed: o.seed });
     try {

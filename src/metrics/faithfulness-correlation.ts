@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerMetric } from './registry.js';
 import {
-  featureRelevance, metricRng, patchFeatures, pearson, perturbedScores, pixelRelevance, replacementImages, resolvePatchSize, scoreOutput, scoresOf,
+  metricRng, patchRelevance, pearson, perturbedScores, replacementImages, scoreOutput, scoresOf,
   REPLACEMENTS, roadOptions, type Replacement,
 } from './common.js';
 import { oneOf, positiveInt } from '../attribution/math.js';
@@ -36,12 +36,11 @@ registerMetric<FaithfulnessCorrelationOptions>({
   async run(ctx, o) {
     const samples = positiveInt('samples', o.samples, 2);
     const output = scoreOutput(o.output);
-    const [n, h, w] = ctx.x.shape;
-    const features = patchFeatures(h, w, resolvePatchSize(o.patchSize, h, w));
+    const n = ctx.x.shape[0];
+    const { features, relevance: rel } = await patchRelevance(ctx.attribution, o.patchSize);
     const f = features.length;
     const size = o.subsetSize === 'auto' ? Math.max(1, Math.round(f / 10)) : positiveInt('subsetSize', o.subsetSize);
     if (size > f) throw new OptionError(`expected option subsetSize ≤ ${f} (the number of features); got ${size}`);
-    const rel = (await pixelRelevance(ctx.attribution)).map((p) => featureRelevance(p, features));
     // Subsets: a seeded partial Fisher–Yates per row.
     const rng = metricRng(o.seed);
     const subsets: Int32Array[] = [];

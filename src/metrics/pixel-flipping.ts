@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerMetric } from './registry.js';
 import {
-  curveScores, featureOrder, featureRelevance, meanCurve, patchFeatures, pixelRelevance, replacementImages, resolvePatchSize, scoreOutput,
+  curveScores, featureOrder, meanCurve, patchRelevance, replacementImages, scoreOutput,
   REPLACEMENTS, roadOptions, type Replacement,
 } from './common.js';
 import { oneOf, positiveInt } from '../attribution/math.js';
@@ -45,9 +45,7 @@ registerMetric<PixelFlippingOptions>({
     const replacement = oneOf('replacement', o.replacement, REPLACEMENTS);
     const steps = positiveInt('steps', o.steps);
     const output = scoreOutput(o.output);
-    const [, h, w] = ctx.x.shape;
-    const features = patchFeatures(h, w, resolvePatchSize(o.patchSize, h, w));
-    const rel = (await pixelRelevance(ctx.attribution)).map((p) => featureRelevance(p, features));
+    const { patchSize, features, relevance: rel } = await patchRelevance(ctx.attribution, o.patchSize);
     const to = replacementImages(ctx.classifier, ctx.x, replacement, { baselineValue: o.baselineValue, blurSigma: o.blurSigma, seed: o.seed });
     const road = roadOptions(ctx.classifier, replacement, o.seed);
     const xs = Array.from({ length: steps + 1 }, (_, k) => k / steps);
@@ -67,7 +65,7 @@ registerMetric<PixelFlippingOptions>({
         lerf = await run(false, [order === 'both' ? 0.5 : 0, 1]);
         curves.push({ name: 'LeRF', xLabel: 'fraction perturbed', yLabel: `target ${output}`, x: xs, y: lerf, mean: meanCurve(lerf) });
       }
-      const extras: Record<string, unknown> = { patchSize: resolvePatchSize(o.patchSize, h, w), features: features.length };
+      const extras: Record<string, unknown> = { patchSize, features: features.length };
       if (morf) extras.aopcMorf = morf.map(aopc);
       if (lerf) extras.aopcLerf = lerf.map(aopc);
       const scores = order === 'morf' ? morf!.map(aopc) : order === 'lerf' ? lerf!.map(aopc) : morf!.map((m, i) => aopc(m) - aopc(lerf![i]));

@@ -10,7 +10,7 @@ import { registerMethod } from '../../core/registry.js';
 import { targetMask } from '../../core/target.js';
 import { batchSizeFor } from '../../engine/memory.js';
 import { makeBaseline, type BaselineSpec } from '../integrated-gradients.js';
-import { INTEGRATION_RULES, integrationPoints, oneOf, positiveInt, type IntegrationRule } from '../math.js';
+import { concatBatch, INTEGRATION_RULES, integrationPoints, oneOf, positiveInt, type IntegrationRule } from '../math.js';
 import { layerShape4, needsGraph, resolveLayer, splitAt, to4D } from './common.js';
 
 export interface LayerConductanceOptions {
@@ -85,8 +85,7 @@ registerMethod<LayerConductanceOptions>({
     } finally {
       baseline.dispose();
     }
-    const attribution = parts.length === 1 ? parts[0] : tf.concat(parts, 0);
-    if (parts.length > 1) tf.dispose(parts);
+    const attribution = concatBatch(parts);
     return { attribution, extras: { layer } };
   },
 });

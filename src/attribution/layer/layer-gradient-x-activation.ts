@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { registerMethod } from '../../core/registry.js';
 import { targetMask } from '../../core/target.js';
 import { batchSizeFor } from '../../engine/memory.js';
-import { chunks, positiveInt } from '../math.js';
+import { concatBatch, chunks, positiveInt } from '../math.js';
 import { layerShape4, needsGraph, resolveLayer, splitAt, to4D } from './common.js';
 
 export interface LayerGradientXActivationOptions {
@@ -38,8 +38,7 @@ registerMethod<LayerGradientXActivationOptions>({
         return to4D(tf.mul(a, g), shape);
       }));
     }
-    const attribution = parts.length === 1 ? parts[0] : tf.concat(parts, 0);
-    if (parts.length > 1) tf.dispose(parts);
+    const attribution = concatBatch(parts);
     return { attribution, extras: { layer } };
   },
 });

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerMethod } from '../../core/registry.js';
 import { batchSizeFor } from '../../engine/memory.js';
-import { chunks, positiveInt } from '../math.js';
+import { concatBatch, chunks, positiveInt } from '../math.js';
 import { layerShape4, needsGraph, neuronIndices, neuronMask, resolveLayer, splitAt, type NeuronSpec } from './common.js';
 
 export interface NeuronGradientOptions {
@@ -36,8 +36,7 @@ registerMethod<NeuronGradientOptions>({
         return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.reshape(split.head(v), [cnt, h * w * c]), m)))(tf.slice(x, s, cnt)) as tf.Tensor4D;
       }));
     }
-    const attribution = parts.length === 1 ? parts[0] : tf.concat(parts, 0);
-    if (parts.length > 1) tf.dispose(parts);
+    const attribution = concatBatch(parts);
     return { attribution, extras: { layer, neuron } };
   },
 });

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { registerMethod } from '../../core/registry.js';
 import { batchSizeFor } from '../../engine/memory.js';
 import { makeBaseline, type BaselineSpec } from '../integrated-gradients.js';
-import { INTEGRATION_RULES, integrationPoints, oneOf, positiveInt, type IntegrationRule } from '../math.js';
+import { concatBatch, INTEGRATION_RULES, integrationPoints, oneOf, positiveInt, type IntegrationRule } from '../math.js';
 import { layerShape4, needsGraph, neuronIndices, neuronMask, resolveLayer, splitAt, type NeuronSpec } from './common.js';
 
 export interface NeuronIntegratedGradientsOptions {
@@ -86,8 +86,7 @@ registerMethod<NeuronIntegratedGradientsOptions>({
     } finally {
       baseline.dispose();
     }
-    const attribution = parts.length === 1 ? parts[0] : tf.concat(parts, 0);
-    if (parts.length > 1) tf.dispose(parts);
+    const attribution = concatBatch(parts);
     return { attribution, extras: { layer, neuron, completenessError } };
   },
 });
