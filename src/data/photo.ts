@@ -9,8 +9,9 @@ import { extname, join } from 'node:path';
 import { createCanvas, type Canvas } from '@napi-rs/canvas';
 import type { Classifier } from '../core/classifier.js';
 import { ImageLoadError } from '../core/errors.js';
-import { photoGeometry, type PhotoInfo, type PreprocessingSpec } from '../core/preprocessing.js';
-import { rawToTensor, readImageRaw, type RawImage } from './image.js';
+import type { PhotoInfo, PreprocessingSpec } from '../core/preprocessing.js';
+import { readImageRaw, type RawImage } from './image.js';
+import { photoToInputOnCanvas } from './photo-input.js';
 
 export interface Photo {
   /** [1, h, w, c] in the model's value range and channel order. */
@@ -33,31 +34,9 @@ function toCanvas(raw: RawImage): Canvas {
   return c;
 }
 
-/** Bring decoded RGBA pixels to the model input with the preprocessing's policy. */
+/** Bring decoded RGBA pixels to the model input with the preprocessing's policy (the same drawing as in a page). */
 export function photoToInput(raw: RawImage, target: PhotoTarget): { input: tf.Tensor4D; info: PhotoInfo } {
-  const [h, w, c] = target.inputShape;
-  const spec = target.preprocessing ?? {};
-  if (c !== 1 && c !== 3) throw new ImageLoadError(`expected a model with 1 or 3 input channels; got ${c}`);
-  const info = photoGeometry(raw.width, raw.height, h, w, spec);
-  const [lo, hi] = info.range;
-  const canvas = createCanvas(w, h);
-  const ctx = canvas.getContext('2d');
-  const fill = spec.padValue ?? lo;
-  const grey = Math.round(Math.max(0, Math.min(1, (fill - lo) / (hi - lo))) * 255);
-  ctx.fillStyle = `rgb(${grey}, ${grey}, ${grey})`;
-  ctx.fillRect(0, 0, w, h);
-  ctx.imageSmoothingEnabled = true;
-  ctx.imageSmoothingQuality = 'high';
-  // the photo rectangle in input pixel coordinates: photo point P ↦ (P − offset) / scale
-  ctx.drawImage(toCanvas(raw), -info.offsetX / info.scaleX, -info.offsetY / info.scaleY, raw.width / info.scaleX, raw.height / info.scaleY);
-  const d = ctx.getImageData(0, 0, w, h);
-  const pixels: RawImage = { width: w, height: h, data: new Uint8ClampedArray(d.data.buffer, d.data.byteOffset, d.data.length) };
-  const input = tf.tidy(() => {
-    let t: tf.Tensor3D = rawToTensor(pixels, c as 1 | 3, [lo, hi]);
-    if (info.channelOrder === 'bgr' && c === 3) t = tf.reverse(t, -1);
-    return tf.expandDims(t, 0) as tf.Tensor4D;
-  });
-  return { input, info };
+  return photoToInputOnCanvas(toCanvas(raw), target, (width, height) => createCanvas(width, height));
 }
 
 /**
