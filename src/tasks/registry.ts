@@ -16,6 +16,24 @@ export interface TaskOptions {
   [key: string]: unknown;
 }
 
+/**
+ * One row of the results page (docs/results.md, `glasswing experiment all`): a seed's claim beside
+ * what this run measured. Experiments that reproduce a seed figure return these so the page is built
+ * from the same run that printed the table, never typed in by hand.
+ */
+export interface SeedClaim {
+  /** What is claimed, short: "FGSM ε = 0.3, naturally trained (Madry arch.)". */
+  claim: string;
+  /** Seed id and place: "004 §3", "001 Fig. 7". */
+  seed: string;
+  /** The seed's figure, as the seed states it ("< 10 %", "0.217"). */
+  seedFigure: string;
+  /** Ours, measured in this run, with its unit. */
+  measured: string;
+  /** One line on why it differs, when it does (a measured reason, not a guess). */
+  note?: string;
+}
+
 export interface TaskResult {
   /** Rows of the table to print; every row has the same keys. */
   rows: Array<Record<string, string | number>>;
@@ -26,6 +44,8 @@ export interface TaskResult {
   /** Markdown written (experiments) and files produced. */
   markdown?: string;
   files?: string[];
+  /** Seed claims this run reproduces (or does not), for the results page. */
+  claims?: SeedClaim[];
 }
 
 export interface TaskDefinition {
