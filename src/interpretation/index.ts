@@ -6,3 +6,6 @@ export * from './receptive-field.js';
 export * from './top-activations.js';
 export * from './nearest-neighbours.js';
 export * from './empirical-receptive-field.js';
+export * from './image-source.js';
+export * from './folder-source.js';
+export * from './top-adversarial.js';

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../core/classifier.js';
 import { OptionError } from '../core/errors.js';
 import { batchSizeFor } from '../engine/memory.js';
-import type { Dataset } from '../data/dataset.js';
+import { imageSource, readBatch, type ImageData } from './image-source.js';
 
 export interface NearestNeighboursOptions {
   /** A node of the classifier; 'input' for pixel space. */
@@ -35,7 +35,7 @@ export interface Neighbour {
  * const nn = await nearestNeighbours(cnn, query, train, { layer: 'fc1', metric: 'cosine', k: 5 });
  * console.log(nn[0].map((n) => n.index));
  */
-export async function nearestNeighbours(classifier: Classifier, queries: tf.Tensor4D, data: Pick<Dataset, 'images' | 'labels'>, opts: NearestNeighboursOptions): Promise<Neighbour[][]> {
+export async function nearestNeighbours(classifier: Classifier, queries: tf.Tensor4D, data: ImageData, opts: NearestNeighboursOptions): Promise<Neighbour[][]> {
   const k = opts.k ?? 5;
   const metric = opts.metric ?? 'l2';
   if (!Number.isInteger(k) || k < 1) throw new OptionError(`expected k a positive integer; got ${k}`);
@@ -43,7 +43,8 @@ export async function nearestNeighbours(classifier: Classifier, queries: tf.Tens
   classifier.validateInput(queries, { checkRange: false });
   const pixel = opts.layer === 'input';
   if (!pixel) classifier.node(opts.layer);
-  const n = data.images.shape[0];
+  const src = imageSource(data);
+  const n = src.size;
   if (n === 0) throw new OptionError('expected a dataset with at least one image; got none');
   const features = (x: tf.Tensor4D): tf.Tensor2D => {
     if (pixel) return tf.reshape(x, [x.shape[0], -1]);
@@ -62,17 +63,19 @@ export async function nearestNeighbours(classifier: Classifier, queries: tf.Tens
   try {
     for (let s = 0; s < n; s += bs) {
       const m = Math.min(bs, n - s);
+      const xb = await readBatch(src, s, m, classifier.inputShape);
       const dT = tf.tidy(() => {
-        let f = features(tf.slice(data.images, s, m));
+        let f = features(xb);
         if (metric === 'cosine') {
           f = normalise(f);
           return tf.sub(1, tf.matMul(q, f, false, true));
         }
-        // ‖q − f‖² = ‖q‖² − 2 q·f + ‖f‖², clamped at 0 against rounding
-        const qq = tf.sum(tf.square(q), 1, true);
-        const ff = tf.reshape(tf.sum(tf.square(f), 1), [1, m]);
-        return tf.sqrt(tf.relu(tf.add(tf.sub(qq, tf.mul(2, tf.matMul(q, f, false, true))), ff)));
+        // ‖q − f‖ from the differences themselves (not ‖q‖² − 2q·f + ‖f‖², which rounds): an image's
+        // distance to itself is exactly 0.
+        const rows = Array.from({ length: nq }, (_, i) => tf.sqrt(tf.sum(tf.square(tf.sub(f, tf.slice(q, i, 1))), 1)));
+        return tf.stack(rows);
       });
+      xb.dispose();
       const d = (await dT.data()) as Float32Array;
       dT.dispose();
       for (let i = 0; i < nq; i++) {
@@ -90,5 +93,5 @@ export async function nearestNeighbours(classifier: Classifier, queries: tf.Tens
   } finally {
     q.dispose();
   }
-  return best.map((list) => list.map((b) => ({ index: b.index, label: data.labels[b.index], distance: b.distance })));
+  return best.map((list) => list.map((b) => ({ index: b.index, label: src.labels[b.index], distance: b.distance })));
 }
