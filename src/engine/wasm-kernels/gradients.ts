@@ -6,34 +6,35 @@
  * - Relu6 (MobileNetV2's 35 clipped ReLUs): stock computes mul(dy, cast(mul(lessEqual(x, 6),
  *   step(x)))) — five full-size kernels, the slowest being wasm's scalar-broadcast LessEqual (half of
  *   MobileNetV2's backward time outside the convolutions). On wasm one kernel,
- *   GlasswingRelu6Grad, writes dy · 1[0 < x ≤ 6] in one loop over the heap; other backends keep the
- *   stock formula.
+ *   GlasswingRelu6Grad, computes dy · 1[0 < x ≤ 6] with five XNNPACK element-wise passes; other
+ *   backends keep the stock formula.
  * - FusedBatchNorm: stock computes x − mean and dy · scale (full size) eagerly whichever inputs need
  *   a gradient, and the input gradient as dy · tile(rsqrt(variance + ε)) · scale (three more full-size
  *   passes). Here every part is computed only when asked for, and the input gradient is one broadcast
  *   multiply of dy by the per-channel factor scale · rsqrt(variance + ε).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { f32, type KernelArgs } from './common.js';
+import { callStock, f32, free, type KernelArgs } from './common.js';
 
 export const RELU6_GRAD = 'GlasswingRelu6Grad';
 
-/** dy · 1[0 < x ≤ 6] in one pass over the wasm heap (NaN where x is NaN, as the stock mask gives). */
+/**
+ * dy · 1[0 < x ≤ 6] as five XNNPACK passes: dy · (step(x) − step(x − 6)). x − 6 is exact near 6
+ * (Sterbenz) and never rounds to ≤ 0 for x > 6, so the mask is exact; NaN in x gives NaN (step(NaN)
+ * is NaN), as the stock mask does. XNNPACK's element-wise passes run at ~0.1–0.2 ns per element, a
+ * JS loop over the heap at 1.5–2: this is 2–2.7× faster than the single-loop kernel it replaced.
+ */
 export function relu6GradKernel({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const { dy, x } = inputs;
-  const out = backend.makeOutput(x.shape, 'float32');
-  const n = tf.util.sizeFromShape(x.shape);
-  if (n === 0) return out;
-  const g = f32(backend, dy);
-  const v = f32(backend, x);
-  const o = f32(backend, out);
-  // Branch-free mask (+(t > 0) − +(t > 6)): the ternary form mispredicts on real activations and
-  // ran at ~10 ns per element against ~1. The NaN test is never taken on finite data.
-  for (let i = 0; i < n; i++) {
-    const t = v[i];
-    o[i] = g[i] * (+(t > 0) - +(t > 6));
-    if (t !== t) o[i] = NaN;
-  }
+  if (tf.util.sizeFromShape(x.shape) === 0) return backend.makeOutput(x.shape, 'float32');
+  const six = backend.makeOutput([], 'float32');
+  f32(backend, six)[0] = 6;
+  const shifted = callStock('Sub', backend, { a: x, b: six });
+  const above0 = callStock('Step', backend, { x }, { alpha: 0 });
+  const above6 = callStock('Step', backend, { x: shifted }, { alpha: 0 });
+  const mask = callStock('Sub', backend, { a: above0, b: above6 });
+  const out = callStock('Multiply', backend, { a: dy, b: mask });
+  free(backend, six, shifted, above0, above6, mask);
   return out;
 }
 

@@ -65,7 +65,7 @@ export function wasmKernelsInstalled(): boolean {
 export function installWasmKernels(): void {
   if (installed) return;
   for (const [name] of replacements) saveStock(name);
-  for (const name of ['Conv2D', 'Transpose', 'DepthwiseConv2dNative', 'Multiply', 'Add']) saveStock(name);
+  for (const name of ['Conv2D', 'Transpose', 'DepthwiseConv2dNative', 'Multiply', 'Add', 'Sub', 'Step']) saveStock(name);
   for (const [name, fn] of replacements) {
     if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
     tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: fn as unknown as tf.KernelFunc });

@@ -130,10 +130,20 @@ function int32View(backend: WasmBackend, info: tf.TensorInfo, n: number): Int32A
   return new Int32Array(f.buffer, f.byteOffset, n);
 }
 
-/** Cast bool → float32/int32 and float32/int32 → bool by a loop; other casts go to the stock kernel. */
+/**
+ * Cast. Same dtype: the buffer is shared with a reference taken (as Identity; the cpu backend does the
+ * same) — stock copies it, and tfjs' own ReLU gradient, dy · cast(step(x), 'float32'), casts a float32
+ * tensor to float32 at every rectifier. bool → float32/int32: one native TypedArray.set (the values
+ * are 0 and 1; ~0.06 ns per element against ~1.2 for a JS loop). float32/int32 → bool: a loop
+ * (x ≠ 0; NaN is true), since set() would wrap the values modulo 256. Other casts: stock.
+ */
 export function cast({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x } = inputs;
   const to = attrs.dtype as tf.DataType;
+  if (to === x.dtype && to !== 'string' && to !== 'complex64') {
+    backend.incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  }
   const fromBool = x.dtype === 'bool' && (to === 'float32' || to === 'int32');
   const toBool = to === 'bool' && (x.dtype === 'float32' || x.dtype === 'int32');
   if (!fromBool && !toBool) return callStock('Cast', backend, { x }, attrs);
@@ -142,7 +152,7 @@ export function cast({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   if (n === 0) return out;
   const src = backend.typedArrayFromHeap(x);
   const dst = backend.typedArrayFromHeap(out);
-  if (fromBool) for (let i = 0; i < n; i++) dst[i] = src[i];
+  if (fromBool) dst.set(src);
   else for (let i = 0; i < n; i++) dst[i] = +(src[i] !== 0);
   return out;
 }
