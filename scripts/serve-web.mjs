@@ -101,7 +101,8 @@ function allowedHosts(server) {
  * `npm run build` (dist/) for the digits. `pages` adds HTML pages by path (the browser tests serve
  * their own pages beside the explorer).
  *
- * Served: `/` and the .html/.js/.css files of web/; the bundle's glasswing.js and .wasm files;
+ * Served: `/` and the .html/.js/.css files of web/; the bundle's glasswing.js, the pool's worker bundle
+ * glasswing-worker.js and the .wasm files;
  * `/models/NAME/FILE` for the shipped classifiers and generators (model.json, generator.json,
  * .bin weights); /digits.json and /models.json (made here). Nothing else.
  */
@@ -131,7 +132,8 @@ export async function createWebServer({ count = 48, pages = {} } = {}) {
         const f = inside(web, name);
         if (f) return { file: f };
       }
-      if (name === 'glasswing.js' || ext === '.wasm') {
+      // the bundle, the pool's Web Worker bundle, and the wasm binaries (SIMD and threaded-SIMD)
+      if (name === 'glasswing.js' || name === 'glasswing-worker.js' || ext === '.wasm') {
         const f = inside(bundle, name);
         if (f) return { file: f };
       }

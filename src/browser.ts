@@ -22,6 +22,10 @@ export * as tf from '@tensorflow/tfjs-core';
 export { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 export { loadLayersModel } from '@tensorflow/tfjs-layers';
 export * from './engine/backend.js';
+// The page chooses the wasm build and its threads (setWasmThreads, before initBackend); this initBackend applies it.
+export {
+  initBrowserBackend as initBackend, setWasmThreads, wasmThreadsSetting, autoWasmThreads, isCrossOriginIsolated, type WasmThreadsSetting,
+} from './engine/wasm-threads-browser.js';
 export { installWasmKernels, uninstallWasmKernels, replacedKernelNames, wasmKernelsInstalled } from './engine/wasm-kernels/index.js';
 export {
   setMemoryBudget, getMemoryBudget, withMemoryBudget, batchSizeFor, footprint, activationBytes, assertFits, availableBudget, parseBytes, formatBytes,
@@ -56,3 +60,5 @@ export { exportGraphModel, type GraphModelArtifacts, type GraphModelExportOption
 export * from './models/model-folder-browser.js';
 export * from './data/pixels.js';
 export * from './data/photo-input.js';
+// seeded ImageNet-shaped test models (MobileNetV2, ResNet-50, Inception shapes): benchmarks and tests in the page
+export { buildMobileNetV2Shaped, buildResNet50Shaped, buildInceptionShaped } from './models/imagenet-shapes.js';
