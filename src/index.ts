@@ -6,6 +6,10 @@ export {
   DEFAULT_MEMORY_BUDGET, WASM_HEAP_LIMIT, FOOTPRINT_SAFETY, type MemoryKind, type Footprint,
 } from './engine/memory.js';
 export { guardBackend, resetBackend, backendHealthy, isWasmAbort, backendResetCount } from './engine/recovery.js';
+export {
+  setWorkers, withWorkers, requestedWorkers, getPool, shutdownPool, setPoolTransport, WorkerPool, WorkerCrashError, defineChunkKernel, mapChunks, planLanes,
+  chunkSizeFor, forwardMacs, MIN_LANE_MACS, serveWorker, type LanePlan, type ChunkKernel, type WorkerTransport, type TransportFactory, type WorkerEndpoint,
+} from './engine/pool/index.js';
 export * from './util/random.js';
 export * from './util/progress.js';
 export * from './tasks/registry.js';

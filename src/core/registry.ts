@@ -10,6 +10,8 @@ import { OptionError, UnknownMethodError } from './errors.js';
 import { resolveTargets, type TargetSpec } from './target.js';
 import { assertFits, batchSizeFor, withMemoryBudget, type MemoryKind } from '../engine/memory.js';
 import { guardBackend } from '../engine/recovery.js';
+import { withWorkers } from '../engine/pool/settings.js';
+import { explainAcrossWorkers, imageSplit } from '../engine/pool/images.js';
 
 export type MethodFamily = 'attribution' | 'propagation' | 'counterfactual' | 'interpretation' | 'robustness';
 
@@ -47,6 +49,15 @@ export interface MethodDefinition<O extends object = Record<string, unknown>> {
    * chunks); other extras are taken from the first chunk.
    */
   perImageExtras?: string[];
+  /**
+   * How a worker pool (docs/parallel.md) splits this method's work. 'images': its result for an image
+   * does not depend on the other images, so `explain` runs sub-batches on the pool's threads and
+   * concatenates them (per-image extras as in perImageExtras). 'chunks': the method splits its own
+   * sampling loop with mapChunks (engine/pool/map.ts); `explain` leaves the batch whole. Unset:
+   * 'images' for attribution/propagation methods that declare perImageExtras and for the
+   * gradient-family methods listed in engine/pool/images.ts, else the method runs in the caller.
+   */
+  parallel?: 'images' | 'chunks';
   /** Return why the method cannot run on this classifier, or undefined when it can. */
   requires?: (classifier: Classifier) => string | undefined;
   run(classifier: Classifier, x: tf.Tensor4D, targets: number[], options: O, context: MethodContext): MethodResult | Promise<MethodResult>;
@@ -88,10 +99,51 @@ export interface ExplainOptions {
    * see setMemoryBudget). Internal batches are sized to fit it.
    */
   memoryBudget?: number | string;
+  /**
+   * Threads that compute this call: the calling thread plus workers − 1 pool workers (default:
+   * setWorkers, else GLASSWING_WORKERS, else the number of cores). 1 runs in the calling thread only.
+   * Small work stays in the calling thread whatever this says (see docs/parallel.md).
+   */
+  workers?: number;
+}
+
+/**
+ * Join results computed on consecutive sub-batches of images: attribution and logitsAfter
+ * concatenated, `perImage` extras concatenated (tensors along axis 0, arrays flattened one level),
+ * other extras taken from the first part. Takes ownership of the parts.
+ */
+export function mergeImageParts(perImageExtras: readonly string[], parts: MethodResult[]): MethodResult {
+  if (parts.length === 1) return parts[0];
+  try {
+    const perImage = new Set(perImageExtras);
+    const extras: Record<string, unknown> = {};
+    for (const key of Object.keys(parts[0].extras ?? {})) {
+      const values = parts.map((p) => p.extras?.[key]);
+      if (!perImage.has(key)) extras[key] = values[0];
+      else if (values.every((v) => v instanceof tf.Tensor)) extras[key] = tf.concat(values as tf.Tensor[], 0);
+      else if (values.every(Array.isArray)) extras[key] = (values as unknown[][]).flat(1);
+      else extras[key] = values[0];
+    }
+    return {
+      attribution: tf.concat(parts.map((p) => p.attribution), 0),
+      logitsAfter: parts.every((p) => p.logitsAfter) ? tf.concat(parts.map((p) => p.logitsAfter!), 0) : undefined,
+      extras,
+    };
+  } finally {
+    // Everything the parts returned is copied into the merged result (or was the first part's and kept).
+    parts.forEach((p, i) => {
+      p.attribution.dispose();
+      p.logitsAfter?.dispose();
+      for (const [key, v] of Object.entries(p.extras ?? {})) {
+        const kept = i === 0 && !perImageExtras.includes(key);
+        if (!kept && v instanceof tf.Tensor) v.dispose();
+      }
+    });
+  }
 }
 
 /** Run a method, in chunks of images that fit the memory budget when it declares perImageExtras. */
-async function runMethod(def: MethodDefinition<any>, classifier: Classifier, x: tf.Tensor4D, targets: number[], options: object, context: MethodContext): Promise<MethodResult> {
+export async function runMethod(def: MethodDefinition<any>, classifier: Classifier, x: tf.Tensor4D, targets: number[], options: object, context: MethodContext): Promise<MethodResult> {
   const n = x.shape[0];
   const bs = def.perImageExtras && def.memory !== 'none' ? batchSizeFor(classifier, def.memory ?? 'gradient', n) : n;
   if (bs >= n) return def.run(classifier, x, targets, options, context);
@@ -108,35 +160,18 @@ async function runMethod(def: MethodDefinition<any>, classifier: Classifier, x: 
         xs.dispose();
       }
     }
-    const perImage = new Set(def.perImageExtras);
-    const extras: Record<string, unknown> = {};
-    for (const key of Object.keys(parts[0].extras ?? {})) {
-      const values = parts.map((p) => p.extras?.[key]);
-      if (!perImage.has(key)) extras[key] = values[0];
-      else if (values.every((v) => v instanceof tf.Tensor)) extras[key] = tf.concat(values as tf.Tensor[], 0);
-      else if (values.every(Array.isArray)) extras[key] = (values as unknown[][]).flat(1);
-      else extras[key] = values[0];
-    }
-    return {
-      attribution: tf.concat(parts.map((p) => p.attribution), 0),
-      logitsAfter: parts.every((p) => p.logitsAfter) ? tf.concat(parts.map((p) => p.logitsAfter!), 0) : undefined,
-      extras,
-    };
-  } finally {
-    // Everything the chunks returned is copied into the merged result (or was the first chunk's and kept).
-    parts.forEach((p, i) => {
-      p.attribution.dispose();
+  } catch (err) {
+    for (const p of parts) {
+      disposeExplanation({ attribution: p.attribution, extras: p.extras ?? {} });
       p.logitsAfter?.dispose();
-      for (const [key, v] of Object.entries(p.extras ?? {})) {
-        const kept = i === 0 && !def.perImageExtras!.includes(key);
-        if (!kept && v instanceof tf.Tensor) v.dispose();
-      }
-    });
+    }
+    throw err;
   }
+  return mergeImageParts(def.perImageExtras!, parts);
 }
 
 /** Logits of x as a flat Float32Array, in batches that fit the memory budget. */
-async function logitsInBatches(classifier: Classifier, x: tf.Tensor4D): Promise<Float32Array> {
+export async function flatLogitsInBatches(classifier: Classifier, x: tf.Tensor4D): Promise<Float32Array> {
   const n = x.shape[0];
   const k = classifier.numClasses;
   const bs = batchSizeFor(classifier, 'forward');
@@ -158,7 +193,8 @@ async function logitsInBatches(classifier: Classifier, x: tf.Tensor4D): Promise<
  * console.log(e.attribution.shape, e.timeMs); e.dispose();
  */
 export async function explain(name: string, classifier: Classifier, x: tf.Tensor4D, opts: ExplainOptions = {}): Promise<Explanation> {
-  return withMemoryBudget(opts.memoryBudget, () => guardBackend(`method "${name}"`, [classifier], () => explainGuarded(name, classifier, x, opts)));
+  return withWorkers(opts.workers, () =>
+    withMemoryBudget(opts.memoryBudget, () => guardBackend(`method "${name}"`, [classifier], () => explainGuarded(name, classifier, x, opts))));
 }
 
 async function explainGuarded(name: string, classifier: Classifier, x: tf.Tensor4D, opts: ExplainOptions): Promise<Explanation> {
@@ -174,17 +210,28 @@ async function explainGuarded(name: string, classifier: Classifier, x: tf.Tensor
   }
   // Not even one sample fits: fail before any work (the footprint is measured on one sample once).
   if (def.memory !== 'none') assertFits(classifier, def.memory ?? 'gradient');
-  const logitsFlat = await logitsInBatches(classifier, x);
   const n = x.shape[0];
   const k = classifier.numClasses;
-  const targets = resolveTargets(opts.target ?? 'predicted', logitsFlat, n, k, classifier.classNames);
+  const spec = opts.target ?? 'predicted';
+  // Across the pool's threads: each sub-batch's logits and targets are computed where it is explained.
+  const perImage = imageSplit(def);
+  const across = perImage ? await explainAcrossWorkers(def, perImage, classifier, x, spec, options, opts.context ?? {}) : undefined;
+  let logitsFlat: Float32Array;
+  let targets: number[];
+  let result: MethodResult;
+  let timeMs: number;
+  if (across) {
+    ({ logitsFlat, targets, result, timeMs } = across);
+  } else {
+    logitsFlat = await flatLogitsInBatches(classifier, x);
+    targets = resolveTargets(spec, logitsFlat, n, k, classifier.classNames);
+    const start = performance.now();
+    result = await runMethod(def, classifier, x, targets, options, opts.context ?? {});
+    // Reading one value waits for the backend so the time covers the computation, not just its dispatch.
+    await result.attribution.data();
+    timeMs = performance.now() - start;
+  }
   const logits = Array.from({ length: n }, (_, i) => Array.from(logitsFlat.slice(i * k, (i + 1) * k)));
-
-  const start = performance.now();
-  const result = await runMethod(def, classifier, x, targets, options, opts.context ?? {});
-  // Reading one value waits for the backend so the time covers the computation, not just its dispatch.
-  await result.attribution.data();
-  const timeMs = performance.now() - start;
 
   let logitsAfter: number[][] | undefined;
   if (result.logitsAfter) {

@@ -1,0 +1,104 @@
+/**
+ * When to use the pool: how many lanes a piece of work gets.
+ *
+ * Shipping a chunk costs a fixed amount (a message each way, encoding and decoding its tensors, a
+ * yield of the caller's thread) and the work per lane must pay for it. The work is estimated from
+ * the classifier's multiply-accumulates per sample (MACs, summed over its linear nodes from the
+ * graph's shapes and weight shapes; no data is read) times the number of samples, times 3 for a
+ * gradient (forward plus the two halves of the backward). A call gets
+ *
+ *   lanes = min(requested workers, units of work, ⌊total MACs / MIN_LANE_MACS⌋), at least 1,
+ *
+ * so each lane gets at least MIN_LANE_MACS of work. MIN_LANE_MACS comes from `glasswing bench
+ * parallel`'s crossover rows (docs/parallel.md): on the MNIST CNN (≈ 2.5 M MACs per forward) a
+ * batch-2 gradient (15 M MACs) ran slower on 2 threads than on one, batch 8 (60 M) faster.
+ */
+import type { Classifier } from '../../core/classifier.js';
+import type { GraphNode } from '../../core/graph.js';
+import { notShippable } from './ship.js';
+import { requestedWorkers, isWorkerThread } from './settings.js';
+
+/** Least work per lane, in multiply-accumulates, for shipping to pay (measured: docs/parallel.md). */
+export const MIN_LANE_MACS = 40e6;
+
+/** What a unit of work costs: one forward, one forward + input gradient, or a number of MACs. */
+export type UnitCost = 'forward' | 'gradient' | { macs: number };
+
+export interface LanePlan {
+  lanes: number;
+  /** Why the call uses fewer lanes than requested (empty when it uses them all). */
+  reason: string;
+  requested: number;
+  /** Estimated multiply-accumulates of the whole call. */
+  macs: number;
+}
+
+const macCache = new WeakMap<object, number>();
+
+function nodeMacs(n: GraphNode, input: number[] | undefined): number {
+  const k = n.params.kernel?.();
+  if (!k) return n.kind === 'batchnorm' ? n.shape.reduce((a, b) => a * b, 1) : 0;
+  const ks = k.shape as number[];
+  const out = n.shape;
+  switch (n.kind) {
+    case 'dense':
+      return ks[0] * ks[1] * (out.length > 1 ? out.slice(0, -1).reduce((a, b) => a * b, 1) : 1);
+    case 'conv2d': // [kh, kw, cin, cout] per output pixel
+      return out[0] * out[1] * ks[0] * ks[1] * ks[2] * ks[3];
+    case 'depthwise-conv2d': // [kh, kw, cin, mult]
+      return out[0] * out[1] * ks[0] * ks[1] * ks[2] * ks[3];
+    case 'conv2d-transpose': // [kh, kw, cout, cin] per input pixel
+      return (input ? input[0] * input[1] : out[0] * out[1]) * ks[0] * ks[1] * ks[2] * ks[3];
+    default:
+      return out.reduce((a, b) => a * b, 1);
+  }
+}
+
+/** Multiply-accumulates of one sample's forward pass (cached per graph; 0 for function classifiers). */
+export function forwardMacs(classifier: Classifier): number {
+  const g = classifier.graph;
+  if (!g) return 0;
+  const cached = macCache.get(g);
+  if (cached !== undefined) return cached;
+  let total = 0;
+  for (const n of g.nodes) total += nodeMacs(n, n.inputs[0] ? g.byName.get(n.inputs[0])?.shape : undefined);
+  macCache.set(g, total);
+  return total;
+}
+
+function unitMacs(classifier: Classifier, cost: UnitCost): number {
+  if (typeof cost === 'object') return cost.macs;
+  return forwardMacs(classifier) * (cost === 'gradient' ? 3 : 1);
+}
+
+/**
+ * Lanes for `units` units of work of this cost on this classifier (see the module comment). Function
+ * classifiers and calls inside a pool worker get 1 lane.
+ */
+export async function planLanes(classifier: Classifier, units: number, cost: UnitCost): Promise<LanePlan> {
+  const requested = await requestedWorkers();
+  const macs = unitMacs(classifier, cost) * units;
+  if (requested <= 1) return { lanes: 1, reason: isWorkerThread() ? 'inside a pool worker' : 'workers: 1', requested, macs };
+  const why = notShippable(classifier);
+  if (why) return { lanes: 1, reason: `classifier "${classifier.name}" runs in the calling thread: ${why}`, requested, macs };
+  const byWork = Math.floor(macs / MIN_LANE_MACS);
+  const lanes = Math.max(1, Math.min(requested, Math.floor(units), byWork));
+  let reason = '';
+  if (lanes < requested) {
+    reason = byWork < requested && byWork <= units
+      ? `${(macs / 1e6).toFixed(0)} M multiply-accumulates: under ${(MIN_LANE_MACS / 1e6).toFixed(0)} M per lane, shipping costs more than it saves`
+      : `only ${units} unit${units === 1 ? '' : 's'} of work`;
+  }
+  return { lanes, reason, requested, macs };
+}
+
+/**
+ * Items per chunk for `total` items when each chunk may hold at most `maxPerChunk` (the method's
+ * memory-bounded batch): on one lane exactly `maxPerChunk` (the method's own chunking, unchanged);
+ * on more, small enough that every lane gets about two chunks (dynamic balance), never more than
+ * `maxPerChunk`.
+ */
+export function chunkSizeFor(total: number, maxPerChunk: number, lanes: number): number {
+  if (lanes <= 1) return maxPerChunk;
+  return Math.max(1, Math.min(maxPerChunk, Math.ceil(total / (lanes * 2))));
+}
