@@ -6,3 +6,5 @@ import './geosal-figures.js';
 import './consistency.js';
 import './lse.js';
 import './cdeepex.js';
+import './activation-max.js';
+import './neuron-views.js';
