@@ -34,7 +34,7 @@ const nodeOnly = {
 };
 
 /**
- * The worker bundle registers the methods the page bundle has: from src/robustness only the
+ * Both bundles register the methods the page has: from src/robustness only the
  * registered attacks (fgsm, pgd) — its index also exports the Node-side runners (adversarial
  * training, datasets, progress bars on a terminal).
  */
@@ -59,11 +59,11 @@ export async function buildBrowser() {
     target: 'es2022',
     // Node-only branches (the optional tfjs-node backend, locating .wasm files on disk) are never taken in a browser.
     external: ['node:*', '@tensorflow/tfjs-node'],
-    plugins: [nodeOnly],
+    plugins: [nodeOnly, browserMethods],
     logLevel: 'warning',
   };
   await build({ ...common, entryPoints: [path.join(root, 'src', 'browser.ts')], outfile: path.join(out, 'glasswing.js') });
-  await build({ ...common, plugins: [nodeOnly, browserMethods], entryPoints: [path.join(root, 'src', 'engine', 'pool', 'worker-browser.ts')], outfile: path.join(out, 'glasswing-worker.js') });
+  await build({ ...common, entryPoints: [path.join(root, 'src', 'engine', 'pool', 'worker-browser.ts')], outfile: path.join(out, 'glasswing-worker.js') });
   const require = createRequire(import.meta.url);
   const wasmDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
   for (const f of fs.readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'))) fs.copyFileSync(path.join(wasmDir, f), path.join(out, f));

@@ -32,6 +32,14 @@ export {
   DEFAULT_MEMORY_BUDGET, WASM_HEAP_LIMIT, FOOTPRINT_SAFETY, type MemoryKind, type Footprint,
 } from './engine/memory.js';
 export { guardBackend, resetBackend, backendHealthy, isWasmAbort, backendResetCount } from './engine/recovery.js';
+// The worker pool on Web Workers: each runs dist/browser/glasswing-worker.js (its own wasm backend,
+// Glasswing's kernels, the methods); the classifier is sent once per worker. The default transport
+// loads the worker bundle from beside this bundle; setPoolTransport(browserTransport(url)) changes it.
+export * from './engine/pool/index.js';
+export { browserTransport } from './engine/pool/transport-browser.js';
+import { setPoolTransport } from './engine/pool/pool.js';
+import { browserTransport } from './engine/pool/transport-browser.js';
+setPoolTransport(browserTransport(new URL('./glasswing-worker.js', import.meta.url)));
 export * from './core/index.js';
 export * from './render/colormap.js';
 export * from './render/image.js';

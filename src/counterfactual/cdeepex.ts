@@ -357,8 +357,8 @@ async function run(classifier: Classifier, x: tf.Tensor4D, targets: number[], op
 }
 
 /**
- * Every image searches on its own: explain may run them in chunks that fit the memory budget (with
- * an encoder-less generator, the random start of the inversion then differs from one whole batch).
+ * Every image searches on its own (an encoder-less generator's inversion too: its random start and
+ * its stopping are per image): explain's memory chunks and the pool's workers may split the batch.
  */
 const CDEEPEX_PER_IMAGE = ['counterfactual', 'trueClass', 'probe', 'z0', 'zE', 'distance', 'equalityResidual', 'inequalityResidual', 'converged', 'outerSteps', 'c', 'lambda', 'path', 'probsPath', 'hPath'];
 

@@ -345,12 +345,16 @@ function geosalMethodResult(classifier: Classifier, g: Awaited<ReturnType<typeof
   };
 }
 
+/** Every extra holds one entry per image (each (image, comparison) walk is independent): explain's memory chunks and the pool's workers may split the batch. */
+const GEOSAL_PER_IMAGE = ['comparisons', 'weights', 'adversarial', 'reached', 'iterations', 'l2', 'closestClass', 'closestL2', 'closest'];
+
 registerMethod({
   name: 'geosal',
   family: 'counterfactual',
   description: 'GeoSal (seed 002): Σ y_Q·|x − x\'_Q| over the closest adversarial examples x\'_Q on the decision planes of the local linear form',
   signed: false,
   defaults: { ...GEOSAL_DEFAULTS },
+  perImageExtras: GEOSAL_PER_IMAGE,
   async run(classifier, x, targets, options) {
     return geosalMethodResult(classifier, await geosal(classifier, x, targets, options));
   },
@@ -364,6 +368,7 @@ registerMethod({
   description: "GeoSal's signed map Σ y_Q·(x − x'_Q): positive where the pixel would have to fall to reach another class",
   signed: true,
   defaults: { ...SIGNED_DEFAULTS },
+  perImageExtras: GEOSAL_PER_IMAGE,
   async run(classifier, x, targets, options) {
     return geosalMethodResult(classifier, await geosal(classifier, x, targets, { ...options, mode: 'signed' }));
   },

@@ -153,6 +153,8 @@ registerMethod({
   description: 'FGSM adversarial perturbation (attribution = x* − x); target = prediction → untargeted, another class → targeted',
   signed: true,
   defaults: { ...FGSM_DEFAULTS, targeted: undefined as boolean | undefined },
+  // per image (mode, step): explain's memory chunks and the pool's workers may split the batch
+  perImageExtras: ['adversarial'],
   async run(classifier, x, targets, options) {
     const pred = await classifier.predictClasses(x);
     // Per image: away from the prediction, or towards another target class.

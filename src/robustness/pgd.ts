@@ -5,13 +5,16 @@
  * Each step moves by stepSize along sign(g) (L∞) or g/‖g‖₂ (L2) — up the loss of the label
  * (untargeted) or down the loss of a target class (targeted) — then projects back onto the ε-ball
  * around x and clips to the input domain. randomStart begins at a uniform point of the L∞ ball (or
- * a random point of the L2 ball), seeded.
+ * a random point of the L2 ball), seeded per image (the seed mixed with a hash of the image's pixels:
+ * an image starts at the same point in any batch, chunk or pool worker). earlyStop freezes each image
+ * at its first success, so an image's result never depends on the other images of its batch — the
+ * pool splits a batch over workers and gets the 1-worker result exactly (docs/parallel.md).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../core/classifier.js';
 import { OptionError } from '../core/errors.js';
 import { registerMethod } from '../core/registry.js';
-import { createRng, nextSeed } from '../util/random.js';
+import { imageSeeds, deriveSeed } from '../util/image-seed.js';
 import { checkNorm, clipToDomain, logitsInBatches, lossGradient, stepDirection, type AttackNorm } from './fgsm.js';
 
 export interface PgdOptions {
@@ -27,7 +30,7 @@ export interface PgdOptions {
   randomStart?: boolean;
   seed?: number;
   clip?: boolean;
-  /** Stop early once every image is misclassified (untargeted) / on target. Default false. */
+  /** Freeze each image once it is misclassified (untargeted) / on target; stop when all are. Default false. */
   earlyStop?: boolean;
 }
 
@@ -58,35 +61,44 @@ export async function pgd(classifier: Classifier, x: tf.Tensor4D, labels: number
     throw new OptionError(`expected epsilon ≥ 0, stepSize > 0, steps ≥ 0; got ${o.epsilon}, ${o.stepSize}, ${o.steps}`);
   }
   if (labels.length !== x.shape[0]) throw new OptionError(`expected one label per image (${x.shape[0]}); got ${labels.length}`);
-  const rng = createRng(o.seed);
+  const n = x.shape[0];
   let adv: tf.Tensor4D = tf.tidy(() => {
-    if (!o.randomStart || o.epsilon === 0) return tf.clone(x);
+    if (!o.randomStart || o.epsilon === 0 || n === 0) return tf.clone(x);
+    const seeds = imageSeeds(x, o.seed);
+    const per = x.shape.slice(1);
     let start: tf.Tensor;
     if (o.norm === 'linf') {
-      start = tf.add(x, tf.randomUniform(x.shape, -o.epsilon, o.epsilon, 'float32', nextSeed(rng)));
+      start = tf.add(x, tf.concat(seeds.map((s) => tf.randomUniform([1, ...per], -o.epsilon, o.epsilon, 'float32', s)), 0));
     } else {
-      const g = tf.randomNormal(x.shape, 0, 1, 'float32', nextSeed(rng));
-      const n = tf.sqrt(tf.sum(tf.square(g), [1, 2, 3], true));
-      const r = tf.mul(tf.randomUniform([x.shape[0], 1, 1, 1], 0, 1, 'float32', nextSeed(rng)), o.epsilon);
-      start = tf.add(x, tf.mul(tf.div(g, n), r));
+      const g = tf.concat(seeds.map((s) => tf.randomNormal([1, ...per], 0, 1, 'float32', s)), 0);
+      const norm = tf.sqrt(tf.sum(tf.square(g), [1, 2, 3], true));
+      const r = tf.mul(tf.concat(seeds.map((s) => tf.randomUniform([1, 1, 1, 1], 0, 1, 'float32', deriveSeed(s, 1))), 0), o.epsilon);
+      start = tf.add(x, tf.mul(tf.div(g, norm), r));
     }
     return (o.clip ? clipToDomain(classifier, start) : start) as tf.Tensor4D;
   });
   const sign = o.targeted ? -1 : 1;
   const lab = tf.tensor1d(labels, 'int32');
+  const done = new Array<boolean>(n).fill(false);
   for (let s = 0; s < o.steps; s++) {
+    const frozen = done.some(Boolean) ? tf.tensor1d(done, 'bool') : undefined;
     const next = tf.tidy(() => {
       const g = lossGradient(classifier, adv, lab);
       const moved = tf.add(adv, tf.mul(stepDirection(g, o.norm), sign * o.stepSize));
       const proj = projectBall(x, moved, o.epsilon, o.norm);
-      return (o.clip ? clipToDomain(classifier, proj) : proj) as tf.Tensor4D;
+      const stepped = (o.clip ? clipToDomain(classifier, proj) : proj) as tf.Tensor4D;
+      // images that already succeeded keep their adversarial example
+      return frozen ? (tf.where(frozen, adv, stepped) as tf.Tensor4D) : stepped;
     });
+    frozen?.dispose();
     adv.dispose();
     adv = next;
     if (o.earlyStop) {
       const pred = await classifier.predictClasses(adv);
-      const ok = pred.every((p, i) => (o.targeted ? p === labels[i] : p !== labels[i]));
-      if (ok) break;
+      pred.forEach((p, i) => {
+        if (o.targeted ? p === labels[i] : p !== labels[i]) done[i] = true;
+      });
+      if (done.every(Boolean)) break;
     }
   }
   lab.dispose();
@@ -99,12 +111,31 @@ registerMethod({
   description: 'PGD / iterative FGSM adversarial perturbation (attribution = x* − x); target = prediction → untargeted, another class → targeted',
   signed: true,
   defaults: { ...PGD_DEFAULTS, targeted: undefined as boolean | undefined },
+  perImageExtras: ['adversarial', 'targeted'],
   async run(classifier, x, targets, options) {
     const pred = await classifier.predictClasses(x);
-    const anyTargeted = options.targeted ?? targets.some((t, i) => t !== pred[i]);
-    // One mode per batch: targeted towards `targets` if any image asks for another class.
-    const adv = await pgd(classifier, x, anyTargeted ? targets : pred, { ...options, targeted: anyTargeted });
+    // Per image: away from the prediction, or towards another target class (as FGSM).
+    const toward = targets.map((t, i) => options.targeted ?? t !== pred[i]);
+    const groups = [false, true].map((mode) => toward.flatMap((v, i) => (v === mode ? [i] : [])));
+    let adv: tf.Tensor4D;
+    if (groups[0].length === 0 || groups[1].length === 0) {
+      const mode = groups[1].length > 0;
+      adv = await pgd(classifier, x, mode ? targets : pred, { ...options, targeted: mode });
+    } else {
+      // Each mode on its images; the per-image seeds make this equal to running the images one by one.
+      const parts: tf.Tensor4D[] = [];
+      for (const [mode, idx] of groups.entries()) {
+        const xs = tf.gather(x, idx) as tf.Tensor4D;
+        parts.push(await pgd(classifier, xs, idx.map((i) => (mode ? targets[i] : pred[i])), { ...options, targeted: mode === 1 }));
+        xs.dispose();
+      }
+      const order = [...groups[0], ...groups[1]];
+      const inverse = new Array<number>(order.length);
+      order.forEach((i, k) => (inverse[i] = k));
+      adv = tf.tidy(() => tf.gather(tf.concat(parts, 0), inverse) as tf.Tensor4D);
+      tf.dispose(parts);
+    }
     const out = tf.tidy(() => ({ attribution: tf.sub(adv, x) as tf.Tensor4D, logitsAfter: logitsInBatches(classifier, adv) }));
-    return { ...out, extras: { adversarial: adv, targeted: anyTargeted } };
+    return { ...out, extras: { adversarial: adv, targeted: toward } };
   },
 });
