@@ -1,11 +1,7 @@
 /**
  * Seed 001 experiments.
  *
- * `glasswing experiment cdeepex-bias` (§4.3): the default 'mnist-cnn-biased' (every training 8 has a
- * 6×6 grey square top-left): share of clean test 8s it recognises and of other digits it calls 8 with
- * the square (paper: 5 % and 77 %); "why not 8?" on clean digits with CDeepEx, xGEMs and the
- * contrastive sweep of LIME, Grad-CAM and LRP; the share of each explanation's absolute mass inside
- * the square (36/784 = 4.6 % for a uniform map). Options: quick, images (default 8).
+ * `glasswing experiment cdeepex-bias` (§4.3) is in biased-mnist.ts.
  *
  * `glasswing experiment cdeepex-holdout` (§4.2): MLPs trained without 8s, then with growing numbers
  * of 8s; class-8 accuracy of each and "why not 8?" on the same test 8s with the same generator.
@@ -31,107 +27,6 @@ import { contrastiveSearch, CDEEPEX_DEFAULTS } from '../counterfactual/cdeepex.j
 import '../counterfactual/contrast.js';
 import { outDir, writeReport, figureLinks, markdownTable, pct, mean } from './report.js';
 import { requireDefault, firstDefault, generator, predictedTestSplit, spreadCorrect } from './shipped.js';
-
-/** Share of Σ|map| inside the mask, per image. */
-async function massInside(map: tf.Tensor4D, mask: tf.Tensor4D): Promise<number[]> {
-  const t = tf.tidy(() => {
-    const a = tf.abs(tf.mean(map, 3, true));
-    return tf.div(tf.sum(tf.mul(a, mask), [1, 2, 3]), tf.maximum(tf.sum(a, [1, 2, 3]), 1e-12));
-  });
-  const v = Array.from((await t.data()) as Float32Array);
-  t.dispose();
-  return v;
-}
-
-registerExperiment({
-  name: 'cdeepex-bias',
-  description: 'seed 001 §4.3: biased MNIST — recognition rates and "why not 8?" with CDeepEx, xGEMs and contrastive LIME/Grad-CAM/LRP',
-  async run(options: TaskOptions) {
-    await initBackend();
-    const quick = Boolean(options.quick);
-    const k = Number(options.images ?? (quick ? 2 : 8));
-    const dir = outDir(options, 'cdeepex-bias');
-    const c = await requireDefault('mnist-cnn-biased');
-    const gen = await generator('mnist-vae-10d');
-    // The generator trained on biased MNIST (it can draw the square), when shipped.
-    const genBiased = await generator('mnist-vae-10d-biased').catch(() => undefined);
-    const { addSquare, squareMask } = await import('../data/index.js');
-    const { writePng, grid, renderImage, renderMap } = await import('../render/index.js');
-    const { test, labels, preds } = await predictedTestSplit(c);
-    const eights = labels.map((l, i) => (l === 8 ? i : -1)).filter((i) => i >= 0);
-    const others = labels.map((l, i) => (l !== 8 ? i : -1)).filter((i) => i >= 0);
-    const clean8 = eights.filter((i) => preds[i] === 8).length / eights.length;
-    const sq = addSquare(test.images);
-    const predsSq = await c.predictClasses(sq);
-    sq.dispose();
-    const others8 = others.filter((i) => predsSq[i] === 8).length / others.length;
-    const json: Record<string, unknown> = { classifier: 'mnist-cnn-biased', backend: currentBackend(), clean8Recognised: clean8, othersWithSquareCalled8: others8, paper: { clean8Recognised: 0.05, othersWithSquareCalled8: 0.77 } };
-    // "why not 8?" on clean, correctly classified non-8 digits.
-    const pick = others.filter((i) => preds[i] === labels[i]).filter((_, j) => j % 37 === 0).slice(0, k);
-    const x = tf.tidy(() => tf.gather(test.images, tf.tensor1d(pick, 'int32'))) as tf.Tensor4D;
-    const mask = squareMask(28, 28);
-    const registered = new Set(listMethods().map((m) => m.name));
-    const wanted: Array<{ label: string; method: string; options: Record<string, unknown> }> = [
-      { label: 'CDeepEx', method: 'cdeepex', options: { generator: gen } },
-      { label: 'xGEMs', method: 'xgems', options: { generator: gen } },
-      ...(genBiased ? [
-        { label: 'CDeepEx (G biased)', method: 'cdeepex', options: { generator: genBiased } },
-        { label: 'xGEMs (G biased)', method: 'xgems', options: { generator: genBiased } },
-      ] : []),
-      { label: 'contrast LIME', method: 'contrast', options: { method: 'lime', methodOptions: quick ? { samples: 200 } : {} } },
-      { label: 'contrast Grad-CAM', method: 'contrast', options: { method: 'grad-cam' } },
-      { label: 'contrast LRP', method: 'contrast', options: { method: 'lrp' } },
-    ];
-    const rows: Array<Record<string, string | number>> = [];
-    const tiles = [];
-    const perMethod: Array<{ label: string; maps: tf.Tensor4D; extras: Record<string, unknown> }> = [];
-    for (const w of wanted) {
-      if (w.method === 'contrast' && !registered.has(w.options.method as string)) continue;
-      const e = await explain(w.method, c, x, { target: 8, options: w.options, skipRangeCheck: true });
-      const share = await massInside(e.attribution, mask);
-      const row: Record<string, string | number> = { method: w.label, images: pick.length, 'mass in square': pct(mean(share)), 's/image': e.timeMs / 1000 / pick.length };
-      if (w.method !== 'contrast') {
-        const after = e.logitsAfter!.map((r) => r.indexOf(Math.max(...r)));
-        row['converged'] = pct(mean((e.extras.converged as boolean[]).map(Number)));
-        row['other class on top'] = pct(mean(after.map((a, i) => Number(a !== 8 && a !== (e.extras.trueClass as number[])[i]))));
-      } else {
-        row['converged'] = '—';
-        row['other class on top'] = `kept maps ${mean(e.extras.kept as number[]).toFixed(0)}/400`;
-      }
-      rows.push(row);
-      json[w.label] = { massInSquare: share, meanMassInSquare: mean(share) };
-      perMethod.push({ label: w.label, maps: tf.clone(e.attribution), extras: e.extras });
-      e.dispose();
-    }
-    const cols = 1 + perMethod.length;
-    const labs: string[] = [];
-    for (let i = 0; i < pick.length; i++) {
-      tiles.push(renderImage(x, { index: i, scale: 3 }));
-      labs.push(`${labels[pick[i]]}: why not 8?`);
-      for (const m of perMethod) {
-        const xi = tf.slice(x, i, 1);
-        const mi = tf.slice(m.maps, i, 1);
-        tiles.push(m.label.startsWith('contrast') ? renderMap(mi, { scale: 3 }) : upscale(renderContrast(xi, mi), 3));
-        labs.push(m.label);
-        tf.dispose([xi, mi]);
-      }
-    }
-    const files: string[] = [];
-    const f = path.join(dir, 'why-not-8.png');
-    writePng(f, grid(tiles, { cols, labels: labs, title: 'biased MNIST: why not 8? (red: add, blue: remove)' }));
-    files.push(f);
-    perMethod.forEach((m) => m.maps.dispose());
-    tf.dispose([x, mask]);
-    test.dispose();
-    c.model?.dispose();
-    const head = [{ measure: 'clean test 8s recognised as 8', ours: pct(clean8), paper: '5 %' }, { measure: 'other digits with the square called 8', ours: pct(others8), paper: '77 %' }];
-    const markdown = `# Biased MNIST (seed 001 §4.3)\n\n${markdownTable(head)}\n\n"Why not 8?" on ${pick.length} clean, correctly classified digits; generator mnist-vae-10d. ` +
-      `Share of the absolute explanation mass inside the 6×6 top-left square (uniform: 4.6 %):\n\n${markdownTable(rows)}\n\n` +
-      figureLinks(files) + '\n';
-    files.push(...writeReport(dir, 'cdeepex-bias', markdown, json));
-    return { rows, json, markdown, files };
-  },
-});
 
 registerExperiment({
   name: 'cdeepex-holdout',
