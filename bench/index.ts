@@ -9,3 +9,4 @@ import './smoke.js';
 import './imagenet.js';
 import './scale.js';
 import './metrics.js';
+import './interpretation.js';
