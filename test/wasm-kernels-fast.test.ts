@@ -5,8 +5,9 @@
  */
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-layers'; // registers the gradient functions
+import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '../src/engine/backend.js';
+import { Classifier, explain } from '../src/index.js';
 import { wasmKernelsInstalled } from '../src/engine/wasm-kernels/index.js';
 
 /** Seeded normal values (fixed across backends). */
@@ -110,5 +111,103 @@ describe('Cast: same dtype shares the buffer, bool → number by TypedArray.set'
     });
     expectIdentical(a, b);
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('gradient-family methods after the per-core work', () => {
+  /** MNIST-shaped CNN (conv 5×5 'same' + ReLU + 2×2 pool, twice, dense): reduced widths for test time. */
+  function mnistLike(seed: number): tfl.LayersModel {
+    const init = (k: number) => tfl.initializers.glorotNormal({ seed: seed * 10 + k });
+    return tfl.sequential({ layers: [
+      tfl.layers.conv2d({ inputShape: [28, 28, 1], filters: 8, kernelSize: 5, padding: 'same', activation: 'relu', name: 'conv1', kernelInitializer: init(1), biasInitializer: 'randomNormal' }),
+      tfl.layers.maxPooling2d({ poolSize: 2, strides: 2, name: 'pool1' }),
+      tfl.layers.conv2d({ filters: 12, kernelSize: 5, padding: 'same', activation: 'relu', name: 'conv2', kernelInitializer: init(2) }),
+      tfl.layers.maxPooling2d({ poolSize: 2, strides: 2, name: 'pool2' }),
+      tfl.layers.flatten({ name: 'flatten' }),
+      tfl.layers.dense({ units: 16, activation: 'relu', name: 'fc1', kernelInitializer: init(3) }),
+      tfl.layers.dense({ units: 10, name: 'fc2', kernelInitializer: init(4) }),
+    ] });
+  }
+  /** A functional net with a skip over 'c2' and a ReLU6: Grad-CAM's tail needs x, the guided rule max = 6. */
+  function skipNet(seed: number): tfl.LayersModel {
+    const init = (k: number) => tfl.initializers.glorotNormal({ seed: seed * 10 + k });
+    const inp = tfl.input({ shape: [11, 9, 2] });
+    const c1 = tfl.layers.conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu6', name: 'c1', kernelInitializer: init(1) }).apply(inp) as tfl.SymbolicTensor;
+    const c2 = tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'valid', activation: 'relu', name: 'c2', kernelInitializer: init(2) }).apply(tfl.layers.zeroPadding2d({ padding: 1 }).apply(c1)) as tfl.SymbolicTensor;
+    const add = tfl.layers.add({ name: 'add' }).apply([c1, c2]) as tfl.SymbolicTensor;
+    const gap = tfl.layers.globalAveragePooling2d({ name: 'gap' }).apply(add) as tfl.SymbolicTensor;
+    const out = tfl.layers.dense({ units: 5, name: 'out', kernelInitializer: init(3) }).apply(gap) as tfl.SymbolicTensor;
+    return tfl.model({ inputs: inp, outputs: out });
+  }
+
+  it('guided Grad-CAM (one shared forward pass) equals guided backprop × the upsampled Grad-CAM map, in chunks too, without leaks', async () => {
+    await tf.setBackend('wasm');
+    const cases: Array<[tfl.LayersModel, [number, number, number], Record<string, unknown>]> = [
+      [mnistLike(3), [28, 28, 1], {}],
+      [mnistLike(4), [28, 28, 1], { batchSize: 2, upsample: 'nearest' }],
+      [skipNet(5), [11, 9, 2], { layer: 'c2' }],
+      [skipNet(6), [11, 9, 2], { relu: false, batchSize: 1 }],
+    ];
+    for (const [model, shape, options] of cases) {
+      const clf = Classifier.fromModel(model);
+      const x = tf.randomUniform([3, ...shape], 0, 1, 'float32', 21) as tf.Tensor4D;
+      const target = [1, 4, 2];
+      // first calls on a classifier cache per-model state (footprint, split): count from the second
+      for (const m of ['guided-grad-cam', 'guided-backprop', 'grad-cam']) (await explain(m, clf, x, { target, options: m === 'guided-backprop' ? {} : options })).dispose();
+      const before = tf.memory().numTensors;
+      const gg = await explain('guided-grad-cam', clf, x, { target, options });
+      const gb = await explain('guided-backprop', clf, x, { target, options: { batchSize: options.batchSize ?? 64 } });
+      const gc = await explain('grad-cam', clf, x, { target, options });
+      expect(gg.extras.layer).toBe(gc.extras.layer);
+      const product = tf.tidy(() => tf.mul(gb.attribution, tf.slice(gc.attribution, [0, 0, 0, 0], [-1, -1, -1, 1])));
+      const [want, got, rawWant, rawGot] = await Promise.all([
+        product.data(), gg.attribution.data(), (gc.extras.raw as tf.Tensor).data(), (gg.extras.raw as tf.Tensor).data(),
+      ]);
+      product.dispose();
+      expectClose([want as Float32Array, rawWant as Float32Array], [got as Float32Array, rawGot as Float32Array], 1e-6);
+      let nonZero = 0;
+      for (const v of got) if (v !== 0) nonZero++;
+      expect(nonZero).toBeGreaterThan(10);
+      [gg, gb, gc].forEach((e) => e.dispose());
+      expect(tf.memory().numTensors).toBe(before);
+      x.dispose();
+      model.dispose();
+    }
+  });
+
+  it('the guided rule at ReLU6, hand-computed: z = 0 and z = 6 closed, 0 < z < 6 open, negative dy dropped', async () => {
+    await tf.setBackend('wasm');
+    // z = 6x through an identity 1×1 conv; logit 0 = Σ w_c relu6(z_c) with w = [1, −1, 1, 1, 2]
+    const inp = tfl.input({ shape: [1, 1, 5] });
+    const conv = tfl.layers.conv2d({ filters: 5, kernelSize: 1, activation: 'relu6', useBias: false, name: 'c' });
+    const dense = tfl.layers.dense({ units: 2, useBias: false, name: 'd' });
+    const model = tfl.model({ inputs: inp, outputs: dense.apply(tfl.layers.flatten().apply(conv.apply(inp))) as tfl.SymbolicTensor });
+    conv.setWeights([tf.mul(tf.reshape(tf.eye(5), [1, 1, 5, 5]), 6)]);
+    dense.setWeights([tf.tensor2d([1, 0, -1, 0, 1, 0, 1, 0, 2, 0], [5, 2])]);
+    const x = tf.tensor4d([0.5, 0.5, 1, 0, 0.9], [1, 1, 1, 5]);
+    const e = await explain('guided-backprop', Classifier.fromModel(model), x, { target: [0] });
+    expect(Array.from(await e.attribution.data())).toEqual([6, 0, 0, 0, 12]);
+    e.dispose();
+    x.dispose();
+    model.dispose();
+  });
+
+  it('the guided rule relu(dy)·1[0 < z < max] (as step masks) equals the comparison masks on cpu, at ReLU and ReLU6', async () => {
+    for (const model of [mnistLike(7), skipNet(8)]) {
+      const clf = Classifier.fromModel(model);
+      const shape = clf.inputShape;
+      const results: Float32Array[] = [];
+      for (const backend of ['cpu', 'wasm']) {
+        await tf.setBackend(backend);
+        const x = tf.randomUniform([2, ...shape], 0, 1, 'float32', 31) as tf.Tensor4D;
+        const e = await explain('guided-backprop', clf, x, { target: [0, 3] });
+        results.push((await e.attribution.data()) as Float32Array);
+        e.dispose();
+        x.dispose();
+      }
+      await tf.setBackend('wasm');
+      expectClose([results[0]], [results[1]], 1e-5);
+      model.dispose();
+    }
   });
 });

@@ -9,10 +9,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { registerMethod } from '../core/registry.js';
-import type { Classifier } from '../core/classifier.js';
+import type { Classifier, SplitNetwork } from '../core/classifier.js';
 import { OptionError } from '../core/errors.js';
 import { targetMask } from '../core/target.js';
-import { chunks, oneOf, positiveInt, toChannels, upsampleBilinear, upsampleNearest } from './math.js';
+import { chunks, concatBatch, oneOf, positiveInt, toChannels, upsampleBilinear, upsampleNearest } from './math.js';
 import { batchSizeFor } from '../engine/memory.js';
 
 export interface GradCamOptions {
@@ -64,6 +64,30 @@ export function defaultCamLayer(classifier: Classifier): string {
   return convs[convs.length - 1];
 }
 
+/** The Grad-CAM layer (option or default) and the network split at it; OptionError unless its output is spatial. */
+export function camLayer(classifier: Classifier, layer: string | null | undefined): { layer: string; split: SplitNetwork } {
+  const name = layer ?? defaultCamLayer(classifier);
+  const node = classifier.node(name);
+  if (node.shape.length !== 3) {
+    throw new OptionError(`expected option layer to name a layer with a spatial output [h, w, channels]; "${name}" has shape [${node.shape.join(', ')}]`);
+  }
+  return { layer: name, split: classifier.split(name) };
+}
+
+/**
+ * Low-resolution cam [n,h,w,1] = relu(Σ_c α_c A_c), α_c = mean_{h,w} ∂y/∂A_c, from the layer's
+ * activation `a` of the images `xs`: only the tail is run (from `a`) and differentiated, so a caller
+ * that already has the activation from its own forward pass (guided Grad-CAM) pays no second head.
+ */
+export function camFromActivation(split: SplitNetwork, a: tf.Tensor4D, xs: tf.Tensor4D, mask: tf.Tensor, relu: boolean): tf.Tensor4D {
+  return tf.tidy(() => {
+    const grad = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(split.tail(v, split.isCut ? undefined : xs), mask)))(a);
+    const alpha = tf.mean(grad, [1, 2], true);
+    const cam = tf.sum(tf.mul(alpha, a), 3, true) as tf.Tensor4D;
+    return relu ? tf.relu(cam) : cam;
+  });
+}
+
 /** Low-resolution cam [N,h,w,1] and the map upsampled to the input size [N,H,W,1]. */
 export function gradCam(
   classifier: Classifier,
@@ -71,12 +95,7 @@ export function gradCam(
   targets: number[],
   opts: { layer?: string | null; relu?: boolean; upsample?: 'bilinear' | 'nearest'; batchSize?: number },
 ): { raw: tf.Tensor4D; map: tf.Tensor4D; layer: string } {
-  const layer = opts.layer ?? defaultCamLayer(classifier);
-  const node = classifier.node(layer);
-  if (node.shape.length !== 3) {
-    throw new OptionError(`expected option layer to name a layer with a spatial output [h, w, channels]; "${layer}" has shape [${node.shape.join(', ')}]`);
-  }
-  const split = classifier.split(layer);
+  const { layer, split } = camLayer(classifier, opts.layer);
   const [, H, W] = x.shape;
   const raws: tf.Tensor4D[] = [];
   for (const [s, c] of chunks(x.shape[0], batchSizeFor(classifier, 'gradient', opts.batchSize ?? 64))) {
@@ -84,19 +103,17 @@ export function gradCam(
       tf.tidy(() => {
         const xs = c === x.shape[0] ? x : tf.slice(x, [s, 0, 0, 0], [c, -1, -1, -1]);
         const a = split.head(xs) as tf.Tensor4D;
-        const mask = targetMask(targets.slice(s, s + c), classifier.numClasses);
-        const grad = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(split.tail(v, split.isCut ? undefined : xs), mask)))(a);
-        const alpha = tf.mean(grad, [1, 2], true);
-        let cam = tf.sum(tf.mul(alpha, a), 3, true) as tf.Tensor4D;
-        if (opts.relu !== false) cam = tf.relu(cam);
-        return cam;
+        return camFromActivation(split, a, xs, targetMask(targets.slice(s, s + c), classifier.numClasses), opts.relu !== false);
       }),
     );
   }
-  const raw = raws.length === 1 ? raws[0] : tf.concat(raws, 0);
-  if (raws.length > 1) tf.dispose(raws);
-  const map = opts.upsample === 'nearest' ? upsampleNearest(raw, [H, W]) : upsampleBilinear(raw, [H, W]);
-  return { raw, map, layer };
+  const raw = concatBatch(raws);
+  return { raw, map: upsampleCam(raw, [H, W], opts.upsample), layer };
+}
+
+/** The cam at the input's size: bilinear with half-pixel centres (default) or nearest. */
+export function upsampleCam(raw: tf.Tensor4D, size: [number, number], mode: 'bilinear' | 'nearest' = 'bilinear'): tf.Tensor4D {
+  return mode === 'nearest' ? upsampleNearest(raw, size) : upsampleBilinear(raw, size);
 }
 
 registerMethod<GradCamOptions>({
