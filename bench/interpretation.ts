@@ -91,7 +91,9 @@ registerBenchmark({
         const nAll = quick ? 1000 : 10_000;
         const all = await data.loadMnist({ split: 'all', limit: nAll });
         try {
-          (await topActivations(cnn, all, { layer, channel: 0, k: 1, batchSize: 64 })).dispose();
+          const warm = data.take(all, 256);
+          (await topActivations(cnn, warm, { layer, channel: 0, k: 1 })).dispose();
+          warm.dispose();
           const one = await timed(() => topActivations(cnn, all, { layer, channel: 0, percent: 1 }));
           one.value.dispose();
           add('mnist-cnn', `top-activations ${layer}, top 1 %`, 'per unit', one.seconds, `1 unit, ${all.labels.length} images`);
