@@ -2,11 +2,16 @@
  * Train the shipped default models and save them to models/NAME/ (model.json + weights.bin, with
  * the test accuracy, parameter count, epochs, training time and recipe in the model's metadata).
  *
- *   npm run build && node dist/scripts/train-defaults.js [--only NAME[,NAME…]] [--quick] [--out DIR]
+ *   npm run build && node dist/scripts/train-defaults.js [--only NAME[,NAME…]] [--skip-slow] [--quick] [--out DIR]
  *
  * --quick trains for one short epoch on a subset (a smoke check of the pipeline; the models do not
  * reach their accuracy bars) and writes to a temporary folder unless --out is given, so it never
  * replaces the shipped models. Models are trained one after another (the CPU is shared).
+ *
+ * The four Madry-architecture models (mnist-madry-natural, -fgsm, -pgd, -consistent; issue 13) take
+ * ~45 min together on 2 shared cores (PGD training alone ~20 min); --skip-slow (or the environment
+ * variable GLASSWING_SKIP_SLOW=1) leaves them out. They are stored with float16 weights when that
+ * changes the test accuracy by ≤ 0.1 pt (measured here and kept in each model's metadata), else float32.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -19,7 +24,11 @@ import { loadMnist, loadFashionMnist, biasedMnist, addSquare, makeDataset, type 
 import { buildCnn, buildMlp, countParams } from '../src/models/architectures.js';
 import { trainModel, type TrainOptions } from '../src/models/train.js';
 import { evaluate } from '../src/models/evaluate.js';
-import { saveModel, DEFAULT_MODELS, defaultModelsDir, type DefaultModelName } from '../src/models/io.js';
+import { saveModel, loadModel, DEFAULT_MODELS, defaultModelsDir, type DefaultModelName } from '../src/models/io.js';
+import { MADRY_ARCHITECTURE, MADRY_VARIANTS, madryModelName, type MadryVariant } from '../src/models/madry.js';
+import { MADRY_RECIPES, trainMadryVariant } from '../src/models/madry-train.js';
+import { convertFolderToFloat16 } from '../src/models/madry-float16.js';
+import { runAttack, attacks } from '../src/robustness/attack-runner.js';
 
 /** Data split seed: the shipped models are evaluated on loadMnist/loadFashionMnist({split: 'test'}) (seed 0). */
 const SPLIT_SEED = 0;
@@ -81,27 +90,35 @@ export const RECIPES: Record<DefaultModelName, Recipe> = {
   },
 };
 
-function parseArgs(argv: string[]): { only?: string[]; quick: boolean; out?: string } {
-  const r: { only?: string[]; quick: boolean; out?: string } = { quick: false };
+const MADRY_NAMES = MADRY_VARIANTS.map(madryModelName);
+
+/** Test accuracy the Madry models must reach (PGD training trades clean accuracy for robustness, as in Madry et al.). */
+const MADRY_BARS: Record<MadryVariant, number> = { natural: 0.985, fgsm: 0.97, pgd: 0.95, consistent: 0.97 };
+
+interface Args { only?: string[]; quick: boolean; out?: string; skipSlow: boolean }
+
+function parseArgs(argv: string[]): Args {
+  const r: Args = { quick: false, skipSlow: process.env.GLASSWING_SKIP_SLOW === '1' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') r.quick = true;
+    else if (a === '--skip-slow') r.skipSlow = true;
     else if (a === '--only') r.only = (argv[++i] ?? '').split(',').filter(Boolean);
     else if (a.startsWith('--only=')) r.only = a.slice(7).split(',').filter(Boolean);
     else if (a === '--out') r.out = argv[++i];
     else if (a.startsWith('--out=')) r.out = a.slice(6);
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node dist/scripts/train-defaults.js [--only NAME[,NAME…]] [--quick] [--out DIR]');
-      console.log(`models: ${DEFAULT_MODELS.map((m) => m.name).join(', ')}`);
+      console.log('usage: node dist/scripts/train-defaults.js [--only NAME[,NAME…]] [--skip-slow] [--quick] [--out DIR]');
+      console.log(`models: ${[...DEFAULT_MODELS.map((m) => m.name), ...MADRY_NAMES].join(', ')} (--skip-slow or GLASSWING_SKIP_SLOW=1 leaves out the mnist-madry-* ones)`);
       process.exit(0);
     } else {
-      console.error(`unknown argument "${a}" (expected --only NAME, --quick, --out DIR)`);
+      console.error(`unknown argument "${a}" (expected --only NAME, --skip-slow, --quick, --out DIR)`);
       process.exit(2);
     }
   }
   for (const n of r.only ?? []) {
-    if (!(n in RECIPES)) {
-      console.error(`unknown model "${n}" (expected one of ${Object.keys(RECIPES).join(', ')})`);
+    if (!(n in RECIPES) && !MADRY_NAMES.includes(n)) {
+      console.error(`unknown model "${n}" (expected one of ${[...Object.keys(RECIPES), ...MADRY_NAMES].join(', ')})`);
       process.exit(2);
     }
   }
@@ -186,16 +203,113 @@ async function trainOne(name: DefaultModelName, quick: boolean, outDir: string):
   return metadata;
 }
 
+/**
+ * Evaluate `dir`'s model on the test split: clean accuracy and FGSM ε = 0.3 accuracy (the float16
+ * check compares both before and after narrowing the weights).
+ */
+async function cleanAndFgsm(model: tfl.LayersModel, test: Dataset): Promise<{ clean: number; fgsm03: number }> {
+  const c = Classifier.fromModel(model, { low: 0, high: 1 });
+  const r = await runAttack(c, test.images, Array.from(test.labels), attacks.fgsm({ epsilon: 0.3 }), { name: 'fgsm 0.3', batchSize: 100 });
+  return { clean: r.cleanAccuracy, fgsm03: r.adversarialAccuracy };
+}
+
+/**
+ * Train the Madry-architecture variants (issue 13): natural first (from scratch), then the adversarial
+ * ones warm-started from it. When only adversarial variants are asked for, the natural model already
+ * in `outDir` is the starting point. Each model is saved as float32, narrowed to float16, reloaded and
+ * re-evaluated; float16 stays only when the clean test accuracy moved by ≤ 0.1 pt.
+ */
+async function trainMadry(variants: MadryVariant[], quick: boolean, outDir: string): Promise<Record<string, unknown>[]> {
+  const train = await loadSplit('mnist', 'train', quick ? 512 : undefined);
+  const test = await loadSplit('mnist', 'test', quick ? 500 : undefined);
+  const quickOpts = quick ? { epochs: 1, pgdSteps: 2 } : {};
+  const out: Record<string, unknown>[] = [];
+  let natural: tfl.LayersModel | undefined;
+  if (!variants.includes('natural')) {
+    const dir = path.join(outDir, madryModelName('natural'));
+    if (!fs.existsSync(path.join(dir, 'model.json'))) {
+      throw new Error(`expected ${dir}/model.json to warm-start ${variants.join(', ')} from; got none (train mnist-madry-natural first)`);
+    }
+    natural = await loadModel(dir);
+    console.log(`warm start from ${dir}`);
+  }
+  for (const v of MADRY_VARIANTS.filter((x) => variants.includes(x))) {
+    const name = madryModelName(v);
+    console.log(`${name}: ${MADRY_RECIPES[v].text}; ${train.labels.length} training images${quick ? ' (quick)' : ''}`);
+    const t = performance.now();
+    const r = await trainMadryVariant(v, train, {
+      natural, ...quickOpts,
+      onEpoch: (e, loss) => console.log(`  epoch ${e}: loss ${loss.toFixed(4)} (${((performance.now() - t) / 1000).toFixed(0)} s)`),
+    });
+    const f32 = await cleanAndFgsm(r.model, test);
+    const metadata: Record<string, unknown> = {
+      name,
+      description: `Madry et al.'s MNIST network, ${v === 'natural' ? 'naturally trained' : `${v}-trained`} (issue 13, seed 004)`,
+      architecture: MADRY_ARCHITECTURE,
+      variant: v,
+      dataset: 'mnist',
+      trainSet: train.name,
+      trainImages: train.labels.length,
+      testSet: test.name,
+      testImages: test.labels.length,
+      splitSeed: SPLIT_SEED,
+      accuracyBar: MADRY_BARS[v],
+      params: countParams(r.model),
+      epochs: r.loss.length,
+      trainTimeMs: r.timeMs,
+      finalTrainLoss: r.loss[r.loss.length - 1],
+      lossPerEpoch: r.loss,
+      recipe: { text: r.recipe.text, ...(r.recipe.natural ?? r.recipe.adversarial), ...quickOpts, warmStart: v === 'natural' ? null : madryModelName('natural') },
+      float32: f32,
+      classNames: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+      inputRange: [0, 1],
+      backend: currentBackend(),
+      tfjs: tf.version_core,
+      trainedAt: new Date().toISOString(),
+      quick,
+    };
+    const dir = path.join(outDir, name);
+    await saveModel(r.model, dir, { metadata });
+    const f32Bytes = fs.statSync(path.join(dir, 'weights.bin')).size;
+    convertFolderToFloat16(dir);
+    const reloaded = await loadModel(dir);
+    const f16 = await cleanAndFgsm(reloaded, test);
+    reloaded.dispose();
+    const keep16 = Math.abs(f16.clean - f32.clean) <= 0.001 + 1e-9;
+    metadata.float16 = f16;
+    metadata.weightDtype = keep16 ? 'float16' : 'float32';
+    metadata.testAccuracy = keep16 ? f16.clean : f32.clean;
+    metadata.fgsm03Accuracy = keep16 ? f16.fgsm03 : f32.fgsm03;
+    // Rewrite with the final metadata (and float32 weights when float16 moved the accuracy too much).
+    const saved = await saveModel(r.model, dir, { metadata });
+    if (keep16) convertFolderToFloat16(dir);
+    const bytes = fs.statSync(path.join(dir, 'weights.bin')).size;
+    console.log(`${name}: test accuracy float32 ${(f32.clean * 100).toFixed(2)} % / float16 ${(f16.clean * 100).toFixed(2)} %, ` +
+      `FGSM ε=0.3 ${(f32.fgsm03 * 100).toFixed(2)} % / ${(f16.fgsm03 * 100).toFixed(2)} % → ${metadata.weightDtype} ` +
+      `(${(bytes / 1024).toFixed(0)} KB of ${(f32Bytes / 1024).toFixed(0)} KB), ${(r.timeMs / 1000).toFixed(0)} s → ${saved.dir}`);
+    out.push(metadata);
+    if (v === 'natural') natural = r.model;
+    else r.model.dispose();
+  }
+  natural?.dispose();
+  train.dispose();
+  test.dispose();
+  return out;
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const backend = await initBackend();
   const outDir = args.out ? path.resolve(args.out) : args.quick ? path.join(os.tmpdir(), 'glasswing-models-quick') : defaultModelsDir();
   fs.mkdirSync(outDir, { recursive: true });
-  const names = (args.only ?? DEFAULT_MODELS.map((m) => m.name)) as DefaultModelName[];
-  console.log(`training ${names.join(', ')} on ${backend}${args.quick ? ' (quick)' : ''} → ${outDir}`);
+  const all = args.only ?? [...DEFAULT_MODELS.map((m) => m.name), ...(args.skipSlow ? [] : MADRY_NAMES)];
+  const names = all.filter((n) => n in RECIPES) as DefaultModelName[];
+  const madry = MADRY_VARIANTS.filter((v) => all.includes(madryModelName(v)));
+  console.log(`training ${all.join(', ')} on ${backend}${args.quick ? ' (quick)' : ''} → ${outDir}`);
   const summary: Record<string, unknown>[] = [];
   const t0 = Date.now();
   for (const name of names) summary.push(await trainOne(name, args.quick, outDir));
+  if (madry.length) summary.push(...(await trainMadry(madry, args.quick, outDir)));
   console.log(`\n| model | test accuracy | bar | parameters | epochs | training time |\n|---|---|---|---|---|---|`);
   for (const m of summary) {
     console.log(`| ${m.name} | ${((m.testAccuracy as number) * 100).toFixed(2)} % | ${((m.accuracyBar as number) * 100).toFixed(1)} % | ${m.params} | ${m.epochs} | ${((m.trainTimeMs as number) / 1000).toFixed(0)} s |`);

@@ -7,6 +7,9 @@
  * - 'consistent' (Dong et al., seed 004): α·ℓ(x) + (1 − α)·ℓ(x*) + β·‖φ(x) − φ(x*)‖², α = 0.5,
  *                β = 0.1, φ the last convolutional layer (for an MLP: the last hidden layer), x* by
  *                FGSM (seed 004 uses the targeted form towards a least-likely class y*: attack 'fgsm-ll').
+ * - 'pgd'        (Madry et al.; seed 004's min–max objective itself): ℓ(x*) only (α defaults to 0),
+ *                x* by PGD from a random start in the ε-ball (pgdSteps steps of pgdStepSize) — the
+ *                inner maximisation approximated by the strongest first-order attack instead of FGSM.
  *
  * ℓ is the softmax cross-entropy of the logits, averaged over the batch; ‖·‖² is summed over the
  * feature map and averaged over the batch. The loop is its own (tf.variableGrads + Adam on
@@ -16,17 +19,18 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { Classifier } from '../core/classifier.js';
 import { OptionError } from '../core/errors.js';
-import { createRng, shuffle } from '../util/random.js';
+import { createRng, nextSeed, shuffle } from '../util/random.js';
 import { progress } from '../util/progress.js';
 import { fgsm } from './fgsm.js';
+import { pgd } from './pgd.js';
 
-export type AdversarialScheme = 'fgsm' | 'ensemble' | 'consistent';
+export type AdversarialScheme = 'fgsm' | 'ensemble' | 'consistent' | 'pgd';
 
 export interface AdversarialTrainingOptions {
   scheme?: AdversarialScheme;
   /** FGSM ε for crafting x* (default 0.3). */
   epsilon?: number;
-  /** Weight of the clean loss (default 0.5). */
+  /** Weight of the clean loss (default 0.5; 0 for 'pgd', Madry's loss on x* alone). */
   alpha?: number;
   /** Weight of the feature-consistency term ('consistent'; default 0.1). */
   beta?: number;
@@ -41,9 +45,15 @@ export interface AdversarialTrainingOptions {
   attack?: 'fgsm' | 'fgsm-ll';
   /** Fixed models to craft examples on ('ensemble'). */
   staticModels?: Classifier[];
+  /** PGD steps per batch ('pgd'; default 40, Madry's training attack). */
+  pgdSteps?: number;
+  /** PGD step size ('pgd'; default 0.01, Madry's). */
+  pgdStepSize?: number;
   epochs?: number;
   batchSize?: number;
   learningRate?: number;
+  /** Multiply the learning rate by this after every epoch (default 1: constant). */
+  lrDecay?: number;
   seed?: number;
   /** Called after every epoch with the mean loss. */
   onEpoch?: (epoch: number, loss: number) => void;
@@ -51,7 +61,7 @@ export interface AdversarialTrainingOptions {
 
 export const ADVERSARIAL_TRAINING_DEFAULTS = {
   scheme: 'fgsm' as AdversarialScheme, epsilon: 0.3, alpha: 0.5, beta: 0.1, attack: 'fgsm' as 'fgsm' | 'fgsm-ll',
-  epochs: 1, batchSize: 64, learningRate: 1e-3, seed: 0,
+  epochs: 1, batchSize: 64, learningRate: 1e-3, lrDecay: 1, seed: 0, pgdSteps: 40, pgdStepSize: 0.01,
 };
 
 /** The layer φ: the last conv layer's output, else the input of the logit layer (last hidden activation). */
@@ -79,6 +89,8 @@ export function consistentLoss(
   const beta = opts.beta ?? 0.1;
   return tf.tidy(() => {
     const n = x.shape[0];
+    // Madry's loss (α = 0, β = 0) needs the adversarial half only: half the forward/backward work.
+    if (alpha === 0 && beta === 0) return tf.losses.softmaxCrossEntropy(labelsOneHot, classifier.logits(xAdv)) as tf.Scalar;
     const both = tf.concat([x, xAdv], 0);
     let logits: tf.Tensor2D;
     let dist: tf.Tensor = tf.scalar(0);
@@ -115,8 +127,12 @@ async function leastLikely(classifier: Classifier, x: tf.Tensor4D): Promise<numb
 export async function adversarialTrain(
   model: tfl.LayersModel, data: { images: tf.Tensor4D; labels: ArrayLike<number> }, opts: AdversarialTrainingOptions = {},
 ): Promise<{ loss: number[]; timeMs: number }> {
-  const o = { ...ADVERSARIAL_TRAINING_DEFAULTS, ...opts };
-  if (!['fgsm', 'ensemble', 'consistent'].includes(o.scheme)) throw new OptionError(`expected scheme 'fgsm', 'ensemble' or 'consistent'; got ${String(o.scheme)}`);
+  const o = { ...ADVERSARIAL_TRAINING_DEFAULTS, ...opts, alpha: opts.alpha ?? (opts.scheme === 'pgd' ? 0 : ADVERSARIAL_TRAINING_DEFAULTS.alpha) };
+  if (!['fgsm', 'ensemble', 'consistent', 'pgd'].includes(o.scheme)) throw new OptionError(`expected scheme 'fgsm', 'ensemble', 'consistent' or 'pgd'; got ${String(o.scheme)}`);
+  if (o.scheme === 'pgd' && !(Number.isInteger(o.pgdSteps) && o.pgdSteps >= 1 && o.pgdStepSize > 0)) {
+    throw new OptionError(`expected pgdSteps ≥ 1 (integer) and pgdStepSize > 0 for the pgd scheme; got ${o.pgdSteps}, ${o.pgdStepSize}`);
+  }
+  if (!(o.lrDecay > 0)) throw new OptionError(`expected lrDecay > 0; got ${o.lrDecay}`);
   if (o.scheme === 'ensemble' && !(o.staticModels && o.staticModels.length)) throw new OptionError('expected staticModels (fixed classifiers to craft examples on) for the ensemble scheme; got none');
   const classifier = Classifier.fromModel(model);
   const beta = o.scheme === 'consistent' ? o.beta : 0;
@@ -144,9 +160,11 @@ export async function adversarialTrain(
         const pick = Math.floor(rng() * (o.staticModels!.length + 1));
         if (pick > 0) source = o.staticModels![pick - 1];
       }
-      const xAdv = o.attack === 'fgsm-ll'
-        ? fgsm(source, xb, await leastLikely(source, xb), { epsilon: o.epsilon, targeted: true })
-        : fgsm(source, xb, yb, { epsilon: o.epsilon });
+      const xAdv = o.scheme === 'pgd'
+        ? await pgd(source, xb, yb, { epsilon: o.epsilon, stepSize: o.pgdStepSize, steps: o.pgdSteps, randomStart: true, seed: nextSeed(rng) })
+        : o.attack === 'fgsm-ll'
+          ? fgsm(source, xb, await leastLikely(source, xb), { epsilon: o.epsilon, targeted: true })
+          : fgsm(source, xb, yb, { epsilon: o.epsilon });
       const oh = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(yb, 'int32'), k), 'float32') as tf.Tensor2D);
       const lossT = tf.tidy(() => {
         const { value, grads } = tf.variableGrads(() => consistentLoss(classifier, xb, xAdv, oh, { alpha: o.alpha, beta, featureLayer, featureDistance: o.featureDistance }), vars);
@@ -161,6 +179,8 @@ export async function adversarialTrain(
     }
     history.push(sum / n);
     o.onEpoch?.(epoch + 1, sum / n);
+    // Adam keeps its moments; only the step size shrinks (the same mechanism as trainModel's lrDecay).
+    if (o.lrDecay !== 1) (optimizer as unknown as { learningRate: number }).learningRate = o.learningRate * o.lrDecay ** (epoch + 1);
   }
   bar.done();
   optimizer.dispose();
