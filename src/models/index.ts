@@ -9,3 +9,6 @@ export * from './graph-model.js';
 export * from './graph-model-export.js';
 export * from './model-files.js';
 export * from './load.js';
+export * from './madry.js';
+export * from './madry-train.js';
+export * from './madry-float16.js';
