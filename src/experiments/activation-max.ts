@@ -107,7 +107,7 @@ registerExperiment({
         const s = summary.get(v)!;
         return {
           variant: v, 'mean p(c∣x*)': s.p, 'mean RBM log p(x*) + log Z': s.logDensity, 'mean L2 to nearest training digit': s.nearest,
-          'nearest digit of class c': s.classMatch, 's per prototype': seconds.get(v)!,
+          'nearest digit of class c': pct(s.classMatch), 's per prototype': seconds.get(v)!,
         };
       });
       const sp = summary.get('plain')!;
@@ -128,13 +128,13 @@ registerExperiment({
           claim: 'The expert and the code-space variants perform equally well',
           seed: '003 §3.4',
           seedFigure: 'equally well (qualitative)',
-          measured: `mean p(c|x*): expert ${betas.map((b) => `(β = ${b}) ${summary.get(`expert β=${b}`)!.p.toFixed(3)}`).join(', ')}, code space ${sc.p.toFixed(3)}; nearest digit of its class: best expert ${pct(seBest.classMatch)}, code space ${pct(sc.classMatch)}`,
-          note: beta >= 1 && se.p < 0.7 ? `at β = ${beta} (Eq. 3.2 as written) the RBM's log-density, hundreds of nats, outweighs log p(c|x): the expert's prototypes drift to its mean digit; β ≈ 0.1 keeps the classifier in charge` : undefined,
+          measured: `mean p(c∣x*): expert ${betas.map((b) => `(β = ${b}) ${summary.get(`expert β=${b}`)!.p.toFixed(3)}`).join(', ')}, code space ${sc.p.toFixed(3)}; nearest digit of its class: best expert ${pct(seBest.classMatch)}, code space ${pct(sc.classMatch)}`,
+          note: beta >= 1 && se.p < 0.7 ? `at β = ${beta} (Eq. 3.2 as written) the RBM's log-density, hundreds of nats, outweighs log p(c∣x): the expert's prototypes drift to its mean digit; β ≈ 0.1 keeps the classifier in charge` : undefined,
         },
         {
-          claim: 'Eq. 3.2 maximises log p(x|c): expert prototypes are far more likely under the density model than plain ones',
+          claim: 'Eq. 3.2 maximises log p(x∣c): expert prototypes are far more likely under the density model than plain ones',
           seed: '003 §3.2',
-          seedFigure: 'log p(x|c) = log p(c|x) + log p(x) + const',
+          seedFigure: 'log p(x∣c) = log p(c∣x) + log p(x) + const',
           measured: `mean RBM log p(x*) + log Z: expert ${se.logDensity.toFixed(0)}, plain ${sp.logDensity.toFixed(0)}, code space ${sc.logDensity.toFixed(0)}`,
         },
       ];
