@@ -17,6 +17,8 @@ import { receptiveFields } from '../src/interpretation/receptive-field.js';
 import { folderSource, openImageSource } from '../src/interpretation/folder-source.js';
 import { readIndices, topCount, type ImageSource } from '../src/interpretation/image-source.js';
 import { activationMaxExpert } from '../src/interpretation/activation-max-expert.js';
+import { activationMaxCode } from '../src/interpretation/activation-max-code.js';
+import { hasDefaultGenerator, loadDefaultGenerator } from '../src/generative/io.js';
 import { exportGraphModel } from '../src/models/graph-model-export.js';
 import { plotLayerFilters, plotLayerActivations } from '../src/models/plots.js';
 import { plotTopActivations, plotRealVsAdversarial, plotNeighbours, plotPrototypes, plotReceptiveField, drawBox } from '../src/render/views.js';
@@ -182,7 +184,8 @@ describe.skipIf(!shipped)('actual receptive field of a linear first layer', () =
 });
 
 describe.skipIf(!shipped)('every function on a TF graph model equals its LayersModel twin', () => {
-  it('receptive fields, top activations (real and adversarial), actual fields, nearest neighbours, expert prototypes, filter and feature-map views', async () => {
+  it('receptive fields, top activations (real and adversarial), actual fields, nearest neighbours, expert and code-space prototypes, filter and feature-map views', async () => {
+    if (hasDefaultGenerator('mnist-vae-10d')) await loadDefaultGenerator('mnist-vae-10d'); // cached per process: loaded before counting
     const before = tf.memory().numTensors;
     const fa = receptiveFields(graph);
     const fb = receptiveFields(cnn);
@@ -216,6 +219,11 @@ describe.skipIf(!shipped)('every function on a TF graph model equals its LayersM
     expect(pa.probabilities[0][4]).toBeCloseTo(pb.probabilities[0][4], 3);
     [pa, pb].forEach((r) => r.dispose());
     rbm.dispose();
+    if (hasDefaultGenerator('mnist-vae-10d')) {
+      const [ca, cb] = [await activationMaxCode(graph, [{ class: 4 }], { steps: 5 }), await activationMaxCode(cnn, [{ class: 4 }], { steps: 5 })];
+      expect(ca.probabilities[0][4]).toBeCloseTo(cb.probabilities[0][4], 3);
+      [ca, cb].forEach((r) => r.dispose());
+    }
     const fil = plotLayerFilters(graph);
     expect(fil.width).toBeGreaterThan(100);
     const x = tf.slice(ds.images, 0, 1);
