@@ -5,6 +5,9 @@ import { flag, str, taskOptions, type ParsedArgs } from '../args.js';
 import type { Command } from './index.js';
 import '../../../bench/index.js';
 import '../../experiments/index.js';
+import { runAllExperiments, claimsText, writeResultsPage, machineInfo } from '../../experiments/results-page.js';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 async function runTask(kind: 'bench' | 'experiment', def: TaskDefinition, args: ParsedArgs): Promise<void> {
   const options = {
@@ -42,11 +45,50 @@ export const experimentCommand: Command = {
   name: 'experiment',
   summary: 'reproduce an experiment of the source papers (markdown table + PNG figures)',
   get usage() {
-    return `glasswing experiment NAME [--quick] [--out DIR] [--json]\n\nexperiments:\n${listing(listExperiments())}`;
+    return `glasswing experiment NAME [--quick] [--out DIR] [--json]\n` +
+      `glasswing experiment all --out DIR [--quick] [--only a,b] [--skip a,b] [--publish docs/results.md] [--max-figure-kb N]\n` +
+      `  runs every experiment (name order; a failure is a row, not an abort) and writes DIR/results.md: each seed claim beside\n` +
+      `  ours, the figures, the command and run time; --publish also writes the page there with its PNGs in a folder beside it\n\n` +
+      `experiments:\n${listing(listExperiments())}`;
   },
   async run(args) {
     const name = args.positional[0];
-    if (!name) throw new OptionError(`expected an experiment name (${listExperiments().map((b) => b.name).join(', ')}); got none`);
-    await runTask('experiment', getExperiment(name), args);
+    if (!name) throw new OptionError(`expected an experiment name (all, ${listExperiments().map((b) => b.name).join(', ')}); got none`);
+    if (name === 'all') await runAll(args);
+    else await runTask('experiment', getExperiment(name), args);
   },
 };
+
+const list = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+
+/** `glasswing experiment all`: every experiment, one page (src/experiments/results-page.ts). */
+async function runAll(args: ParsedArgs): Promise<void> {
+  const out = str(args, 'out');
+  if (!out) throw new OptionError('expected --out DIR for experiment all (the page and every experiment\'s output go there); got none');
+  const quick = flag(args, 'quick');
+  const publish = str(args, 'publish');
+  const maxKb = Number(str(args, 'max-figure-kb', 'Infinity'));
+  if (!(maxKb > 0)) throw new OptionError(`expected --max-figure-kb a positive number; got ${str(args, 'max-figure-kb')}`);
+  const extra = taskOptions(args, ['json', 'out', 'quick', 'only', 'skip', 'publish', 'max-figure-kb']);
+  const loadStart = os.loadavg()[0];
+  const t = performance.now();
+  const runs = await runAllExperiments({
+    outDir: out, quick, only: list(str(args, 'only')), skip: list(str(args, 'skip')), extra,
+    log: (line) => process.stderr.write(`${line}\n`),
+  });
+  const argv = process.argv.slice(2).join(' ');
+  const info = {
+    command: `glasswing ${argv}`, date: new Date().toISOString(), machine: machineInfo(), backend: currentBackend() ?? 'none',
+    loadStart, loadEnd: os.loadavg()[0], totalSeconds: (performance.now() - t) / 1000,
+  };
+  const page = writeResultsPage(runs, info, path.join(out, 'results.md'), out);
+  process.stdout.write(`experiment all (backend ${currentBackend()}): ${runs.length} experiments, ${runs.filter((r) => r.status === 'failed').length} failed, ${(info.totalSeconds / 60).toFixed(1)} min\n\n${claimsText(runs)}\n\nwrote ${page.page}\n`);
+  if (publish) {
+    const figDir = path.join(path.dirname(publish), path.basename(publish, path.extname(publish)));
+    const p = writeResultsPage(runs, info, publish, figDir, maxKb * 1024);
+    process.stdout.write(`wrote ${p.page} and ${p.figures.length} figures under ${figDir}${p.skipped.length ? ` (${p.skipped.length} over ${maxKb} KiB left out)` : ''}\n`);
+  }
+  if (flag(args, 'json')) {
+    for (const r of runs) process.stdout.write(JSON.stringify({ experiment: r.name, status: r.status, error: r.error, seconds: r.seconds, claims: r.claims }) + '\n');
+  }
+}
