@@ -369,6 +369,7 @@ registerMethod<CdeepexOptions>({
   signed: true,
   defaults: CDEEPEX_DEFAULTS,
   perImageExtras: CDEEPEX_PER_IMAGE,
+  parallel: 'images',
   run: (c, x, t, o, ctx) => run(c, x, t, o, 'cdeepex', ctx),
 });
 
@@ -379,5 +380,6 @@ registerMethod<CdeepexOptions>({
   signed: true,
   defaults: { ...CDEEPEX_DEFAULTS, constraints: false },
   perImageExtras: CDEEPEX_PER_IMAGE,
+  parallel: 'images',
   run: (c, x, t, o, ctx) => run(c, x, t, o, 'xgems', ctx),
 });

@@ -241,8 +241,9 @@ registerMethod({
   description: 'DeepFool: smallest (linearised) perturbation that changes the label; attribution = the perturbation',
   signed: true,
   defaults: { ...DEEPFOOL_DEFAULTS },
-  // each image iterates on its own: explain's memory chunks and the pool's workers may split the batch
+  // each image iterates on its own: explain's memory chunks and the pool's workers split the batch
   perImageExtras: ['adversarial', 'originalClass', 'newClass', 'iterations', 'fooled', 'l2', 'linf'],
+  parallel: 'images',
   async run(classifier, x, targets, options) {
     // Target = the prediction → untargeted; another class → targeted DeepFool towards it.
     const r = await deepfool(classifier, x, { ...options, targets });

@@ -355,6 +355,7 @@ registerMethod({
   signed: false,
   defaults: { ...GEOSAL_DEFAULTS },
   perImageExtras: GEOSAL_PER_IMAGE,
+  parallel: 'images',
   async run(classifier, x, targets, options) {
     return geosalMethodResult(classifier, await geosal(classifier, x, targets, options));
   },
@@ -369,6 +370,7 @@ registerMethod({
   signed: true,
   defaults: { ...SIGNED_DEFAULTS },
   perImageExtras: GEOSAL_PER_IMAGE,
+  parallel: 'images',
   async run(classifier, x, targets, options) {
     return geosalMethodResult(classifier, await geosal(classifier, x, targets, { ...options, mode: 'signed' }));
   },

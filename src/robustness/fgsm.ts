@@ -153,8 +153,9 @@ registerMethod({
   description: 'FGSM adversarial perturbation (attribution = x* − x); target = prediction → untargeted, another class → targeted',
   signed: true,
   defaults: { ...FGSM_DEFAULTS, targeted: undefined as boolean | undefined },
-  // per image (mode, step): explain's memory chunks and the pool's workers may split the batch
+  // per image (mode, step): explain's memory chunks and the pool's workers split the batch
   perImageExtras: ['adversarial'],
+  parallel: 'images',
   async run(classifier, x, targets, options) {
     const pred = await classifier.predictClasses(x);
     // Per image: away from the prediction, or towards another target class.

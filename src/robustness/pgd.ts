@@ -88,7 +88,7 @@ export async function pgd(classifier: Classifier, x: tf.Tensor4D, labels: number
       const proj = projectBall(x, moved, o.epsilon, o.norm);
       const stepped = (o.clip ? clipToDomain(classifier, proj) : proj) as tf.Tensor4D;
       // images that already succeeded keep their adversarial example
-      return frozen ? (tf.where(frozen, adv, stepped) as tf.Tensor4D) : stepped;
+      return frozen ? (tf.where(tf.broadcastTo(tf.reshape(frozen, [n, 1, 1, 1]), adv.shape), adv, stepped) as tf.Tensor4D) : stepped;
     });
     frozen?.dispose();
     adv.dispose();
@@ -111,7 +111,9 @@ registerMethod({
   description: 'PGD / iterative FGSM adversarial perturbation (attribution = x* − x); target = prediction → untargeted, another class → targeted',
   signed: true,
   defaults: { ...PGD_DEFAULTS, targeted: undefined as boolean | undefined },
+  // per-image seeds, mode and early stop: explain's memory chunks and the pool's workers split the batch
   perImageExtras: ['adversarial', 'targeted'],
+  parallel: 'images',
   async run(classifier, x, targets, options) {
     const pred = await classifier.predictClasses(x);
     // Per image: away from the prediction, or towards another target class (as FGSM).

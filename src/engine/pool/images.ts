@@ -19,8 +19,9 @@ import { getMethod, flatLogitsInBatches, mergeImageParts, runMethod, type Method
 import { resolveTargets, type TargetSpec } from '../../core/target.js';
 import { defineChunkKernel } from './kernels.js';
 import { mapChunks } from './map.js';
-import { chunkSizeFor, planLanes } from './plan.js';
+import { chunkSizeFor, forwardMacs, planLanes } from './plan.js';
 import { holdsFunction } from './wire.js';
+import { decodeGenerators, shipGeneratorOptions, withoutGenerators } from './ship-generator.js';
 
 /** Gradient-family methods split by images, with their per-image extras. */
 const IMAGE_SPLIT: Record<string, string[]> = {
@@ -32,6 +33,24 @@ const IMAGE_SPLIT: Record<string, string[]> = {
   deconvnet: [],
   'grad-cam': ['raw'],
   'guided-grad-cam': ['raw'],
+};
+
+/**
+ * Forward + gradient passes one image costs at least, for the per-image counterfactual and
+ * robustness methods (from their options; lower bounds: images that finish early cost less than the
+ * step limits say), so the lane plan sees that e.g. 4 MNIST images of DeepFool are ~100 gradients'
+ * work, not 4. Methods not listed cost one pass per image.
+ */
+const IMAGE_PASSES: Record<string, (o: Record<string, any>) => number> = {
+  deepfool: (o) => 2 * (o.candidates > 0 ? o.candidates : 10),
+  geosal: (o) => 2 * (o.maxComparisons ?? 9),
+  'geosal-signed': (o) => 2 * (o.maxComparisons ?? 9),
+  fgsm: () => 3, // the prediction, one or two gradients, the logits after
+  pgd: (o) => Math.max(1, o.steps ?? 40),
+  lse: (o) => Math.max(1, Math.min(o.maxSteps ?? 500, 5)),
+  lae: (o) => Math.max(1, Math.min(o.maxSteps ?? 500, 5)),
+  cdeepex: (o) => Math.max(1, Math.min(o.outerSteps ?? 150, 10) * (o.innerSteps ?? 3)),
+  xgems: (o) => Math.max(1, Math.min(o.outerSteps ?? 150, 10) * (o.innerSteps ?? 3)),
 };
 
 /** The per-image extras when the method is split by images, else undefined (see the module comment). */
@@ -64,7 +83,8 @@ const imageKernel = defineChunkKernel<ImageShared, ImagePayload, ImageResult>('e
   const n = payload.x.shape[0];
   const logits = await flatLogitsInBatches(classifier, payload.x);
   const targets = resolveTargets(payload.target, logits, n, classifier.numClasses, classifier.classNames);
-  const r = await runMethod(def, classifier, payload.x, targets, shared.options, {});
+  // generators in the options arrive as keys (plus the model the first time): ship-generator.ts
+  const r = await runMethod(def, classifier, payload.x, targets, decodeGenerators(shared.options), {});
   return { ...r, logits, targets };
 });
 
@@ -82,47 +102,56 @@ export async function explainAcrossWorkers(
   context: MethodContext,
 ): Promise<{ result: MethodResult; logitsFlat: Float32Array; targets: number[]; timeMs: number } | undefined> {
   const n = x.shape[0];
-  // options holding a function (a callback) cannot be sent to another thread
-  if (n < 2 || holdsFunction(options)) return undefined;
-  const plan = await planLanes(classifier, n, def.memory === 'forward' ? 'forward' : 'gradient');
+  // options holding a function (a callback) cannot be sent to another thread (generators are shipped: ship-generator.ts)
+  if (n < 2 || holdsFunction(withoutGenerators(options))) return undefined;
+  const passes = IMAGE_PASSES[def.name]?.(options) ?? 1;
+  const plan = await planLanes(classifier, n, passes > 1 ? { macs: forwardMacs(classifier) * 3 * passes } : def.memory === 'forward' ? 'forward' : 'gradient');
   if (plan.lanes <= 1) return undefined;
   if (Array.isArray(spec) && spec.length !== n) throw new TargetError(`expected ${n} targets, one per image; got ${spec.length}`);
   const size = chunkSizeFor(n, n, plan.lanes);
   const count = Math.ceil(n / size);
   const k = classifier.numClasses;
-  const logitsFlat = new Float32Array(n * k);
-  const targets: number[] = new Array(n);
-  const parts: MethodResult[] = [];
   const start = performance.now();
-  const slices: tf.Tensor4D[] = [];
-  try {
-    await mapChunks(classifier, imageKernel, {
-      lanes: plan.lanes,
-      shared: { method: def.name, options },
-      count,
-      payload: (i) => {
-        const s = i * size;
-        const c = Math.min(size, n - s);
-        const xs = tf.slice(x, s, c);
-        slices.push(xs);
-        return { x: xs, target: Array.isArray(spec) ? spec.slice(s, s + c) : spec };
-      },
-      onResult: (i, r) => {
-        logitsFlat.set(r.logits, i * size * k);
-        r.targets.forEach((t, j) => (targets[i * size + j] = t));
-        parts.push({ attribution: r.attribution, extras: r.extras, logitsAfter: r.logitsAfter });
-      },
-      progress: context.progress ? (f) => context.progress!(f, def.name) : undefined,
-    });
-  } catch (err) {
-    for (const p of parts) {
-      disposeExplanation({ attribution: p.attribution, extras: p.extras ?? {} });
-      p.logitsAfter?.dispose();
+  const dispatch = async (shippedOptions: Record<string, unknown>) => {
+    const logitsFlat = new Float32Array(n * k);
+    const targets: number[] = new Array(n);
+    const parts: MethodResult[] = [];
+    const slices: tf.Tensor4D[] = [];
+    try {
+      await mapChunks(classifier, imageKernel, {
+        lanes: plan.lanes,
+        shared: { method: def.name, options: shippedOptions },
+        count,
+        payload: (i) => {
+          const s = i * size;
+          const c = Math.min(size, n - s);
+          const xs = tf.slice(x, s, c);
+          slices.push(xs);
+          return { x: xs, target: Array.isArray(spec) ? spec.slice(s, s + c) : spec };
+        },
+        onResult: (i, r) => {
+          logitsFlat.set(r.logits, i * size * k);
+          r.targets.forEach((t, j) => (targets[i * size + j] = t));
+          parts.push({ attribution: r.attribution, extras: r.extras, logitsAfter: r.logitsAfter });
+        },
+        progress: context.progress ? (f) => context.progress!(f, def.name) : undefined,
+      });
+    } catch (err) {
+      for (const p of parts) {
+        disposeExplanation({ attribution: p.attribution, extras: p.extras ?? {} });
+        p.logitsAfter?.dispose();
+      }
+      throw err;
+    } finally {
+      tf.dispose(slices);
     }
-    throw err;
-  } finally {
-    tf.dispose(slices);
-  }
+    return { logitsFlat, targets, parts };
+  };
+  // Generator objects (the latent methods' decoders) go by key, once per worker; one that cannot be
+  // shipped (a user's own decode function) keeps the call in the calling thread.
+  const shipped = await shipGeneratorOptions(options, classifier, def.name, dispatch);
+  if (!shipped) return undefined;
+  const { logitsFlat, targets, parts } = shipped;
   const result = mergeImageParts(perImageExtras, parts);
   await result.attribution.data();
   return { result, logitsFlat, targets, timeMs: performance.now() - start };

@@ -21,6 +21,10 @@ import { VAE } from '../../generative/vae.js';
 import { Autoencoder } from '../../generative/autoencoder.js';
 import { WGAN } from '../../generative/gan.js';
 import { GENERATOR_FORMAT, generatorFromParts, type Manifest } from '../../generative/format.js';
+import { GlasswingError } from '../../core/errors.js';
+import { registerWireError } from './wire.js';
+import type { Classifier } from '../../core/classifier.js';
+import { resolveGenerator } from '../../counterfactual/latent.js';
 
 /** A generator reference inside method options on the wire: the key, and the model itself when the worker may lack it. */
 export interface WireGenerator {
@@ -95,29 +99,74 @@ function plainInfo(info: Record<string, unknown>): Record<string, unknown> {
   }
 }
 
-/**
- * Replace every generator object in `options` (top level: the methods take it as `generator`) by its
- * wire form. `include(key)` says whether to send the model itself (the worker may not hold it).
- * Returns undefined when some generator cannot be shipped (the call then runs in the caller's thread).
- */
-export function encodeGenerators(options: Record<string, unknown>, include: (key: string) => boolean, transfer: Transferable[]): { options: Record<string, unknown>; keys: string[] } | undefined {
+/** `options` without its generator objects (they are shipped by key; the rest must be plain data). */
+export function withoutGenerators(options: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => !isGenerator(v)));
+}
+
+/** The wire form of `options`: each generator object replaced by its key, with the model when `models` is set. */
+function wireOptions(options: Record<string, unknown>, models: boolean): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  const keys: string[] = [];
   for (const [k, v] of Object.entries(options)) {
     if (!isGenerator(v)) {
       out[k] = v;
       continue;
     }
-    if (notShippableGenerator(v)) return undefined;
     const key = generatorKey(v);
-    keys.push(key);
-    if (include(key)) {
-      const model = packGenerator(v);
-      transfer.push(model.weights.buffer);
-      out[k] = { __gwGenerator: key, model } satisfies WireGenerator;
-    } else out[k] = { __gwGenerator: key } satisfies WireGenerator;
+    const w: WireGenerator = models ? { __gwGenerator: key, model: packedGenerator(v, key) } : { __gwGenerator: key };
+    // The calling thread runs chunks too, with these very options: it uses its own object (a
+    // non-enumerable property is neither encoded nor cloned into a message).
+    Object.defineProperty(w, 'local', { value: v, enumerable: false });
+    out[k] = w;
   }
-  return { options: out, keys };
+  return out;
+}
+
+/** Packed weights per generator object and key (read once; cloned, not transferred, into each message). */
+const packed = new WeakMap<object, { key: string; model: { manifest: Manifest; weights: Float32Array } }>();
+function packedGenerator(gen: Generator, key: string): { manifest: Manifest; weights: Float32Array } {
+  const p = packed.get(gen);
+  if (p && p.key === key) return p.model;
+  const model = packGenerator(gen);
+  packed.set(gen, { key, model });
+  return model;
+}
+
+/** Generator keys some worker of this thread's pool has been sent (a hint: a worker that lacks one asks again). */
+const sentKeys = new Set<string>();
+
+/**
+ * Run `run` (the pool's dispatch of one call) with `options` made fit for the workers: a generator
+ * named by a string in option `generator` is resolved here (the page's resolver or models/ on disk:
+ * a browser worker has neither) and every generator object is replaced by its key — plus the model
+ * itself the first time this key goes out; a worker that does not hold it fails the call with
+ * MissingGeneratorError and the call is sent again with the models (a new or replaced worker).
+ * Resolves undefined when a generator cannot be shipped: the call must run in the calling thread.
+ */
+export async function shipGeneratorOptions<T>(
+  options: Record<string, unknown>,
+  classifier: Classifier,
+  method: string,
+  run: (options: Record<string, unknown>) => Promise<T>,
+): Promise<T | undefined> {
+  let opts = options;
+  // the same resolution (and the same refusal of a generator of the wrong image size) as in the method
+  if (typeof options.generator === 'string') opts = { ...options, generator: await resolveGenerator(options.generator, classifier, method) };
+  const gens = Object.values(opts).filter(isGenerator);
+  if (gens.length === 0) return run(opts);
+  if (gens.some((g) => notShippableGenerator(g))) return undefined;
+  const keys = gens.map(generatorKey);
+  const known = keys.every((k) => sentKeys.has(k));
+  try {
+    const r = await run(wireOptions(opts, !known));
+    keys.forEach((k) => sentKeys.add(k));
+    return r;
+  } catch (err) {
+    if (!known || !(err instanceof Error) || err.name !== 'MissingGeneratorError') throw err;
+    const r = await run(wireOptions(opts, true));
+    keys.forEach((k) => sentKeys.add(k));
+    return r;
+  }
 }
 
 /** Generators this worker holds, by key, most recently used last (a few are kept; each is ~1–10 MB). */
@@ -125,13 +174,9 @@ const held = new Map<string, Generator>();
 /** How many generators a worker keeps before disposing the least recently used. */
 export const HELD_GENERATORS = 4;
 
-/** Thrown inside a worker that was sent a generator key it does not hold (the caller resends it with the model). */
-export class MissingGeneratorError extends Error {
-  constructor(readonly key: string) {
-    super(`internal: this worker does not hold generator ${key}`);
-    this.name = 'MissingGeneratorError';
-  }
-}
+/** Thrown inside a worker that was sent a generator key it does not hold (the caller resends the call with the model). */
+export class MissingGeneratorError extends GlasswingError {}
+registerWireError(MissingGeneratorError);
 
 /** Worker side: replace each wire generator in `options` by the generator it names (built and cached when sent). */
 export function decodeGenerators(options: Record<string, unknown>): Record<string, unknown> {
@@ -141,10 +186,14 @@ export function decodeGenerators(options: Record<string, unknown>): Record<strin
       out[k] = v;
       continue;
     }
-    const w = v as WireGenerator;
+    const w = v as WireGenerator & { local?: Generator };
+    if (w.local) {
+      out[k] = w.local;
+      continue;
+    }
     let gen = held.get(w.__gwGenerator);
     if (!gen) {
-      if (!w.model) throw new MissingGeneratorError(w.__gwGenerator);
+      if (!w.model) throw new MissingGeneratorError(`internal: this worker does not hold generator ${w.__gwGenerator}`);
       const m = w.model;
       gen = generatorFromParts(m.manifest, new Uint8Array(m.weights.buffer, m.weights.byteOffset, m.weights.byteLength), `generator ${m.manifest.name} sent by the pool`);
       gen.name = m.manifest.name;
