@@ -85,7 +85,10 @@ export const RECIPES: Record<DefaultModelName, Recipe> = {
     dataset: 'mnist',
     biased: true,
     build: () => buildCnn({ ...CNN_SHAPE, seed: 5, name: 'mnist_cnn_biased' }),
-    train: { ...MNIST_TRAIN, epochs: 4, lrDecay: 0.7, seed: 5, augment: { shift: 2 } },
+    // No augmentation: seed 001 §4.3 puts the 6×6 square at the same top-left place on every 8, and a
+    // shift would move and crop it (with shift ±2: 0.0 % clean 8s recognised / 69.1 % square → 8;
+    // without: 4.2 % / 65.1 %; seed: 5 % / 77 %).
+    train: { ...MNIST_TRAIN, epochs: 4, lrDecay: 0.7, seed: 5, augment: undefined },
     architecture: CNN_TEXT,
   },
 };
