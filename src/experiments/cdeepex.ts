@@ -17,7 +17,7 @@
  */
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { registerExperiment, type TaskOptions } from '../tasks/registry.js';
+import { registerExperiment, type SeedClaim, type TaskOptions } from '../tasks/registry.js';
 import { initBackend, currentBackend } from '../engine/backend.js';
 import { explain, listMethods } from '../core/registry.js';
 import { Classifier } from '../core/classifier.js';
@@ -259,6 +259,22 @@ registerExperiment({
       `Consistency = mean pairwise cosine similarity of G(ze) − G(z0) between starts (1 = the same explanation).\n\n${markdownTable(rows)}\n\n` +
       figureLinks(files) + '\n';
     files.push(...writeReport(dir, 'cdeepex-generators', markdown, json));
-    return { rows, json, markdown, files };
+    // Seed claim rows (docs/results.md): seed 001 §4.1.3 finds CDeepEx more consistent across GAN
+    // starting points than xGEMs (shown in its Fig. 5, no figure); one row per GAN, as measured.
+    const claims: SeedClaim[] = [];
+    for (const gname of names) {
+      const cd = json[`${gname} / CDeepEx`] as Record<string, string | number> | undefined;
+      const xg = json[`${gname} / xGEMs`] as Record<string, string | number> | undefined;
+      const key = 'consistency across starts (cosine)';
+      if (!cd || !xg || typeof cd[key] !== 'number' || typeof xg[key] !== 'number') continue;
+      const [a, b] = [cd[key] as number, xg[key] as number];
+      claims.push({
+        claim: `CDeepEx more consistent across GAN starting points than xGEMs (${gname}, Algorithm 2 starts)`,
+        seed: '001 §4.1.3', seedFigure: 'more consistent (Fig. 5, visual; no figure)',
+        measured: `cosine ${a.toFixed(2)} vs ${b.toFixed(2)} (${pick.length} images, ${starts.length} starts)`,
+        note: a > b ? undefined : `not reproduced: CDeepEx converges less often (${cd.converged} vs ${xg.converged})`,
+      });
+    }
+    return { rows, json, markdown, files, claims };
   },
 });
