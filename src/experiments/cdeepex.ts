@@ -272,7 +272,7 @@ registerExperiment({
         claim: `CDeepEx more consistent across GAN starting points than xGEMs (${gname}, Algorithm 2 starts)`,
         seed: '001 §4.1.3', seedFigure: 'more consistent (Fig. 5, visual; no figure)',
         measured: `cosine ${a.toFixed(2)} vs ${b.toFixed(2)} (${pick.length} images, ${starts.length} starts)`,
-        note: a > b ? undefined : `not reproduced: CDeepEx converges less often (${cd.converged} vs ${xg.converged})`,
+        note: a > b ? undefined : `not reproduced; converged: CDeepEx ${cd.converged}, xGEMs ${xg.converged}`,
       });
     }
     return { rows, json, markdown, files, claims };
