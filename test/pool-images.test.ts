@@ -1,7 +1,7 @@
 /**
  * The per-image counterfactual and robustness methods split their batch over the worker pool
  * (Node worker_threads): DeepFool, GeoSal, FGSM, PGD (random start, per-image targets, early stop),
- * CDeepEx and xGEMs with the shipped VAE (named) and the shipped GAN (an object: Algorithm 2's
+ * CDeepEx, LAE and xGEMs with the shipped VAE (named) and the shipped GAN (an object: Algorithm 2's
  * inversion runs in the workers). On 4 MNIST test digits, 2 threads give exactly the 1-thread
  * result (seeded: identical bits), the pool really ran chunks in a worker, generators are shipped by
  * key (a replaced worker gets the model on a resend), a generator that cannot be shipped keeps the
@@ -85,6 +85,7 @@ describe('per-image methods across the worker pool', () => {
     ['pgd (random start)', 'pgd', { steps: 6 }],
     ['pgd (per-image targets, early stop)', 'pgd', { steps: 8, stepSize: 0.05, earlyStop: true }, [0, 1, 2, 3]],
     ['cdeepex (shipped VAE by name)', 'cdeepex', { outerSteps: 15 }],
+    ['lae (shipped VAE by name, refined)', 'lae', { maxSteps: 20 }, [1, 2, 3, 5]],
     ['xgems (GAN object: inversion in the workers)', 'xgems', { generator: 'GAN', outerSteps: 8, inversionSteps: 40 }],
   ];
   for (const [label, method, raw, target] of cases) {

@@ -231,6 +231,7 @@ registerMethod<LseOptions>({
   signed: true,
   defaults: LSE_DEFAULTS,
   perImageExtras: LSE_PER_IMAGE,
+  parallel: 'images',
   run: (c, x, t, o) => run(c, x, t, o, 'lse'),
 });
 
@@ -241,5 +242,6 @@ registerMethod<LseOptions>({
   signed: true,
   defaults: LSE_DEFAULTS,
   perImageExtras: LSE_PER_IMAGE,
+  parallel: 'images',
   run: (c, x, t, o) => run(c, x, t, o, 'lae'),
 });
