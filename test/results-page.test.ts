@@ -112,6 +112,29 @@ describe('experiment all: the results page', () => {
     expect(fs.readFileSync(tiny.page, 'utf8')).toContain('left out (over 0 KiB)');
   }, 240_000);
 
+  it('resume: an ok result with the same command is reused (and said so on the page), a failed one runs again, rerun forces', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-all-resume-'));
+    let calls = 0;
+    const counted: TaskDefinition = { ...fakeOk, name: 'counted', run: async (o) => ((calls += 1), fakeOk.run(o)) };
+    const first = await runAllExperiments({ outDir: dir, experiments: [counted, fakeFail] });
+    expect(calls).toBe(1);
+    expect(fs.existsSync(path.join(dir, 'counted', 'run.json'))).toBe(true);
+    const lines: string[] = [];
+    const again = await runAllExperiments({ outDir: dir, experiments: [counted, fakeFail], resume: true, log: (l) => lines.push(l) });
+    expect(calls).toBe(1);
+    expect(again[1].reused).toBe(true);
+    expect(again[1].claims).toEqual(first[1].claims);
+    expect(again[0].status).toBe('failed'); // failures are never reused: it ran again
+    expect(lines.some((l) => l.includes('counted: reused the run of'))).toBe(true);
+    const page = writeResultsPage(again, info(), path.join(dir, 'results.md'), dir);
+    expect(fs.readFileSync(page.page, 'utf8')).toContain('1 of them reused from an earlier run');
+    await runAllExperiments({ outDir: dir, experiments: [counted, fakeFail], resume: true, rerun: ['counted'] });
+    expect(calls).toBe(2);
+    // Another quick flag is another command: not reused.
+    await runAllExperiments({ outDir: dir, experiments: [counted], resume: true, quick: true });
+    expect(calls).toBe(3);
+  });
+
   it('unknown names in only/skip are an OptionError before anything runs', async () => {
     let ran = false;
     const spy: TaskDefinition = { name: 'spy', description: '', run: async () => ((ran = true), { rows: [], json: {} }) };

@@ -32,6 +32,11 @@ export interface ExperimentRun {
   /** The command that reproduces it alone. */
   command: string;
   outDir: string;
+  /** When it ran (ISO) and the 1-minute load average at its start. */
+  date: string;
+  load: number;
+  /** True when taken from an earlier run's DIR/NAME/run.json (`resume`). */
+  reused?: boolean;
 }
 
 export interface RunAllOptions {
@@ -48,7 +53,18 @@ export interface RunAllOptions {
   extra?: Record<string, unknown>;
   /** Progress sink, one line per event (default: none). */
   log?: (line: string) => void;
+  /**
+   * Reuse an experiment's earlier result (DIR/NAME/run.json, written after every run) when it ran
+   * without failing, with the same quick flag and options; run only the others. A long full run
+   * that was interrupted, or that must be redone for one retrained model, need not start over.
+   */
+  resume?: boolean;
+  /** With resume: run these again even when a reusable result exists (e.g. their model was retrained). */
+  rerun?: string[];
 }
+
+/** Where runAllExperiments keeps what one experiment did, beside its output. */
+export const RUN_FILE = 'run.json';
 
 const firstLine = (e: unknown): string => {
   const err = e as Error;
@@ -59,7 +75,7 @@ const firstLine = (e: unknown): string => {
 function selected(o: RunAllOptions): TaskDefinition[] {
   const all = [...(o.experiments ?? listExperiments())].sort((a, b) => a.name.localeCompare(b.name));
   const names = new Set(all.map((d) => d.name));
-  for (const n of [...(o.only ?? []), ...(o.skip ?? [])]) {
+  for (const n of [...(o.only ?? []), ...(o.skip ?? []), ...(o.rerun ?? [])]) {
     if (!names.has(n)) throw new OptionError(`expected experiment names among ${[...names].join(', ')}; got "${n}"`);
   }
   return all.filter((d) => (!o.only?.length || o.only.includes(d.name)) && !o.skip?.includes(d.name));
@@ -84,9 +100,19 @@ export async function runAllExperiments(o: RunAllOptions): Promise<ExperimentRun
   for (const [i, def] of defs.entries()) {
     const dir = path.join(o.outDir, def.name);
     fs.mkdirSync(dir, { recursive: true });
+    const command = commandFor(def.name, dir, quick, extra);
+    const saved = path.join(dir, RUN_FILE);
+    if (o.resume && !o.rerun?.includes(def.name) && fs.existsSync(saved)) {
+      const old = JSON.parse(fs.readFileSync(saved, 'utf8')) as ExperimentRun;
+      if (old.status === 'ok' && old.command === command && old.figures.every((f) => fs.existsSync(f))) {
+        runs.push({ ...old, reused: true });
+        log(`[${i + 1}/${defs.length}] ${def.name}: reused the run of ${old.date} (${old.seconds.toFixed(1)} s)`);
+        continue;
+      }
+    }
     const run: ExperimentRun = {
       name: def.name, description: def.description, status: 'ok', seconds: 0, claims: [], rows: [], figures: [],
-      command: commandFor(def.name, dir, quick, extra), outDir: dir,
+      command, outDir: dir, date: new Date().toISOString(), load: os.loadavg()[0],
     };
     log(`[${i + 1}/${defs.length}] ${def.name} …`);
     const t = performance.now();
@@ -102,6 +128,7 @@ export async function runAllExperiments(o: RunAllOptions): Promise<ExperimentRun
     }
     run.seconds = (performance.now() - t) / 1000;
     runs.push(run);
+    fs.writeFileSync(saved, JSON.stringify(run, null, 1));
     const elapsed = (performance.now() - start) / 1000;
     log(`[${i + 1}/${defs.length}] ${def.name}: ${run.status === 'ok' ? `ok, ${run.claims.length} claim row(s)` : `FAILED (${run.error})`} in ${run.seconds.toFixed(1)} s (elapsed ${elapsed.toFixed(1)} s)`);
   }
@@ -158,6 +185,7 @@ const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
  */
 export function resultsMarkdown(runs: ExperimentRun[], info: PageInfo, figureLink: (run: ExperimentRun, file: string) => string): string {
   const ok = runs.filter((r) => r.status === 'ok').length;
+  const reused = runs.filter((r) => r.reused).length;
   const lines: string[] = [
     '# Results: the seeds\' claims, reproduced',
     '',
@@ -168,7 +196,8 @@ export function resultsMarkdown(runs: ExperimentRun[], info: PageInfo, figureLin
     `- date: ${info.date}`,
     `- machine: ${info.machine}; backend ${info.backend}`,
     `- load average (1 min): ${info.loadStart.toFixed(2)} at the start, ${info.loadEnd.toFixed(2)} at the end (the machine is shared; run times are wall times under that load)`,
-    `- total: ${runs.length} experiments (${ok} ran, ${runs.length - ok} failed) in ${(info.totalSeconds / 60).toFixed(1)} min`,
+    `- total: ${runs.length} experiments (${ok} ran, ${runs.length - ok} failed) in ${(info.totalSeconds / 60).toFixed(1)} min` +
+      (reused ? `; ${reused} of them reused from an earlier run of the same command (\`--resume\`; each section gives its own date and load)` : ''),
     ...(info.notes ?? []).map((n) => `- ${n}`),
     '',
     '## Every claim',
@@ -179,7 +208,8 @@ export function resultsMarkdown(runs: ExperimentRun[], info: PageInfo, figureLin
     '',
   ];
   for (const r of runs) {
-    lines.push(`## ${r.name}`, '', r.description, '', `- command: \`${r.command}\``, `- run time: ${r.seconds.toFixed(1)} s`);
+    lines.push(`## ${r.name}`, '', r.description, '', `- command: \`${r.command}\``,
+      `- run time: ${r.seconds.toFixed(1)} s, started ${r.date} at load ${r.load.toFixed(1)}${r.reused ? ' (from an earlier run of the same command, resumed)' : ''}`);
     if (r.status === 'failed') {
       lines.push(`- **failed**: ${r.error}`, '');
       continue;

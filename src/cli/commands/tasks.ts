@@ -46,9 +46,10 @@ export const experimentCommand: Command = {
   summary: 'reproduce an experiment of the source papers (markdown table + PNG figures)',
   get usage() {
     return `glasswing experiment NAME [--quick] [--out DIR] [--json]\n` +
-      `glasswing experiment all --out DIR [--quick] [--only a,b] [--skip a,b] [--publish docs/results.md] [--max-figure-kb N]\n` +
+      `glasswing experiment all --out DIR [--quick] [--only a,b] [--skip a,b] [--resume [--rerun a,b]] [--publish docs/results.md] [--max-figure-kb N]\n` +
       `  runs every experiment (name order; a failure is a row, not an abort) and writes DIR/results.md: each seed claim beside\n` +
-      `  ours, the figures, the command and run time; --publish also writes the page there with its PNGs in a folder beside it\n\n` +
+      `  ours, the figures, the command and run time; --publish also writes the page there with its PNGs in a folder beside it;\n` +
+      `  --resume reuses each experiment's earlier result in DIR (DIR/NAME/run.json) unless it failed or is named in --rerun\n\n` +
       `experiments:\n${listing(listExperiments())}`;
   },
   async run(args) {
@@ -69,11 +70,12 @@ async function runAll(args: ParsedArgs): Promise<void> {
   const publish = str(args, 'publish');
   const maxKb = Number(str(args, 'max-figure-kb', 'Infinity'));
   if (!(maxKb > 0)) throw new OptionError(`expected --max-figure-kb a positive number; got ${str(args, 'max-figure-kb')}`);
-  const extra = taskOptions(args, ['json', 'out', 'quick', 'only', 'skip', 'publish', 'max-figure-kb']);
+  const extra = taskOptions(args, ['json', 'out', 'quick', 'only', 'skip', 'publish', 'max-figure-kb', 'resume', 'rerun']);
   const loadStart = os.loadavg()[0];
   const t = performance.now();
   const runs = await runAllExperiments({
     outDir: out, quick, only: list(str(args, 'only')), skip: list(str(args, 'skip')), extra,
+    resume: flag(args, 'resume'), rerun: list(str(args, 'rerun')),
     log: (line) => process.stderr.write(`${line}\n`),
   });
   const argv = process.argv.slice(2).join(' ');
