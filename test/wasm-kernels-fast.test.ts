@@ -114,6 +114,57 @@ describe('Cast: same dtype shares the buffer, bool → number by TypedArray.set'
   });
 });
 
+/** Small integers in [lo, hi]: many ties. */
+function ints(shape: number[], seed: number, lo: number, hi: number): tf.Tensor {
+  const v = values(shape.reduce((a, b) => a * b, 1), seed);
+  return tf.tensor(Array.from(v, (z) => Math.min(hi, Math.max(lo, Math.round(z * (hi - lo) / 3 + (lo + hi) / 2)))), shape);
+}
+
+describe('MaxPoolGrad 2×2 stride 2 by the first tap equal to the forward output', () => {
+  const cases: Array<{ x: number[]; p: 'same' | 'valid'; lo: number; hi: number }> = [
+    { x: [3, 28, 28, 8], p: 'valid', lo: -2, hi: 2 }, // MNIST pool1-like, ties everywhere
+    { x: [2, 14, 14, 16], p: 'valid', lo: 0, hi: 3 }, // post-ReLU: zeros tie
+    { x: [2, 9, 7, 5], p: 'valid', lo: -1, hi: 1 }, // odd sizes: last row / column in no window
+    { x: [2, 9, 7, 3], p: 'same', lo: -1, hi: 1 }, // odd 'same': padded windows (other path)
+    { x: [1, 8, 10, 4], p: 'valid', lo: -6, hi: -1 }, // all-negative windows
+  ];
+  for (const c of cases) {
+    it(`matches cpu ${JSON.stringify(c)}`, async () => {
+      const before = tf.memory().numTensors;
+      const [a, b] = await onBoth(() => {
+        const x = ints(c.x, 41, c.lo, c.hi);
+        const y = tf.maxPool(x as tf.Tensor4D, 2, 2, c.p);
+        const dy = rand(y.shape, 42);
+        return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, 2, 2, c.p), dy)))(x);
+      });
+      expectIdentical(a, b); // one winner per window: no sums, exact
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  it('NaN counts as the maximum (first NaN wins) although the stock forward pass skips it; a y from elsewhere falls back', async () => {
+    await tf.setBackend('wasm');
+    const before = tf.memory().numTensors;
+    // one 4×4 image, rows [1 NaN 3 2], [2 3 NaN NaN], [5 5 0 −0], [−1 −1 7 7]: four 2×2 windows
+    const x = tf.tensor4d([1, NaN, 3, 2, 2, 3, NaN, NaN, 5, 5, 0, -0, -1, -1, 7, 7], [1, 4, 4, 1]);
+    const dy = tf.tensor4d([10, 20, 30, 40], [1, 2, 2, 1]);
+    const attrs = { filterSize: 2, strides: 2, pad: 'valid' } as unknown as tf.NamedAttrMap;
+    const y = tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid');
+    const g = tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: y }, attrs) as tf.Tensor;
+    expect(Array.from(g.dataSync())).toEqual([0, 10, 0, 0, 0, 0, 20, 0, 30, 0, 0, 0, 0, 0, 40, 0]);
+    // an output that is not this input's maximum: the running maximum decides
+    const x2 = ints([2, 6, 8, 3], 43, -2, 2);
+    const dy2 = rand([2, 3, 4, 3], 44);
+    const right = tf.maxPool(x2 as tf.Tensor4D, 2, 2, 'valid');
+    const wrong = tf.add(right, 0.5);
+    const g1 = tf.engine().runKernel('MaxPoolGrad', { dy: dy2, input: x2, output: right }, attrs) as tf.Tensor;
+    const g2 = tf.engine().runKernel('MaxPoolGrad', { dy: dy2, input: x2, output: wrong }, attrs) as tf.Tensor;
+    expectIdentical([g1.dataSync() as Float32Array], [g2.dataSync() as Float32Array]);
+    tf.dispose([x, dy, y, g, x2, dy2, right, wrong, g1, g2]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
 describe('gradient-family methods after the per-core work', () => {
   /** MNIST-shaped CNN (conv 5×5 'same' + ReLU + 2×2 pool, twice, dense): reduced widths for test time. */
   function mnistLike(seed: number): tfl.LayersModel {
