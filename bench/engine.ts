@@ -2,8 +2,11 @@
  * `glasswing bench engine`: ms per image of forward passes, input gradients and a training step on
  * the current backend, with Glasswing's replacement wasm kernels (default) or the stock tfjs ones.
  *
- * Options: quick (fewer repeats, no ResNet-18), stock (run with the stock wasm kernels),
- * compare (run both, stock first), resnet (false skips ResNet-18), repeats (number).
+ * Options: quick (fewer repeats, no ResNet-18, no method rows), stock (run with the stock wasm
+ * kernels), compare (run both, stock first), resnet (false skips ResNet-18), methods (false skips the
+ * gradient family's rows: saliency, gradient × input, guided backprop, deconvnet, Grad-CAM and
+ * guided Grad-CAM with their default options on the same MNIST CNN, batch 1 and 32 — the issue 14
+ * comparison; run /work/shared/peer/torch_floor.py in the same minutes), repeats (number).
  * GLASSWING_STOCK_KERNELS=1 also gives the stock kernels (they are then never installed).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -12,6 +15,8 @@ import { initBackend } from '../src/engine/backend.js';
 import { installWasmKernels, stockKernelsRequested, uninstallWasmKernels, wasmKernelsInstalled } from '../src/engine/wasm-kernels/index.js';
 import { Classifier } from '../src/core/classifier.js';
 import { inputGradient } from '../src/core/scores.js';
+import { getMethod } from '../src/core/registry.js';
+import '../src/attribution/index.js';
 import { buildResNet18 } from '../src/models/resnet.js';
 import { registerBenchmark, type TaskOptions } from '../src/tasks/registry.js';
 import { loadavg } from 'node:os';
@@ -61,7 +66,10 @@ function setMode(backend: string, mode: Mode): void {
  * Every case runs in each mode back to back (stock, then Glasswing), so both see the same machine
  * load; rows come out grouped by mode.
  */
-async function measure(modes: Mode[], backend: string, o: { repeats: number; resnet: boolean }): Promise<Row[]> {
+/** The gradient family of issue 14, each with its registered default options. */
+export const GRADIENT_FAMILY = ['saliency', 'gradient-x-input', 'guided-backprop', 'deconvnet', 'grad-cam', 'guided-grad-cam'];
+
+async function measure(modes: Mode[], backend: string, o: { repeats: number; resnet: boolean; methods: boolean }): Promise<Row[]> {
   const rows: Row[] = [];
   const reps = o.repeats;
   const add = async (c: string, batch: number, fn: () => void, repeats: number, warmup: number) => {
@@ -92,6 +100,17 @@ async function measure(modes: Mode[], backend: string, o: { repeats: number; res
       grad.dataSync();
       tf.dispose([grad, scores]);
     }, reps, 2);
+    if (o.methods) {
+      for (const name of GRADIENT_FAMILY) {
+        const method = getMethod(name);
+        await add(`mnist-cnn ${name}`, batch, () => {
+          const r = method.run(clf, x as tf.Tensor4D, targets, { ...method.defaults }, {});
+          if (r instanceof Promise) throw new Error(`method ${name} is asynchronous; this benchmark times synchronous runs`);
+          r.attribution.dataSync();
+          tf.dispose([r.attribution, ...Object.values(r.extras ?? {}).filter((v): v is tf.Tensor => v instanceof tf.Tensor)]);
+        }, reps, 2);
+      }
+    }
     x.dispose();
   }
   {
@@ -142,6 +161,7 @@ export async function runEngineBenchmark(options: TaskOptions = {}): Promise<{ r
   const quick = Boolean(options.quick);
   const repeats = Number.isFinite(Number(options.repeats)) && Number(options.repeats) >= 1 ? Math.floor(Number(options.repeats)) : quick ? 3 : 9;
   const resnet = options.resnet === undefined ? !quick : flag(options.resnet);
+  const methods = options.methods === undefined ? !quick : flag(options.methods);
   const modes: Mode[] = [];
   if (backend !== 'wasm') modes.push('glasswing');
   else if (flag(options.compare)) modes.push('stock', 'glasswing');
@@ -151,7 +171,7 @@ export async function runEngineBenchmark(options: TaskOptions = {}): Promise<{ r
   const wasInstalled = wasmKernelsInstalled();
   let rows: Row[] = [];
   try {
-    rows = await measure(modes, backend, { repeats, resnet });
+    rows = await measure(modes, backend, { repeats, resnet, methods });
   } finally {
     if (backend === 'wasm') {
       if (wasInstalled) installWasmKernels();
@@ -165,6 +185,6 @@ export async function runEngineBenchmark(options: TaskOptions = {}): Promise<{ r
 
 registerBenchmark({
   name: 'engine',
-  description: 'ms/image: MNIST CNN forward, input gradient (batch 1, 32), Adam step (batch 64); ResNet-18 224² forward and input gradient',
+  description: 'ms/image: MNIST CNN forward, input gradient and the gradient family (batch 1, 32), Adam step (batch 64); ResNet-18 224² forward and input gradient',
   run: (options) => runEngineBenchmark(options),
 });

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/engine/backend.js';
 import { getBenchmark } from '../src/tasks/registry.js';
 import { wasmKernelsInstalled } from '../src/engine/wasm-kernels/index.js';
-import '../bench/engine.js';
+import { GRADIENT_FAMILY } from '../bench/engine.js';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -27,4 +27,17 @@ describe('engine benchmark', () => {
     expect(wasmKernelsInstalled()).toBe(true);
     expect(tf.memory().numTensors).toBeLessThanOrEqual(before + 1);
   }, 120_000);
+
+  it('with methods: a finite row per gradient-family method at batch 1 and 32, no leaks', async () => {
+    const before = tf.memory().numTensors;
+    const r = await getBenchmark('engine').run({ quick: true, resnet: false, repeats: 1, methods: true });
+    for (const name of GRADIENT_FAMILY) {
+      for (const batch of [1, 32]) {
+        const row = r.rows.find((x) => x.case === `mnist-cnn ${name}` && x.batch === batch);
+        expect(row, `${name}@${batch}`).toBeDefined();
+        expect(Number.isFinite(row!.ms_per_image as number) && (row!.ms_per_image as number) > 0).toBe(true);
+      }
+    }
+    expect(tf.memory().numTensors).toBeLessThanOrEqual(before + 1);
+  }, 180_000);
 });
