@@ -104,6 +104,19 @@ interface Case {
    */
   flow?: LseFigures;
   minimal?: { reachable: number; mean: number };
+  /** RMS distance of the test codes μ(x) from their mean: the latent scale ‖ε‖ is measured against. */
+  spread?: number;
+}
+
+/** √(mean ‖μ(x) − mean μ‖²) over the images: how large the VAE's latent cloud is. */
+async function latentSpread(gen: Generator, images: tf.Tensor4D): Promise<number> {
+  const v = tf.tidy(() => {
+    const z = gen.encode!(images);
+    return tf.sqrt(tf.mean(tf.sum(tf.square(tf.sub(z, tf.mean(z, 0, true))), 1)));
+  });
+  const r = (await v.data())[0];
+  v.dispose();
+  return r;
 }
 
 /** LSE (both presets) on the classifier's misclassified test digits, LAE toward every other class, with one generator. */
@@ -133,6 +146,7 @@ async function measureCase(
       tf.dispose([f.r.perturbed, f.r.perturbation, f.r.logitsAfter]);
       return f;
     })).figures;
+    if (gen.encode) out.spread = await latentSpread(gen, test.images);
     if (gen.latentDim === 2 && gen.encode) {
       const all = await minimalEpsilon2d(c, gen, xw, yw, o.quick ? { dr: 0.05, radius: 3, angles: 36 } : undefined);
       // Over the images the seed's search solved, so that it compares with its mean ‖ε‖.
@@ -297,7 +311,7 @@ registerExperiment({
       generator: k.gname, 'seed ‖ε‖ (λ = 0.1, first c(x\') = y)': k.figures.seed.eps, 'default ‖ε‖ (last step bisected)': k.figures.glasswing.eps,
       'near-continuous descent ‖ε‖ (λ = 0.002)': k.flow!.eps, 'its success': pct(k.flow!.success),
       'smallest reachable ‖ε‖ (2-D ring search, same images)': k.minimal ? k.minimal.mean : '—', 'reachable within 3': k.minimal ? pct(k.minimal.reachable) : '—',
-      paper: PAPER[k.gname].eps,
+      'latent spread (RMS ‖μ(x) − mean‖)': k.spread ?? NaN, paper: PAPER[k.gname].eps,
     }));
     json.reasons = reasons;
     const markdown = `# Latent sympathetic examples (seed 000 §3.2)\n\nTwo settings. **seed** (\`preset: 'seed'\`): λ = 0.1 on each image's cross-entropy, ε taken at the first step where c(x') = y. ` +
@@ -307,7 +321,7 @@ registerExperiment({
       `latent perturbation, averaged over successful searches. LAE: ${o.laeN} correctly classified images pushed toward each of the other 9 classes (one descent gives both presets' ‖ε‖).\n\n` +
       `${markdownTable(rows)}\n\n## Why ‖ε‖ differs from the paper's (head on μ(x))\n\n${markdownTable(reasons)}\n\n` +
       `The near-continuous descent is where a smaller step converges; the ring search finds, for the 2-D VAE, the smallest ‖ε‖ at which any latent point gives c(x') = y — ` +
-      `no search can return less.\n\n${figureLinks(files)}\n`;
+      `no search can return less. The latent spread is the scale ‖ε‖ is measured against (the seed gives its VAE's neither).\n\n${figureLinks(files)}\n`;
     files.push(...writeReport(dir, 'lse', markdown, json));
     return { rows, json, markdown, files, claims };
   },
