@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../core/classifier.js';
 import { OptionError } from '../core/errors.js';
 import { batchSizeFor } from '../engine/memory.js';
-import type { ImageData } from './image-source.js';
+import type { ImageSet } from './image-source.js';
 import { createRng } from '../util/random.js';
 import { topActivations } from './top-activations.js';
 import type { ReceptiveField } from './receptive-field.js';
@@ -50,7 +50,7 @@ export interface EmpiricalReceptiveFieldResult {
  * const r = await empiricalReceptiveField(cnn, test, { layer: 'conv2', channel: 4, k: 5 });
  * console.log(r.extent(0.5), r.theoretical.rows.size);
  */
-export async function empiricalReceptiveField(classifier: Classifier, data: ImageData, opts: EmpiricalReceptiveFieldOptions): Promise<EmpiricalReceptiveFieldResult> {
+export async function empiricalReceptiveField(classifier: Classifier, data: ImageSet, opts: EmpiricalReceptiveFieldOptions): Promise<EmpiricalReceptiveFieldResult> {
   const patch = opts.patch ?? 3;
   const stride = opts.stride ?? 1;
   const [h, w, c] = classifier.inputShape;

@@ -22,14 +22,14 @@ export interface ImageSource {
 }
 
 /** What the interpretation methods accept: a loaded dataset (images in one tensor) or a stream. */
-export type ImageData = Pick<Dataset, 'images' | 'labels'> & { classNames?: string[] } | ImageSource;
+export type ImageSet = (Pick<Dataset, 'images' | 'labels'> & { classNames?: string[] }) | ImageSource;
 
-export function isImageSource(data: ImageData): data is ImageSource {
+export function isImageSource(data: ImageSet): data is ImageSource {
   return typeof (data as ImageSource).read === 'function';
 }
 
 /** A loaded dataset as a source (batches are slices of its tensor; the dataset keeps ownership). */
-export function imageSource(data: ImageData): ImageSource {
+export function imageSource(data: ImageSet): ImageSource {
   if (isImageSource(data)) {
     if (!Number.isInteger(data.size) || data.size < 0 || data.labels.length !== data.size) {
       throw new DataError(`expected an image source with size a non-negative integer and one label per image; got size ${data.size}, ${data.labels.length} labels`);

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../core/classifier.js';
 import { OptionError } from '../core/errors.js';
 import { batchSizeFor } from '../engine/memory.js';
-import { imageSource, readBatch, type ImageData } from './image-source.js';
+import { imageSource, readBatch, type ImageSet } from './image-source.js';
 
 export interface NearestNeighboursOptions {
   /** A node of the classifier; 'input' for pixel space. */
@@ -35,7 +35,7 @@ export interface Neighbour {
  * const nn = await nearestNeighbours(cnn, query, train, { layer: 'fc1', metric: 'cosine', k: 5 });
  * console.log(nn[0].map((n) => n.index));
  */
-export async function nearestNeighbours(classifier: Classifier, queries: tf.Tensor4D, data: ImageData, opts: NearestNeighboursOptions): Promise<Neighbour[][]> {
+export async function nearestNeighbours(classifier: Classifier, queries: tf.Tensor4D, data: ImageSet, opts: NearestNeighboursOptions): Promise<Neighbour[][]> {
   const k = opts.k ?? 5;
   const metric = opts.metric ?? 'l2';
   if (!Number.isInteger(k) || k < 1) throw new OptionError(`expected k a positive integer; got ${k}`);

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../core/classifier.js';
 import { OptionError } from '../core/errors.js';
 import { batchSizeFor } from '../engine/memory.js';
-import { imageSource, readBatch, readIndices, topCount, type ImageData } from './image-source.js';
+import { imageSource, readBatch, readIndices, topCount, type ImageSet } from './image-source.js';
 import { receptiveField, receptiveWindow, type ReceptiveField } from './receptive-field.js';
 
 /** A channel of a spatial node (score: its maximum over positions), or one value of a node. */
@@ -219,7 +219,7 @@ export function fieldPatches(classifier: Classifier, rf: ReceptiveField, images:
  * @example
  * const [a, b] = await topActivationsOfUnits(cnn, test, { layer: 'conv2', units: [{ channel: 3 }, { channel: 5 }], percent: 1 });
  */
-export async function topActivationsOfUnits(classifier: Classifier, data: ImageData, opts: TopActivationsManyOptions): Promise<TopActivationsResult[]> {
+export async function topActivationsOfUnits(classifier: Classifier, data: ImageSet, opts: TopActivationsManyOptions): Promise<TopActivationsResult[]> {
   const src = imageSource(data);
   const n = src.size;
   if (n === 0) throw new OptionError('expected a dataset with at least one image; got none');
@@ -273,7 +273,7 @@ export async function topActivationsOfUnits(classifier: Classifier, data: ImageD
  * const r = await topActivations(cnn, testSet, { layer: 'conv2', channel: 3, k: 9 });
  * console.log(r.top.map((t) => t.index)); r.dispose();
  */
-export async function topActivations(classifier: Classifier, data: ImageData, opts: TopActivationsOptions): Promise<TopActivationsResult> {
+export async function topActivations(classifier: Classifier, data: ImageSet, opts: TopActivationsOptions): Promise<TopActivationsResult> {
   const { channel, unit, ...rest } = opts;
   const [r] = await topActivationsOfUnits(classifier, data, { ...rest, units: [singleUnit({ layer: opts.layer, channel, unit })] });
   return r;

@@ -17,7 +17,7 @@ import { OptionError } from '../core/errors.js';
 import { batchSizeFor } from '../engine/memory.js';
 import { fgsm } from '../robustness/fgsm.js';
 import { pgd } from '../robustness/pgd.js';
-import { imageSource, readBatch, readIndices, topCount, type ImageData } from './image-source.js';
+import { imageSource, readBatch, readIndices, topCount, type ImageSet } from './image-source.js';
 import { receptiveField, receptiveWindow, type ReceptiveField } from './receptive-field.js';
 import {
   TopKeeper, fieldPatches, positionOf, resolveUnit, scoreBatch, singleUnit,
@@ -100,7 +100,7 @@ export async function leastLikelyAttacks(classifier: Classifier, x: tf.Tensor4D,
  * console.log(r.real.top.map((t) => t.label), r.adversarial.top.map((t) => `${t.label}→${t.target}`));
  * r.dispose();
  */
-export async function topRealVsAdversarial(classifier: Classifier, data: ImageData, opts: TopRealVsAdversarialOptions): Promise<TopRealVsAdversarialResult[]> {
+export async function topRealVsAdversarial(classifier: Classifier, data: ImageSet, opts: TopRealVsAdversarialOptions): Promise<TopRealVsAdversarialResult[]> {
   const o = { ...ADVERSARIAL_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as typeof ADVERSARIAL_DEFAULTS & TopRealVsAdversarialOptions;
   if (o.attack !== 'pgd' && o.attack !== 'fgsm') throw new OptionError(`expected attack 'pgd' or 'fgsm'; got ${String(o.attack)}`);
   if (!(o.epsilon >= 0)) throw new OptionError(`expected epsilon ≥ 0; got ${o.epsilon}`);
