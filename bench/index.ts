@@ -10,3 +10,4 @@ import './imagenet.js';
 import './scale.js';
 import './metrics.js';
 import './interpretation.js';
+import './parallel.js';

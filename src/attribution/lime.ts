@@ -2,7 +2,8 @@
  * `lime` (Ribeiro et al. 2016, with the changes of seed 002): super-pixels (quickshift, SLIC or a grid,
  * or your own labels), optionally split down to a maximum size (1 = single pixels); samples that switch
  * random super-pixels off (replaced by black / white / mean / inverse (low + high − x) / a custom
- * value); the classifier's outputs for all samples of all images are evaluated in large batches;
+ * value); the classifier's outputs for all samples of all images are evaluated in large batches
+ * (spread over the worker pool's threads when the call is large enough: engine/pool);
  * samples weighted by the kernel sqrt(exp(−d²/w²)) of their cosine distance d to the unperturbed
  * image; a weighted ridge regression (sklearn Ridge(alpha=1) as in LIME) per class gives one weight
  * per super-pixel. One sampling run explains the top-n classes at once.
@@ -19,6 +20,9 @@ import { OptionError } from '../core/errors.js';
 import { createRng, type Rng } from '../util/random.js';
 import { batchSizeFor } from '../engine/memory.js';
 import { chunks, finiteNumber, oneOf, positiveInt, softmaxRow, weightedRidge } from './math.js';
+import { defineChunkKernel } from '../engine/pool/kernels.js';
+import { mapChunks } from '../engine/pool/map.js';
+import { chunkSizeFor, planLanes } from '../engine/pool/plan.js';
 import { gridSegmentation, limitSegmentSize, relabel, type Plane, type Segmentation } from './segmentation/common.js';
 import { quickshift } from './segmentation/quickshift.js';
 import { slic } from './segmentation/slic.js';
@@ -108,6 +112,43 @@ async function labelsFromTensor(t: tf.Tensor, n: number, h: number, w: number): 
   });
 }
 
+interface LimeShared {
+  x: tf.Tensor4D;
+  replacement: tf.Tensor4D;
+  labels: ArrayLike<number>[];
+  counts: number[];
+  zs: Uint8Array[];
+  samples: number;
+}
+
+/** Logits [c·K] of samples s0..s0+c (image-major rows): each image with its switched-off super-pixels replaced. */
+const limeLogits = defineChunkKernel<LimeShared, { s0: number; c: number }, Float32Array>('lime/logits', async (classifier, sh, { s0, c }) => {
+  const { x, replacement, samples } = sh;
+  const [, h, w] = x.shape;
+  const keep = new Float32Array(c * h * w);
+  const idx = new Int32Array(c);
+  for (let j = 0; j < c; j++) {
+    const row = s0 + j;
+    const i = Math.floor(row / samples);
+    const s = row % samples;
+    idx[j] = i;
+    const labels = sh.labels[i];
+    const z = sh.zs[i];
+    const off = s * sh.counts[i];
+    for (let p = 0; p < h * w; p++) keep[j * h * w + p] = z[off + labels[p]];
+  }
+  const logits = tf.tidy(() => {
+    const m = tf.tensor4d(keep, [c, h, w, 1]);
+    const ii = tf.tensor1d(idx, 'int32');
+    const xs = tf.gather(x, ii);
+    const rs = tf.gather(replacement, ii);
+    return classifier.logits(tf.add(rs, tf.mul(m, tf.sub(xs, rs))));
+  });
+  const lv = (await logits.data()) as Float32Array;
+  logits.dispose();
+  return lv;
+});
+
 export interface LimeImageResult {
   segments: Segmentation;
   classes: number[];
@@ -168,41 +209,26 @@ export async function limeFit(classifier: Classifier, x: tf.Tensor4D, targets: n
   const k = classifier.numClasses;
   const outputs = segs.map(() => new Float64Array(samples * k));
   const total = n * samples;
-  const all = chunks(total, batchSize);
+  const plan = await planLanes(classifier, total, 'forward');
+  const all = chunks(total, chunkSizeFor(total, batchSize, plan.lanes));
   try {
-    let done = 0;
-    for (const [s0, c] of all) {
-      const keep = new Float32Array(c * h * w);
-      const idx = new Int32Array(c);
-      for (let j = 0; j < c; j++) {
-        const row = s0 + j;
-        const i = Math.floor(row / samples);
-        const s = row % samples;
-        idx[j] = i;
-        const seg = segs[i];
-        const z = zs[i];
-        const off = s * seg.count;
-        for (let p = 0; p < h * w; p++) keep[j * h * w + p] = z[off + seg.labels[p]];
-      }
-      const logits = tf.tidy(() => {
-        const m = tf.tensor4d(keep, [c, h, w, 1]);
-        const ii = tf.tensor1d(idx, 'int32');
-        const xs = tf.gather(x, ii);
-        const rs = tf.gather(replacement, ii);
-        return classifier.logits(tf.add(rs, tf.mul(m, tf.sub(xs, rs))));
-      });
-      const lv = (await logits.data()) as Float32Array;
-      logits.dispose();
-      for (let j = 0; j < c; j++) {
-        const row = s0 + j;
-        const i = Math.floor(row / samples);
-        const s = row % samples;
-        const vals = output === 'probability' ? softmaxRow(lv.subarray(j * k, (j + 1) * k)) : lv.subarray(j * k, (j + 1) * k);
-        for (let q = 0; q < k; q++) outputs[i][s * k + q] = vals[q];
-      }
-      done++;
-      progress?.(done / all.length, 'lime');
-    }
+    await mapChunks(classifier, limeLogits, {
+      lanes: plan.lanes,
+      shared: { x, replacement, labels: segs.map((sg) => sg.labels), counts: segs.map((sg) => sg.count), zs, samples },
+      count: all.length,
+      payload: (i) => ({ s0: all[i][0], c: all[i][1] }),
+      onResult: (ci, lv) => {
+        const [s0, c] = all[ci];
+        for (let j = 0; j < c; j++) {
+          const row = s0 + j;
+          const i = Math.floor(row / samples);
+          const s = row % samples;
+          const vals = output === 'probability' ? softmaxRow(lv.subarray(j * k, (j + 1) * k)) : lv.subarray(j * k, (j + 1) * k);
+          for (let q = 0; q < k; q++) outputs[i][s * k + q] = vals[q];
+        }
+      },
+      progress: progress ? (f) => progress(f, 'lime') : undefined,
+    });
   } finally {
     replacement.dispose();
   }
@@ -241,6 +267,7 @@ function paint(seg: Segmentation, values: ArrayLike<number>, ch: number): Float3
 registerMethod<LimeOptions>({
   name: 'lime',
   memory: 'forward',
+  parallel: 'chunks',
   family: 'attribution',
   description: 'LIME: weighted ridge surrogate over random super-pixel deletions (seed 002 variant: max super-pixel size, change fraction, inverse mask)',
   signed: true,

@@ -2,7 +2,8 @@
  * `occlusion` (Zeiler & Fergus 2014; Captum Occlusion semantics): slide a window (all channels) over
  * the image with a stride, replace it with a baseline value, and record the drop of the target logit
  * d_p = f(x) − f(x with window p replaced). Each pixel gets the mean of d_p over the windows that
- * cover it (0 where no window does). All windows of all images are evaluated in large batches.
+ * cover it (0 where no window does). All windows of all images are evaluated in large batches,
+ * spread over the worker pool's threads when the call is large enough (engine/pool).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { registerMethod } from '../core/registry.js';
@@ -11,6 +12,9 @@ import { OptionError } from '../core/errors.js';
 import { targetMask } from '../core/target.js';
 import { batchSizeFor } from '../engine/memory.js';
 import { batchedScores, chunks, finiteNumber, pairOption, positiveInt } from './math.js';
+import { defineChunkKernel } from '../engine/pool/kernels.js';
+import { mapChunks } from '../engine/pool/map.js';
+import { chunkSizeFor, planLanes } from '../engine/pool/plan.js';
 
 export interface OcclusionOptions {
   /**
@@ -32,6 +36,41 @@ export function windowStarts(size: number, window: number, stride: number): numb
   const n = Math.floor((size - window) / stride) + 1;
   return Array.from({ length: n }, (_, i) => i * stride);
 }
+
+interface OcclusionShared {
+  x: tf.Tensor4D;
+  targets: number[];
+  positions: Array<[number, number]>;
+  win: [number, number];
+  baseline: number;
+}
+
+/** Target logits of rows s..s+c of the (image, window position) list, each image with its window replaced. */
+const occludedScores = defineChunkKernel<OcclusionShared, { s: number; c: number }, Float32Array>('occlusion/scores', async (classifier, sh, { s, c }) => {
+  const { x, targets, positions, win, baseline } = sh;
+  const [, h, w] = x.shape;
+  const p = positions.length;
+  const keep = new Float32Array(c * h * w).fill(1);
+  const imgIdx = new Int32Array(c);
+  const tg: number[] = [];
+  for (let j = 0; j < c; j++) {
+    const row = s + j;
+    const i = Math.floor(row / p);
+    const [r0, c0] = positions[row % p];
+    imgIdx[j] = i;
+    tg.push(targets[i]);
+    for (let rr = r0; rr < r0 + win[0]; rr++) keep.fill(0, j * h * w + rr * w + c0, j * h * w + rr * w + c0 + win[1]);
+  }
+  const y = tf.tidy(() => {
+    const m = tf.tensor4d(keep, [c, h, w, 1]);
+    const xs = tf.gather(x, tf.tensor1d(imgIdx, 'int32'));
+    const occluded = baseline === 0 ? tf.mul(xs, m) : tf.add(tf.mul(xs, m), tf.mul(tf.sub(1, m), baseline));
+    return tf.sum(tf.mul(classifier.logits(occluded), targetMask(tg, classifier.numClasses)), 1);
+  });
+  const yv = (await y.data()) as Float32Array;
+  y.dispose();
+  return yv;
+});
 
 /**
  * Target-logit drops for every window position: returns d [N][P] and the positions. Generic enough
@@ -57,42 +96,30 @@ export async function occlusionDrops(
   const base = await batchedScores(classifier, x, targets);
   const drops = Array.from({ length: n }, () => new Float64Array(p));
   const total = n * p;
-  const allChunks = chunks(total, batchSizeFor(classifier, 'forward', batchSize));
-  let k = 0;
-  for (const [s, c] of allChunks) {
-    const keep = new Float32Array(c * h * w).fill(1);
-    const imgIdx = new Int32Array(c);
-    const tg: number[] = [];
-    for (let j = 0; j < c; j++) {
-      const row = s + j;
-      const i = Math.floor(row / p);
-      const [r0, c0] = positions[row % p];
-      imgIdx[j] = i;
-      tg.push(targets[i]);
-      for (let rr = r0; rr < r0 + win[0]; rr++) keep.fill(0, j * h * w + rr * w + c0, j * h * w + rr * w + c0 + win[1]);
-    }
-    const y = tf.tidy(() => {
-      const m = tf.tensor4d(keep, [c, h, w, 1]);
-      const xs = tf.gather(x, tf.tensor1d(imgIdx, 'int32'));
-      const occluded = baseline === 0 ? tf.mul(xs, m) : tf.add(tf.mul(xs, m), tf.mul(tf.sub(1, m), baseline));
-      return tf.sum(tf.mul(classifier.logits(occluded), targetMask(tg, classifier.numClasses)), 1);
-    });
-    const yv = (await y.data()) as Float32Array;
-    y.dispose();
-    for (let j = 0; j < c; j++) {
-      const row = s + j;
-      const i = Math.floor(row / p);
-      drops[i][row % p] = base[i] - yv[j];
-    }
-    k++;
-    progress?.(k / allChunks.length, 'occlusion');
-  }
+  const plan = await planLanes(classifier, total, 'forward');
+  const allChunks = chunks(total, chunkSizeFor(total, batchSizeFor(classifier, 'forward', batchSize), plan.lanes));
+  await mapChunks(classifier, occludedScores, {
+    lanes: plan.lanes,
+    shared: { x, targets, positions, win, baseline },
+    count: allChunks.length,
+    payload: (k) => ({ s: allChunks[k][0], c: allChunks[k][1] }),
+    onResult: (k, yv) => {
+      const [s, c] = allChunks[k];
+      for (let j = 0; j < c; j++) {
+        const row = s + j;
+        const i = Math.floor(row / p);
+        drops[i][row % p] = base[i] - yv[j];
+      }
+    },
+    progress: progress ? (f) => progress(f, 'occlusion') : undefined,
+  });
   return { drops, positions };
 }
 
 registerMethod<OcclusionOptions>({
   name: 'occlusion',
   memory: 'forward',
+  parallel: 'chunks',
   family: 'attribution',
   description: 'occlusion: mean drop of the target logit over the sliding windows covering each pixel (Captum semantics)',
   signed: true,

@@ -17,6 +17,9 @@ import { createRng, gaussian, shuffle } from '../util/random.js';
 import { batchSizeFor } from '../engine/memory.js';
 import { cholesky, choleskySolve, chunks, finiteNumber, oneOf, pairOption, positiveInt, softmaxRow } from './math.js';
 import { windowStarts } from './occlusion.js';
+import { defineChunkKernel } from '../engine/pool/kernels.js';
+import { mapChunks } from '../engine/pool/map.js';
+import { chunkSizeFor, planLanes } from '../engine/pool/plan.js';
 
 export interface PredictionDifferenceOptions {
   windowSize: number;
@@ -130,6 +133,17 @@ function conditional(stats: PatchStats, inner: number[], outer: number[]): Condi
   return { inner, outer, gain, chol: cholesky(cond, ni) };
 }
 
+/** Logits [count·K] of `count` images given as flat NHWC data. */
+const sampledLogits = defineChunkKernel<{ shape: [number, number, number] }, { images: Float32Array; count: number }, Float32Array>(
+  'prediction-difference/logits',
+  async (classifier, { shape }, { images, count }) => {
+    const logits = tf.tidy(() => classifier.logits(tf.tensor4d(images, [count, ...shape])));
+    const lv = (await logits.data()) as Float32Array;
+    logits.dispose();
+    return lv;
+  },
+);
+
 /** Logits of x, flat, in batches of at most `batchSize` images. */
 async function logitsOf(classifier: Classifier, x: tf.Tensor4D, batchSize: number): Promise<Float32Array> {
   const n = x.shape[0];
@@ -146,6 +160,7 @@ async function logitsOf(classifier: Classifier, x: tf.Tensor4D, batchSize: numbe
 registerMethod<PredictionDifferenceOptions>({
   name: 'prediction-difference',
   memory: 'forward',
+  parallel: 'chunks',
   family: 'attribution',
   description: 'prediction difference analysis: weight of evidence (log2 odds) lost when a window is conditionally resampled (Zintgraf et al. 2017)',
   signed: true,
@@ -211,64 +226,72 @@ registerMethod<PredictionDifferenceOptions>({
     const ni = innerIdx.length;
     // Rows are (image, window, sample) in that order and are drawn in row order, so the random
     // stream — and the result — does not depend on where the batches split.
-    const all = chunks(total, batchSize);
-    let done = 0;
+    const plan = await planLanes(classifier, total, 'forward');
+    const all = chunks(total, chunkSizeFor(total, batchSize, plan.lanes));
     const eps = new Float64Array(ni);
     let muFor = -1;
     let cnd: Conditional | undefined;
     const mu = new Float64Array(ni);
-    for (const [s0, c] of all) {
-      const buf = new Float32Array(c * per);
-      for (let j = 0; j < c; j++) {
-        const row = s0 + j;
-        const i = Math.floor(row / (P * samples));
-        const pi = Math.floor(row / samples) % P;
-        const [r0, c0] = positions[pi];
-        const img = xData.subarray(i * per, (i + 1) * per);
-        const group = Math.floor(row / samples);
-        if (group !== muFor) {
-          // conditional mean of the window given its surrounding
-          muFor = group;
-          cnd = condFor(r0, c0);
-          const no = cnd.outer.length;
-          const dev = new Float64Array(no);
-          cnd.outer.forEach((d, q) => {
-            const a = Math.floor(d / ch / l);
-            const b = Math.floor(d / ch) % l;
-            const k = d % ch;
-            dev[q] = img[((r0 - pad + a) * w + (c0 - pad + b)) * ch + k] - stats.mean[d];
-          });
+    // Chunks are made in chunk order (the pool calls payload(i) for increasing i), so the random
+    // stream is drawn in row order whatever the number of threads.
+    await mapChunks(classifier, sampledLogits, {
+      lanes: plan.lanes,
+      shared: { shape: [h, w, ch] },
+      count: all.length,
+      payload: (ci) => {
+        const [s0, c] = all[ci];
+        const buf = new Float32Array(c * per);
+        for (let j = 0; j < c; j++) {
+          const row = s0 + j;
+          const i = Math.floor(row / (P * samples));
+          const pi = Math.floor(row / samples) % P;
+          const [r0, c0] = positions[pi];
+          const img = xData.subarray(i * per, (i + 1) * per);
+          const group = Math.floor(row / samples);
+          if (group !== muFor) {
+            // conditional mean of the window given its surrounding
+            muFor = group;
+            cnd = condFor(r0, c0);
+            const no = cnd.outer.length;
+            const dev = new Float64Array(no);
+            cnd.outer.forEach((d, q) => {
+              const a = Math.floor(d / ch / l);
+              const b = Math.floor(d / ch) % l;
+              const k = d % ch;
+              dev[q] = img[((r0 - pad + a) * w + (c0 - pad + b)) * ch + k] - stats.mean[d];
+            });
+            for (let a = 0; a < ni; a++) {
+              let s = stats.mean[innerIdx[a]];
+              for (let q = 0; q < no; q++) s += cnd.gain[a * no + q] * dev[q];
+              mu[a] = s;
+            }
+          }
+          const out = buf.subarray(j * per, (j + 1) * per);
+          out.set(img);
+          for (let a = 0; a < ni; a++) eps[a] = gaussian(rng);
           for (let a = 0; a < ni; a++) {
-            let s = stats.mean[innerIdx[a]];
-            for (let q = 0; q < no; q++) s += cnd.gain[a * no + q] * dev[q];
-            mu[a] = s;
+            let v = mu[a];
+            for (let b = 0; b <= a; b++) v += cnd!.chol[a * ni + b] * eps[b];
+            if (options.clip) v = Math.min(high, Math.max(low, v));
+            const d = innerIdx[a];
+            const pa = Math.floor(d / ch / l) - pad;
+            const pb = (Math.floor(d / ch) % l) - pad;
+            out[((r0 + pa) * w + (c0 + pb)) * ch + (d % ch)] = v;
           }
         }
-        const out = buf.subarray(j * per, (j + 1) * per);
-        out.set(img);
-        for (let a = 0; a < ni; a++) eps[a] = gaussian(rng);
-        for (let a = 0; a < ni; a++) {
-          let v = mu[a];
-          for (let b = 0; b <= a; b++) v += cnd!.chol[a * ni + b] * eps[b];
-          if (options.clip) v = Math.min(high, Math.max(low, v));
-          const d = innerIdx[a];
-          const pa = Math.floor(d / ch / l) - pad;
-          const pb = (Math.floor(d / ch) % l) - pad;
-          out[((r0 + pa) * w + (c0 + pb)) * ch + (d % ch)] = v;
+        return { images: buf, count: c };
+      },
+      onResult: (ci, lv) => {
+        const [s0, c] = all[ci];
+        for (let j = 0; j < c; j++) {
+          const row = s0 + j;
+          const i = Math.floor(row / (P * samples));
+          const pi = Math.floor(row / samples) % P;
+          probSum[i][pi] += softmaxRow(lv.subarray(j * K, (j + 1) * K))[targets[i]];
         }
-      }
-      const logits = tf.tidy(() => classifier.logits(tf.tensor4d(buf, [c, h, w, ch])));
-      const lv = (await logits.data()) as Float32Array;
-      logits.dispose();
-      for (let j = 0; j < c; j++) {
-        const row = s0 + j;
-        const i = Math.floor(row / (P * samples));
-        const pi = Math.floor(row / samples) % P;
-        probSum[i][pi] += softmaxRow(lv.subarray(j * K, (j + 1) * K))[targets[i]];
-      }
-      done++;
-      context.progress?.(done / all.length, 'prediction difference');
-    }
+      },
+      progress: context.progress ? (f) => context.progress!(f, 'prediction difference') : undefined,
+    });
     const att = new Float32Array(n * per);
     const count = new Float64Array(h * w);
     for (const [r0, c0] of positions) for (let r = r0; r < r0 + win; r++) for (let c = c0; c < c0 + win; c++) count[r * w + c]++;

@@ -52,12 +52,18 @@ export interface MethodDefinition<O extends object = Record<string, unknown>> {
   /**
    * How a worker pool (docs/parallel.md) splits this method's work. 'images': its result for an image
    * does not depend on the other images, so `explain` runs sub-batches on the pool's threads and
-   * concatenates them (per-image extras as in perImageExtras). 'chunks': the method splits its own
-   * sampling loop with mapChunks (engine/pool/map.ts); `explain` leaves the batch whole. Unset:
-   * 'images' for attribution/propagation methods that declare perImageExtras and for the
-   * gradient-family methods listed in engine/pool/images.ts, else the method runs in the caller.
+   * concatenates them (per-image extras as in perImageExtras). Only for deterministic methods, or
+   * seeded ones whose draws do not depend on the image's place in the batch. 'chunks': the method
+   * splits its own sampling loop with mapChunks (engine/pool/map.ts); `explain` leaves the batch
+   * whole. Unset: the table in engine/pool/images.ts (gradient family, LRP, DeepLIFT), else the
+   * method runs in the calling thread.
    */
   parallel?: 'images' | 'chunks';
+  /**
+   * With parallel 'images': options that hold one entry per image (a tensor [N,…] or an array of N,
+   * e.g. a baseline per image), sliced with the batch.
+   */
+  perImageOptions?: string[];
   /** Return why the method cannot run on this classifier, or undefined when it can. */
   requires?: (classifier: Classifier) => string | undefined;
   run(classifier: Classifier, x: tf.Tensor4D, targets: number[], options: O, context: MethodContext): MethodResult | Promise<MethodResult>;

@@ -5,11 +5,11 @@
  * guided Grad-CAM, the LRP family, DeepLIFT, …). Each chunk also computes its images' logits and
  * resolves their targets where it runs, so the forward pass that picks the targets is split too.
  *
- * Which methods: MethodDefinition.parallel === 'images'; else the table below (gradient-family
- * methods whose files predate the pool; they do their own internal batching and have no per-image
- * extras to declare, or only `raw`); else attribution/propagation methods that declare
- * perImageExtras (they already promise per-image independence to explain's memory chunking).
- * Counterfactual and robustness methods declare it themselves when they can be split.
+ * Which methods: MethodDefinition.parallel === 'images' (with perImageExtras and perImageOptions),
+ * else the table below. Only deterministic methods, or seeded ones whose draws do not depend on an
+ * image's place in the batch: gradient-shap, kernel-shap and shapley-sampling draw over the whole
+ * batch and would change with the split (found by the Captum-parity test), so they stay whole.
+ * Options holding one entry per image (a baseline tensor [N,H,W,C]) are sliced with the batch.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../../core/classifier.js';
@@ -23,16 +23,19 @@ import { chunkSizeFor, forwardMacs, planLanes } from './plan.js';
 import { holdsFunction } from './wire.js';
 import { decodeGenerators, shipGeneratorOptions, withoutGenerators } from './ship-generator.js';
 
-/** Gradient-family methods split by images, with their per-image extras. */
-const IMAGE_SPLIT: Record<string, string[]> = {
-  gradient: [],
-  'gradient-x-input': [],
-  saliency: [],
-  sensitivity: [],
-  'guided-backprop': [],
-  deconvnet: [],
-  'grad-cam': ['raw'],
-  'guided-grad-cam': ['raw'],
+/** Methods split by images whose files predate the pool, with their per-image extras and options. */
+const IMAGE_SPLIT: Record<string, { extras?: string[]; batchOptions?: string[] }> = {
+  gradient: {},
+  'gradient-x-input': {},
+  saliency: {},
+  sensitivity: {},
+  'guided-backprop': {},
+  deconvnet: {},
+  'grad-cam': { extras: ['raw'] },
+  'guided-grad-cam': { extras: ['raw'] },
+  lrp: { extras: ['conservationError', 'relevanceSum', 'outputRelevance'] },
+  'deep-taylor': { extras: ['conservationError', 'relevanceSum', 'outputRelevance'] },
+  deeplift: { extras: ['completenessError', 'scoreDifference'], batchOptions: ['baseline'] },
 };
 
 /**
@@ -53,13 +56,39 @@ const IMAGE_PASSES: Record<string, (o: Record<string, any>) => number> = {
   xgems: (o) => Math.max(1, Math.min(o.outerSteps ?? 150, 10) * (o.innerSteps ?? 3)),
 };
 
-/** The per-image extras when the method is split by images, else undefined (see the module comment). */
-export function imageSplit(def: MethodDefinition<any>): readonly string[] | undefined {
+export interface ImageSplit {
+  /** Extras with one entry per image (concatenated). */
+  extras: readonly string[];
+  /** Options with one entry per image (a tensor [N,…] or an array of N), sliced with the batch. */
+  batchOptions: readonly string[];
+}
+
+/** How the method is split by images, or undefined when it is not (see the module comment). */
+export function imageSplit(def: MethodDefinition<any>): ImageSplit | undefined {
+  if (def.parallel === 'images') return { extras: def.perImageExtras ?? [], batchOptions: def.perImageOptions ?? [] };
   if (def.parallel === 'chunks') return undefined;
-  if (def.parallel === 'images') return def.perImageExtras ?? [];
-  if (IMAGE_SPLIT[def.name]) return IMAGE_SPLIT[def.name];
-  if (def.perImageExtras && (def.family === 'attribution' || def.family === 'propagation')) return def.perImageExtras;
-  return undefined;
+  const t = IMAGE_SPLIT[def.name];
+  return t ? { extras: t.extras ?? [], batchOptions: t.batchOptions ?? [] } : undefined;
+}
+
+/** Whether an option value holds one entry per image of a batch of n (n > 1). */
+function perImage(v: unknown, n: number): boolean {
+  return n > 1 && ((v instanceof tf.Tensor && v.rank >= 1 && v.shape[0] === n) || (Array.isArray(v) && v.length === n));
+}
+
+/** The per-image options of images s..s+c, sliced (tensor slices are pushed to `made`). */
+function batchOptionsFor(options: Record<string, unknown>, keys: readonly string[], n: number, s: number, c: number, made: tf.Tensor[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of keys) {
+    const v = options[key];
+    if (!perImage(v, n)) continue;
+    if (v instanceof tf.Tensor) {
+      const part = tf.slice(v, s, c);
+      made.push(part);
+      out[key] = part;
+    } else out[key] = (v as unknown[]).slice(s, s + c);
+  }
+  return out;
 }
 
 interface ImageShared {
@@ -69,6 +98,8 @@ interface ImageShared {
 
 interface ImagePayload {
   x: tf.Tensor4D;
+  /** Per-image options sliced to the sub-batch, over the shared options. */
+  batchOptions: Record<string, unknown>;
   /** The sub-batch's targets: one spec, or one per image. */
   target: TargetSpec;
 }
@@ -84,7 +115,7 @@ const imageKernel = defineChunkKernel<ImageShared, ImagePayload, ImageResult>('e
   const logits = await flatLogitsInBatches(classifier, payload.x);
   const targets = resolveTargets(payload.target, logits, n, classifier.numClasses, classifier.classNames);
   // generators in the options arrive as keys (plus the model the first time): ship-generator.ts
-  const r = await runMethod(def, classifier, payload.x, targets, decodeGenerators(shared.options), {});
+  const r = await runMethod(def, classifier, payload.x, targets, { ...decodeGenerators(shared.options), ...payload.batchOptions }, {});
   return { ...r, logits, targets };
 });
 
@@ -94,7 +125,7 @@ const imageKernel = defineChunkKernel<ImageShared, ImagePayload, ImageResult>('e
  */
 export async function explainAcrossWorkers(
   def: MethodDefinition<any>,
-  perImageExtras: readonly string[],
+  split: ImageSplit,
   classifier: Classifier,
   x: tf.Tensor4D,
   spec: TargetSpec,
@@ -116,18 +147,21 @@ export async function explainAcrossWorkers(
     const logitsFlat = new Float32Array(n * k);
     const targets: number[] = new Array(n);
     const parts: MethodResult[] = [];
-    const slices: tf.Tensor4D[] = [];
+    const slices: tf.Tensor[] = [];
+    // per-image options go with their chunk; the shared copy does not carry them
+    const sharedOptions = { ...shippedOptions };
+    for (const key of split.batchOptions) if (perImage(options[key], n)) delete sharedOptions[key];
     try {
       await mapChunks(classifier, imageKernel, {
         lanes: plan.lanes,
-        shared: { method: def.name, options: shippedOptions },
+        shared: { method: def.name, options: sharedOptions },
         count,
         payload: (i) => {
           const s = i * size;
           const c = Math.min(size, n - s);
           const xs = tf.slice(x, s, c);
           slices.push(xs);
-          return { x: xs, target: Array.isArray(spec) ? spec.slice(s, s + c) : spec };
+          return { x: xs, batchOptions: batchOptionsFor(options, split.batchOptions, n, s, c, slices), target: Array.isArray(spec) ? spec.slice(s, s + c) : spec };
         },
         onResult: (i, r) => {
           logitsFlat.set(r.logits, i * size * k);
@@ -152,7 +186,7 @@ export async function explainAcrossWorkers(
   const shipped = await shipGeneratorOptions(options, classifier, def.name, dispatch);
   if (!shipped) return undefined;
   const { logitsFlat, targets, parts } = shipped;
-  const result = mergeImageParts(perImageExtras, parts);
+  const result = mergeImageParts(split.extras, parts);
   await result.attribution.data();
   return { result, logitsFlat, targets, timeMs: performance.now() - start };
 }

@@ -6,7 +6,7 @@ export { setWorkers, withWorkers, requestedWorkers, parseWorkers, coreCount, isW
 export { getPool, shutdownPool, setPoolTransport, WorkerPool, WorkerCrashError, type PoolRunOptions, type PoolRunStats } from './pool.js';
 export { defineChunkKernel, getChunkKernel, type ChunkKernel } from './kernels.js';
 export { mapChunks, type MapChunksOptions } from './map.js';
-export { planLanes, chunkSizeFor, forwardMacs, MIN_LANE_MACS, type LanePlan, type UnitCost } from './plan.js';
+export { planLanes, chunkSizeFor, forwardMacs, MIN_LANE_MACS, minLaneMacs, type LanePlan, type UnitCost } from './plan.js';
 export { modelKey, notShippable, shipClassifier, receiveClassifier, type ShippedClassifier } from './ship.js';
 export { serveWorker, type WorkerEndpoint } from './worker-main.js';
 export type { WorkerTransport, TransportFactory } from './transport.js';

@@ -25,6 +25,10 @@ export interface MapChunksOptions<S, P, R> {
   /** What every chunk reads (sent once per worker). Its tensors stay the caller's. */
   shared: S;
   count: number;
+  /**
+   * Chunk i's payload. Called once per chunk, for increasing i whatever the number of threads, so it
+   * may draw from a random stream (prediction difference's samples).
+   */
   payload(index: number): P;
   /** Results in chunk order; their tensors are the caller's to dispose. */
   onResult(index: number, result: R): void;

@@ -15,11 +15,24 @@
  */
 import type { Classifier } from '../../core/classifier.js';
 import type { GraphNode } from '../../core/graph.js';
+import { OptionError } from '../../core/errors.js';
 import { notShippable } from './ship.js';
 import { requestedWorkers, isWorkerThread } from './settings.js';
 
 /** Least work per lane, in multiply-accumulates, for shipping to pay (measured: docs/parallel.md). */
 export const MIN_LANE_MACS = 40e6;
+
+/**
+ * The threshold in force: MIN_LANE_MACS, or GLASSWING_POOL_MIN_MACS (a number ≥ 0; 0 ships any work
+ * that can be split — `glasswing bench parallel` uses it to measure the crossover).
+ */
+export function minLaneMacs(): number {
+  const v = typeof process !== 'undefined' ? process.env?.GLASSWING_POOL_MIN_MACS : undefined;
+  if (v == null || v === '') return MIN_LANE_MACS;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new OptionError(`expected GLASSWING_POOL_MIN_MACS to be a number ≥ 0; got "${v}"`);
+  return n;
+}
 
 /** What a unit of work costs: one forward, one forward + input gradient, or a number of MACs. */
 export type UnitCost = 'forward' | 'gradient' | { macs: number };
@@ -81,12 +94,13 @@ export async function planLanes(classifier: Classifier, units: number, cost: Uni
   if (requested <= 1) return { lanes: 1, reason: isWorkerThread() ? 'inside a pool worker' : 'workers: 1', requested, macs };
   const why = notShippable(classifier);
   if (why) return { lanes: 1, reason: `classifier "${classifier.name}" runs in the calling thread: ${why}`, requested, macs };
-  const byWork = Math.floor(macs / MIN_LANE_MACS);
+  const min = minLaneMacs();
+  const byWork = min > 0 ? Math.floor(macs / min) : Infinity;
   const lanes = Math.max(1, Math.min(requested, Math.floor(units), byWork));
   let reason = '';
   if (lanes < requested) {
     reason = byWork < requested && byWork <= units
-      ? `${(macs / 1e6).toFixed(0)} M multiply-accumulates: under ${(MIN_LANE_MACS / 1e6).toFixed(0)} M per lane, shipping costs more than it saves`
+      ? `${(macs / 1e6).toFixed(0)} M multiply-accumulates: under ${(min / 1e6).toFixed(0)} M per lane, shipping costs more than it saves`
       : `only ${units} unit${units === 1 ? '' : 's'} of work`;
   }
   return { lanes, reason, requested, macs };

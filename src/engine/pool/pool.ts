@@ -21,6 +21,7 @@ import type { Classifier } from '../../core/classifier.js';
 import { GlasswingError } from '../../core/errors.js';
 import { getMemoryBudget } from '../memory.js';
 import type { ChunkKernel } from './kernels.js';
+import { inCallerLane } from './settings.js';
 import type { HostMessage, WorkerMessage } from './protocol.js';
 import { modelKey, shipClassifier } from './ship.js';
 import type { TransportFactory, WorkerTransport } from './transport.js';
@@ -128,6 +129,11 @@ export class WorkerPool {
   /** Workers that died since the pool started (each was replaced). */
   get crashCount(): number {
     return this.crashes;
+  }
+
+  /** Chunks sent to workers and not yet answered. */
+  get pendingTasks(): number {
+    return this.workers.reduce((a, w) => a + w.pending.size, 0);
   }
 
   /** Thread ids of the live workers. */
@@ -334,7 +340,7 @@ export class WorkerPool {
         const index = nextIndex++;
         let r: R;
         try {
-          r = await o.kernel.run(classifier, o.shared, o.payload(index));
+          r = await inCallerLane(() => o.kernel.run(classifier, o.shared, o.payload(index)));
         } catch (err) {
           call.fail(err);
           break;

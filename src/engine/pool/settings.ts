@@ -12,6 +12,7 @@ export const MAX_WORKERS = 64;
 let programmatic: number | undefined;
 const scoped: number[] = [];
 let inWorker = false;
+let chunkDepth = 0;
 let cores: number | undefined;
 
 /** Validate a worker count from an option or the environment; throws a one-line OptionError. */
@@ -56,9 +57,22 @@ export async function coreCount(): Promise<number> {
   return cores;
 }
 
-/** Threads a call may use now (1 inside a pool worker). */
+/**
+ * Run a chunk in the calling thread's lane of a pool call: work it starts (a base method's own
+ * sampling loop) stays in this thread instead of queueing behind the pool's busy workers.
+ */
+export async function inCallerLane<T>(fn: () => T | Promise<T>): Promise<T> {
+  chunkDepth++;
+  try {
+    return await fn();
+  } finally {
+    chunkDepth--;
+  }
+}
+
+/** Threads a call may use now (1 inside a pool worker or a pool chunk). */
 export async function requestedWorkers(): Promise<number> {
-  if (inWorker) return 1;
+  if (inWorker || chunkDepth > 0) return 1;
   if (scoped.length > 0) return scoped[scoped.length - 1];
   return programmatic ?? envWorkers() ?? (await coreCount());
 }
