@@ -17,7 +17,10 @@ export interface ImageSource {
   readonly labels: ArrayLike<number>;
   /** Class names indexed by label, when known. */
   readonly classNames?: string[];
-  /** Images start … start + count − 1 as [count, h, w, c]; the caller disposes the tensor. */
+  /**
+   * Images start … start + count − 1 as [count, h, w, c]; the caller disposes the tensor. Image i must
+   * be the same however it is read: the methods score batches and read the kept images back alone.
+   */
   read(start: number, count: number): Promise<tf.Tensor4D> | tf.Tensor4D;
 }
 
