@@ -125,3 +125,25 @@ describe('per-image methods across the worker pool', () => {
     expect(s2).toEqual(s1);
   }, 120_000);
 });
+
+describe('runAttack across the worker pool', () => {
+  it('the ready-made attacks split each batch over the workers (FGSM on 4 digits is too little work): the report equals the 1-thread report', async () => {
+    const { runAttack, attacks } = await import('../src/robustness/attack-runner.js');
+    const labels = await classifier.predictClasses(x);
+    for (const [name, attack] of [['pgd', attacks.pgd({ steps: 5 })], ['fgsm', attacks.fgsm({ epsilon: 0.25 })], ['deepfool', attacks.deepfool()]] as const) {
+      const before = tf.memory().numTensors;
+      const { msPerImage: _a, ...one } = await runAttack(classifier, x, labels, attack, { name, workers: 1 });
+      getPool().lastRun = undefined;
+      const { msPerImage: _b, ...two } = await runAttack(classifier, x, labels, attack, { name, workers: 2 });
+      if (name === 'fgsm') {
+        // 4 digits × one gradient: under the lane plan's least work per lane, so it stays in this thread
+        expect(getPool().lastRun, name).toBeUndefined();
+      } else {
+        expect(getPool().lastRun?.kernel, name).toBe('attack/images');
+        expect(getPool().lastRun!.inWorkers, name).toBeGreaterThan(0);
+      }
+      expect(two, name).toEqual(one);
+      expect(tf.memory().numTensors, `${name} leaked tensors`).toBe(before);
+    }
+  }, 120_000);
+});
