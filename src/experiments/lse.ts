@@ -241,8 +241,9 @@ function claimsOf(cases: Case[], seedImages: number): SeedClaim[] {
       seed: '000 §3.2.1', seedFigure: PAPER[g].eps,
       measured: `${f2(s.eps)} after ${s.steps.toFixed(1)} steps; ${parts.join('; ')}${cnn ? `; mnist-cnn ${f2(cnn.figures.seed.eps)}` : ''}`,
       note: below !== undefined && below > seedEps
-        ? `the overshoot of λ = 0.1 is ${f2(s.eps - w.eps)} of it; the rest is the distance our head's mistakes lie from its y region in this VAE's latent space: ${k.minimal ? 'no latent point within' : 'a near-continuous descent needs'} ${f2(below)} > ${PAPER[g].eps}`
-        : `the overshoot of λ = 0.1 is ${f2(s.eps - w.eps)} of it`,
+        ? `λ = 0.1 overshoots the boundary by ${f2(s.eps - w.eps)}; the rest is how far this head's mistakes lie from their true class in this VAE's code: ` +
+          (k.minimal ? `the nearest latent point that fixes them is ${f2(below)} away on average (ring search) > ${PAPER[g].eps}` : `a near-continuous descent still needs ${f2(below)} > ${PAPER[g].eps}`)
+        : `λ = 0.1 overshoots the boundary by ${f2(s.eps - w.eps)}`,
     });
     if (k.lae) {
       claims.push({
