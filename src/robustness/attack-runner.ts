@@ -19,7 +19,7 @@ import { pgd, type PgdOptions } from './pgd.js';
 import { guardBackend } from '../engine/recovery.js';
 import { defineChunkKernel } from '../engine/pool/kernels.js';
 import { mapChunks } from '../engine/pool/map.js';
-import { chunkSizeFor, forwardMacs, planLanes } from '../engine/pool/plan.js';
+import { forwardMacs, planLanes } from '../engine/pool/plan.js';
 import { withWorkers } from '../engine/pool/settings.js';
 
 /** An attack: images and labels in, adversarial images out (a new tensor the runner disposes). */
@@ -94,7 +94,8 @@ async function attackBatch(classifier: Classifier, x: tf.Tensor4D, y: number[], 
   if (!a || n < 2) return attack(classifier, x, y);
   const plan = await planLanes(classifier, n, { macs: forwardMacs(classifier) * 3 * passes(a) });
   if (plan.lanes <= 1) return attack(classifier, x, y);
-  const size = chunkSizeFor(n, n, plan.lanes);
+  // one sub-batch per lane: an attack's steps cost per call more than per image on small images
+  const size = Math.ceil(n / plan.lanes);
   const parts: tf.Tensor4D[] = [];
   const slices: tf.Tensor4D[] = [];
   try {

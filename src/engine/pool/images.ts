@@ -139,7 +139,9 @@ export async function explainAcrossWorkers(
   const plan = await planLanes(classifier, n, passes > 1 ? { macs: forwardMacs(classifier) * 3 * passes } : def.memory === 'forward' ? 'forward' : 'gradient');
   if (plan.lanes <= 1) return undefined;
   if (Array.isArray(spec) && spec.length !== n) throw new TargetError(`expected ${n} targets, one per image; got ${spec.length}`);
-  const size = chunkSizeFor(n, n, plan.lanes);
+  // Iterative per-image methods (passes > 1) run one sub-batch per lane: their many small steps cost
+  // per call, not per image, on small images, so halving the sub-batch would nearly double the work.
+  const size = passes > 1 ? Math.ceil(n / plan.lanes) : chunkSizeFor(n, n, plan.lanes);
   const count = Math.ceil(n / size);
   const k = classifier.numClasses;
   const start = performance.now();
