@@ -7,7 +7,11 @@
  * Each row: a warm-up call (workers started and the model shipped before the clock), then the median
  * wall time of `explain` over 3 calls (1 when a call takes more than 2 s), per image. `speedup` is
  * the 1-thread time over this row's; `split` says what the pool did (chunks in the workers / in the
- * caller; "in caller" when the rule kept the call in the calling thread). `captum_ms` is Captum 0.8 on
+ * caller; "in caller" when the rule kept the call in the calling thread). `cpu_ms_per_image` is the
+ * process's CPU time (all threads) per image and `cpu_bound_speedup` = lanes (at most 2, the cores
+ * here) × the 1-thread CPU time / this row's: the speed-up the split allows on free cores, which a
+ * loaded machine cannot show in wall time (Linux's sched_autogroup gives each session an equal share
+ * of the CPUs, so a second thread adds no CPU while other sessions are busy). `captum_ms` is Captum 0.8 on
  * the same shape and cores at batch 1 (bench/attribution.ts); at batch 32 the gradient family is
  * compared with PyTorch's forward + input-gradient floor, which `peer` measures in the same minutes
  * (/usr/bin/python3 ../shared/peer/torch_floor.py, when present). `load` is the 1-minute load average.
@@ -56,6 +60,8 @@ const QUICK = new Set(['gradient', 'grad-cam', 'integrated-gradients', 'smoothgr
 
 type Row = {
   model: string; method: string; batch: number; workers: number; backend: string; ms_per_image: number; speedup: number | string;
+  /** CPU time of the process (every thread) per image, and the speed-up it allows on free cores: lanes × cpu(1 thread) / cpu(this row). */
+  cpu_ms_per_image: number; cpu_bound_speedup: number | string;
   split: string; captum_ms: number | string; ratio: number | string; rss_mb: number; load: number;
 };
 
@@ -69,7 +75,7 @@ function list(v: unknown, fallback: number[], what: string): number[] {
 const r3 = (v: number) => Number(v.toPrecision(3));
 
 /** Median wall ms of explain (after a warm-up call) and what the pool did in the last timed call. */
-async function timeCall(name: string, clf: Classifier, x: tf.Tensor4D, workers: number, options: Record<string, unknown>): Promise<{ ms: number; split: string }> {
+async function timeCall(name: string, clf: Classifier, x: tf.Tensor4D, workers: number, options: Record<string, unknown>): Promise<{ ms: number; cpuMs: number; split: string }> {
   const once = async () => {
     getPool().lastRun = undefined;
     const t0 = performance.now();
@@ -81,11 +87,13 @@ async function timeCall(name: string, clf: Classifier, x: tf.Tensor4D, workers: 
   const first = await once();
   const times: number[] = [];
   const reps = first > 2000 ? 1 : 3;
+  const c0 = process.cpuUsage();
   for (let i = 0; i < reps; i++) times.push(await once());
+  const c = process.cpuUsage(c0);
   times.sort((a, b) => a - b);
   const run = getPool().lastRun;
   const split = run ? `${run.inWorkers}/${run.inCaller} of ${run.chunks}` : 'in caller';
-  return { ms: times[Math.floor(times.length / 2)], split };
+  return { ms: times[Math.floor(times.length / 2)], cpuMs: (c.user + c.system) / 1000 / reps, split };
 }
 
 /** PyTorch's floor on the MNIST CNN shape (forward, forward + input gradient) at batch 1 and 32. */
@@ -122,13 +130,17 @@ registerBenchmark({
         for (const c of cases) {
           if (c.batches && !c.batches.includes(batch)) continue;
           let base = 0;
+          let baseCpu = 0;
           for (const w of workerCounts) {
-            const { ms, split } = await timeCall(c.method, clf, x, w, c.options);
+            const { ms, cpuMs, split } = await timeCall(c.method, clf, x, w, c.options);
             const per = ms / batch;
-            if (w === 1) base = per;
+            const cpuPer = cpuMs / batch;
+            if (w === 1) [base, baseCpu] = [per, cpuPer];
+            const lanes = getPool().lastRun ? Math.min(w, getPool().lastRun!.chunks) : 1;
             const captum = batch === 1 ? c.captum : batch === 32 ? c.captum32 : undefined;
             rows.push({
-              model: 'mnist-cnn', method: c.label, batch, workers: w, backend, ms_per_image: r3(per), speedup: w === 1 ? 1 : r3(base / per), split,
+              model: 'mnist-cnn', method: c.label, batch, workers: w, backend, ms_per_image: r3(per), speedup: w === 1 ? 1 : r3(base / per),
+              cpu_ms_per_image: r3(cpuPer), cpu_bound_speedup: w === 1 ? 1 : r3((Math.min(lanes, 2) * baseCpu) / cpuPer), split,
               captum_ms: captum ?? '', ratio: captum ? r3(per / captum) : '', rss_mb: Math.round(process.memoryUsage().rss / 2 ** 20), load: r3(loadavg()[0]),
             });
           }
@@ -150,13 +162,15 @@ registerBenchmark({
           }
           for (const [model, c, x, big] of xr) {
             let base = 0;
+            let baseCpu = 0;
             for (const w of [1, 2]) {
-              const { ms, split } = await timeCall('gradient', c, x, w, {});
+              const { ms, cpuMs, split } = await timeCall('gradient', c, x, w, {});
               const per = ms / x.shape[0];
-              if (w === 1) base = per;
+              const cpuPer = cpuMs / x.shape[0];
+              if (w === 1) [base, baseCpu] = [per, cpuPer];
               rows.push({
                 model: `crossover: ${model}`, method: 'gradient (rule off)', batch: x.shape[0], workers: w, backend, ms_per_image: r3(per),
-                speedup: w === 1 ? 1 : r3(base / per), split, captum_ms: '', ratio: '', rss_mb: Math.round(process.memoryUsage().rss / 2 ** 20), load: r3(loadavg()[0]),
+                speedup: w === 1 ? 1 : r3(base / per), cpu_ms_per_image: r3(cpuPer), cpu_bound_speedup: w === 1 ? 1 : r3((2 * baseCpu) / cpuPer), split, captum_ms: '', ratio: '', rss_mb: Math.round(process.memoryUsage().rss / 2 ** 20), load: r3(loadavg()[0]),
               });
             }
             x.dispose();
@@ -182,6 +196,6 @@ registerBenchmark({
       rows,
       torch_floor: peer,
     };
-    return { rows: [...rows, ...peer.map((p) => ({ model: `torch ${p.model}`, method: String(p.what), batch: Number(p.batch), workers: Number(p.threads), backend: 'pytorch', ms_per_image: Number(p.ms_per_image), speedup: '', split: '', captum_ms: '', ratio: '', rss_mb: 0, load: Number(p.load) }))], json, jsonLines: [...rows, ...peer] };
+    return { rows: [...rows, ...peer.map((p) => ({ model: `torch ${p.model}`, method: String(p.what), batch: Number(p.batch), workers: Number(p.threads), backend: 'pytorch', ms_per_image: Number(p.ms_per_image), speedup: '', cpu_ms_per_image: 0, cpu_bound_speedup: '', split: '', captum_ms: '', ratio: '', rss_mb: 0, load: Number(p.load) }))], json, jsonLines: [...rows, ...peer] };
   },
 });

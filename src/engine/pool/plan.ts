@@ -15,7 +15,9 @@
  */
 import type { Classifier } from '../../core/classifier.js';
 import type { GraphNode } from '../../core/graph.js';
+import * as tf from '@tensorflow/tfjs-core';
 import { OptionError } from '../../core/errors.js';
+import { wasmKernelsInstalled } from '../wasm-kernels/index.js';
 import { notShippable } from './ship.js';
 import { requestedWorkers, isWorkerThread } from './settings.js';
 
@@ -94,6 +96,11 @@ export async function planLanes(classifier: Classifier, units: number, cost: Uni
   if (requested <= 1) return { lanes: 1, reason: isWorkerThread() ? 'inside a pool worker' : 'workers: 1', requested, macs };
   const why = notShippable(classifier);
   if (why) return { lanes: 1, reason: `classifier "${classifier.name}" runs in the calling thread: ${why}`, requested, macs };
+  // Workers run wasm with Glasswing's kernels: a caller on another backend (the cpu backend as a
+  // numerical reference) or on the stock kernels keeps its numbers by staying in its thread.
+  if (tf.getBackend() !== 'wasm' || !wasmKernelsInstalled()) {
+    return { lanes: 1, reason: `the calling thread runs ${tf.getBackend() !== 'wasm' ? `the ${tf.getBackend()} backend` : "the stock wasm kernels"}; pool workers run wasm with Glasswing's kernels`, requested, macs };
+  }
   const min = minLaneMacs();
   const byWork = min > 0 ? Math.floor(macs / min) : Infinity;
   const lanes = Math.max(1, Math.min(requested, Math.floor(units), byWork));
@@ -109,10 +116,12 @@ export async function planLanes(classifier: Classifier, units: number, cost: Uni
 /**
  * Items per chunk for `total` items when each chunk may hold at most `maxPerChunk` (the method's
  * memory-bounded batch): on one lane exactly `maxPerChunk` (the method's own chunking, unchanged);
- * on more, small enough that every lane gets about two chunks (dynamic balance), never more than
- * `maxPerChunk`.
+ * on more, one chunk per lane (never more than `maxPerChunk`: then the lanes take the chunks from one
+ * queue as they finish). One chunk per lane, not more: every chunk pays the method's fixed cost per
+ * call — on the MNIST CNN a gradient's ~60 ops cost ~3 ms of dispatch whatever the batch — and that
+ * cost, measured as CPU time, is what made 4 chunks on 2 lanes slower than 2 (docs/parallel.md).
  */
 export function chunkSizeFor(total: number, maxPerChunk: number, lanes: number): number {
   if (lanes <= 1) return maxPerChunk;
-  return Math.max(1, Math.min(maxPerChunk, Math.ceil(total / (lanes * 2))));
+  return Math.max(1, Math.min(maxPerChunk, Math.ceil(total / lanes)));
 }

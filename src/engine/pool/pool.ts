@@ -67,6 +67,8 @@ class PoolWorker {
   dead = false;
   readonly models = new Set<string>();
   readonly calls = new Set<number>();
+  /** Calls that ended here whose shared values the worker still holds (told with the next task). */
+  ended: number[] = [];
   readonly pending = new Map<number, Pending>();
   readyWaiters: Array<() => void> = [];
   chunksDone = 0;
@@ -291,7 +293,10 @@ export class WorkerPool {
       },
       pump: () => {
         for (const w of workers) {
-          while (call.failed === undefined && !w.dead && w.ready && nextIndex < o.count && [...w.pending.values()].filter((p) => p.call === call).length < IN_FLIGHT) {
+          // A second chunk in flight only while the queue holds more than one per lane: at the end of
+          // the queue a worker must not take the chunk the calling thread is about to compute.
+          const limit = () => (o.count - nextIndex > o.lanes ? IN_FLIGHT : 1);
+          while (call.failed === undefined && !w.dead && w.ready && nextIndex < o.count && [...w.pending.values()].filter((p) => p.call === call).length < limit()) {
             dispatch(w, nextIndex++);
           }
         }
@@ -315,10 +320,11 @@ export class WorkerPool {
     const dispatch = (w: PoolWorker, index: number) => {
       try {
         this.ensureModel(w, classifier, key);
+        let shared: { value: unknown } | undefined;
         if (!w.calls.has(call.id)) {
           // shared values are encoded once per call and cloned (not transferred) for each worker
           sharedWire ??= { value: encode(o.shared, []), transfer: [] };
-          w.transport.post({ type: 'shared', call: call.id, value: sharedWire.value }, []);
+          shared = { value: sharedWire.value };
           w.calls.add(call.id);
         }
         const transfer: Transferable[] = [];
@@ -326,7 +332,8 @@ export class WorkerPool {
         const id = this.nextTask++;
         w.pending.set(id, { call, index });
         w.transport.setRef(true);
-        w.transport.post({ type: 'task', id, call: call.id, kernel: o.kernel.name, model: key, payload, budget }, transfer);
+        const ended = w.ended.length ? w.ended.splice(0) : undefined;
+        w.transport.post({ type: 'task', id, call: call.id, kernel: o.kernel.name, model: key, payload, budget, shared, ended }, transfer);
       } catch (err) {
         call.fail(err);
       }
@@ -363,7 +370,7 @@ export class WorkerPool {
       this.lastRun = call.stats;
       this.activeCalls.delete(call);
       for (const w of workers) {
-        if (w.calls.delete(call.id) && !w.dead) w.transport.post({ type: 'end', call: call.id }, []);
+        if (w.calls.delete(call.id) && !w.dead) w.ended.push(call.id);
       }
     }
   }

@@ -9,8 +9,13 @@ export type HostMessage =
   | { type: 'drop-model'; key: string }
   /** What every chunk of call `call` reads (sent before the call's first task on this worker). */
   | { type: 'shared'; call: number; value: unknown }
-  /** Run one chunk: kernel(classifier[model], shared[call], payload) under the caller's memory budget. */
-  | { type: 'task'; id: number; call: number; kernel: string; model: string; payload: unknown; budget: number }
+  /**
+   * Run one chunk: kernel(classifier[model], shared[call], payload) under the caller's memory budget.
+   * The call's shared value rides on its first task to this worker, and the calls that ended since
+   * the last message ride on the next one: one message per chunk (each message wakes a thread,
+   * which costs more than the copying on a loaded machine).
+   */
+  | { type: 'task'; id: number; call: number; kernel: string; model: string; payload: unknown; budget: number; shared?: { value: unknown }; ended?: number[] }
   /** The call is over: free its shared value. */
   | { type: 'end'; call: number };
 

@@ -49,6 +49,12 @@ export function serveWorker(endpoint: WorkerEndpoint): void {
     (err) => endpoint.post({ type: 'fatal', error: encodeError(err) }, []),
   );
 
+  const endCall = (call: number) => {
+    const s = shared.get(call);
+    if (s) tf.dispose(s.tensors);
+    shared.delete(call);
+  };
+
   const handle = async (m: HostMessage): Promise<void> => {
     switch (m.type) {
       case 'model': {
@@ -76,13 +82,15 @@ export function serveWorker(endpoint: WorkerEndpoint): void {
         shared.set(m.call, { value: decode(m.value, tensors), tensors });
         return;
       }
-      case 'end': {
-        const s = shared.get(m.call);
-        if (s) tf.dispose(s.tensors);
-        shared.delete(m.call);
+      case 'end':
+        endCall(m.call);
         return;
-      }
       case 'task': {
+        for (const c of m.ended ?? []) endCall(c);
+        if (m.shared) {
+          const tensors: tf.Tensor[] = [];
+          shared.set(m.call, { value: decode(m.shared.value, tensors), tensors });
+        }
         const start = performance.now();
         const created: tf.Tensor[] = [];
         try {
