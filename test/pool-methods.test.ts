@@ -179,7 +179,7 @@ describe('pool: options and faults', () => {
     for (let attempt = 0; attempt < 4 && !killed; attempt++) {
       const p = explain('integrated-gradients', clf, x1, {
         workers: 2,
-        options: { steps: 96 },
+        options: { steps: 96, internalBatchSize: 4 }, // 24 chunks: the lanes take them from one queue
         context: {
           progress: () => {
             if (!killed && pool.pendingTasks > 0) {
