@@ -36,6 +36,7 @@ describe('engine benchmark', () => {
         const row = r.rows.find((x) => x.case === `mnist-cnn ${name}` && x.batch === batch);
         expect(row, `${name}@${batch}`).toBeDefined();
         expect(Number.isFinite(row!.ms_per_image as number) && (row!.ms_per_image as number) > 0).toBe(true);
+        expect(Number.isFinite(row!.cpu_ms_per_image as number) && (row!.cpu_ms_per_image as number) > 0).toBe(true);
       }
     }
     expect(tf.memory().numTensors).toBeLessThanOrEqual(before + 1);
