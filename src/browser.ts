@@ -38,8 +38,15 @@ export { guardBackend, resetBackend, backendHealthy, isWasmAbort, backendResetCo
 export * from './engine/pool/index.js';
 export { browserTransport } from './engine/pool/transport-browser.js';
 import { setPoolTransport } from './engine/pool/pool.js';
+import { setWorkers } from './engine/pool/settings.js';
 import { browserTransport } from './engine/pool/transport-browser.js';
-setPoolTransport(browserTransport(new URL('./glasswing-worker.js', import.meta.url)));
+try {
+  setPoolTransport(browserTransport(new URL('./glasswing-worker.js', import.meta.url)));
+} catch {
+  // a bundle loaded from a URL the worker's cannot be resolved against (data:, blob:): one thread
+  // unless the page sets a transport itself
+  setWorkers(1);
+}
 export * from './core/index.js';
 export * from './render/colormap.js';
 export * from './render/image.js';
