@@ -100,6 +100,11 @@ describe('pool: 2 threads give the 1-thread results on the MNIST CNN', () => {
     expect((await compare('lime', x1, 'lime/logits', { samples: 300, segmentation: 'grid', cellSize: 4 })).maxAbs).toBe(0);
   });
 
+  it('prediction difference (samples drawn in row order) and the contrastive sweep at batch 1', async () => {
+    expect((await compare('prediction-difference', x1, 'prediction-difference/logits', { stride: 3, samples: 4 })).maxAbs).toBe(0);
+    expect((await compare('contrast', x1, 'contrast/sweep', { weightStep: 0.05 })).rel).toBeLessThanOrEqual(1e-6);
+  });
+
   it('a graph model goes through the pool', async () => {
     const art = exportGraphModel(clf.model!);
     const graph = await Classifier.fromGraphModel({ modelJson: art.modelJson, weights: art.shards }, { name: 'graph-mnist' });
