@@ -10,8 +10,10 @@
  *   lanes = min(requested workers, units of work, ⌊total MACs / MIN_LANE_MACS⌋), at least 1,
  *
  * so each lane gets at least MIN_LANE_MACS of work. MIN_LANE_MACS comes from `glasswing bench
- * parallel`'s crossover rows (docs/parallel.md): on the MNIST CNN (≈ 2.5 M MACs per forward) a
- * batch-2 gradient (15 M MACs) ran slower on 2 threads than on one, batch 8 (60 M) faster.
+ * parallel`'s crossover rows (docs/parallel.md): on the MNIST CNN (3.0 M MACs per forward, 9.1 M per
+ * gradient) a split cost a few ms of CPU per chunk whatever its size — a batch-4 gradient went from
+ * 3.9 to 7.3 ms of CPU on 2 threads, batch 16 from 12 to 17 (1.4× on free cores) — so a thread needs
+ * ~15 ms of work, ~40 M MACs, for the split to pay; a 224² image is always worth it.
  */
 import type { Classifier } from '../../core/classifier.js';
 import type { GraphNode } from '../../core/graph.js';
