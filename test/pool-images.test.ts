@@ -147,3 +147,33 @@ describe('runAttack across the worker pool', () => {
     }
   }, 120_000);
 });
+
+describe('latent heads across the worker pool', () => {
+  it('a head attached to a VAE is a graph classifier: shipped to the workers, LAE on it gives the 1-thread result', async () => {
+    const { attachClassifier } = await import('../src/generative/latent-classifier.js');
+    const { notShippable } = await import('../src/engine/pool/ship.js');
+    const d = await loadMnist({ split: 'train', limit: 300 });
+    const head = await attachClassifier(vae, d, { epochs: 2, quiet: true, seed: 3 });
+    d.dispose();
+    expect(notShippable(head.classifier)).toBeUndefined();
+    const before = tf.memory().numTensors;
+    // this small model is under the lane plan's least work per lane: ship any splittable work for this call
+    process.env.GLASSWING_POOL_MIN_MACS = '0';
+    try {
+      await getPool().warm(1, head.classifier);
+      const options = { generator: vae, maxSteps: 20 };
+      const one = await explain('lae', head.classifier, x, { workers: 1, options, target: [1, 2, 3, 5] });
+      getPool().lastRun = undefined;
+      const two = await explain('lae', head.classifier, x, { workers: 2, options, target: [1, 2, 3, 5] });
+      expect(getPool().lastRun?.inWorkers).toBeGreaterThan(0);
+      expect(summary(two)).toEqual(summary(one));
+      one.dispose();
+      two.dispose();
+    } finally {
+      delete process.env.GLASSWING_POOL_MIN_MACS;
+      getPool().forget(head.classifier);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    head.dispose();
+  }, 120_000);
+});

@@ -10,6 +10,8 @@ import { Classifier } from '../core/classifier.js';
 import { OptionError, DataError } from '../core/errors.js';
 import { ParamStore, dense, makeDense } from './params.js';
 import type { Generator } from './types.js';
+import { EncoderDecoder } from './autoencoder.js';
+import type { Graph, GraphNode } from '../core/graph.js';
 import { createRng, shuffle } from '../util/random.js';
 import { progress } from '../util/progress.js';
 
@@ -53,7 +55,50 @@ function headLogits(p: ParamStore, depth: number, z: tf.Tensor2D): tf.Tensor2D {
 }
 
 /**
- * Train an MLP head on the frozen encoder's μ(x) and return it as a Classifier of images.
+ * The latent classifier as a node graph — input → the encoder's trunk → its code head (μ for a VAE)
+ * → the MLP head — when the generator is one of Glasswing's encoder-decoders: the very ops of
+ * `headLogits(p, depth, gen.encode(x))` in the same order (so the same logits), with weights read from
+ * the generator's and the head's parameter stores on every call. A graph classifier, unlike a
+ * function classifier, can be sent to the worker pool's threads (docs/parallel.md) and walked layer
+ * by layer (Grad-CAM, LRP, …).
+ */
+function latentGraph(gen: EncoderDecoder, head: ParamStore, hidden: number[], numClasses: number): Graph {
+  const { inputShape, variant, hidden: encHidden, filters, convDense, latentDim } = gen.config;
+  const nodes: GraphNode[] = [{ name: 'input', kind: 'input', layerName: 'input', layerClass: 'InputLayer', inputs: [], params: {}, shape: [...inputShape] }];
+  let last = 'input';
+  const add = (n: Omit<GraphNode, 'inputs' | 'layerName'>) => {
+    nodes.push({ ...n, layerName: n.name, inputs: [last] });
+    last = n.name;
+  };
+  const dense = (name: string, store: ParamStore, key: string, units: number, relu: boolean) => {
+    add({ name, kind: 'dense', layerClass: 'Dense', params: { kernel: () => store.get(`${key}/w`), bias: () => store.get(`${key}/b`) }, shape: [units] });
+    if (relu) add({ name: `${name}/relu`, kind: 'activation', layerClass: 'Activation', params: { activation: 'relu' }, shape: [units] });
+  };
+  const flatten = (size: number) => add({ name: 'encoder/flatten', kind: 'flatten', layerClass: 'Flatten', params: {}, shape: [size] });
+  const g = gen.params;
+  if (variant === 'dense') {
+    flatten(inputShape[0] * inputShape[1] * inputShape[2]);
+    encHidden.forEach((u, i) => dense(`encoder/enc${i}`, g, `enc${i}`, u, true));
+  } else {
+    let [h, w] = inputShape;
+    [0, 1].forEach((i) => {
+      [h, w] = [Math.ceil(h / 2), Math.ceil(w / 2)];
+      const name = `encoder/encConv${i}`;
+      add({ name, kind: 'conv2d', layerClass: 'Conv2D', params: { kernel: () => g.get(`encConv${i}/w`), bias: () => g.get(`encConv${i}/b`), strides: [2, 2], padding: 'same', dilation: [1, 1] }, shape: [h, w, filters[i]] });
+      add({ name: `${name}/relu`, kind: 'activation', layerClass: 'Activation', params: { activation: 'relu' }, shape: [h, w, filters[i]] });
+    });
+    flatten(h * w * filters[1]);
+    dense('encoder/encDense', g, 'encDense', convDense, true);
+  }
+  dense(gen.kind === 'vae' ? 'encoder/mu' : 'encoder/code', g, gen.kind === 'vae' ? 'mu' : 'code', latentDim, false);
+  hidden.forEach((u, i) => dense(`head/h${i}`, head, `h${i}`, u, true));
+  dense('head/out', head, 'out', numClasses, false);
+  return { nodes, byName: new Map(nodes.map((n) => [n.name, n])), output: last };
+}
+
+/**
+ * Train an MLP head on the frozen encoder's μ(x) and return it as a Classifier of images (a graph
+ * classifier for Glasswing's VAEs and autoencoders, else a function classifier).
  *
  * @example
  * const vae = await loadGenerator('mnist-vae-2d');
@@ -105,11 +150,10 @@ export async function attachClassifier(
   const correct = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(headLogits(p, hidden.length, codes), 1), tf.argMax(onehot, 1)), 'float32')));
   const trainAccuracy = (await correct.data())[0] / n;
   tf.dispose([codes, onehot, correct]);
-  const classifier = Classifier.fromFunction((x) => headLogits(p, hidden.length, enc.encode(x)), {
-    name: opts.name ?? `${gen.name}+head`,
-    inputShape: gen.outputShape,
-    numClasses,
-    classNames: data.classNames,
-  });
+  const name = opts.name ?? `${gen.name}+head`;
+  const graph = gen instanceof EncoderDecoder ? latentGraph(gen, p, hidden, numClasses) : undefined;
+  const classifier = graph
+    ? Classifier.fromGraph(graph, { name, classNames: data.classNames })
+    : Classifier.fromFunction((x) => headLogits(p, hidden.length, enc.encode(x)), { name, inputShape: gen.outputShape, numClasses, classNames: data.classNames });
   return { classifier, trainAccuracy, trainSeconds: (performance.now() - start) / 1000, dispose: () => p.dispose() };
 }
