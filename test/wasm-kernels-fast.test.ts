@@ -165,6 +165,49 @@ describe('MaxPoolGrad 2×2 stride 2 by the first tap equal to the forward output
   });
 });
 
+describe('MaxPoolGrad, overlapping and padded windows, by the first tap equal to y', () => {
+  const cases: Array<{ x: number[]; f: number | [number, number]; s: number | [number, number]; p: 'same' | 'valid'; lo: number; hi: number }> = [
+    { x: [1, 57, 57, 8], f: 3, s: 2, p: 'same', lo: 0, hi: 3 }, // ResNet's stem pool (post-ReLU ties at 0)
+    { x: [2, 15, 14, 5], f: 3, s: 2, p: 'valid', lo: -2, hi: 2 },
+    { x: [2, 9, 10, 3], f: 2, s: 1, p: 'valid', lo: -1, hi: 1 }, // 2×2 stride 1 (overlapping)
+    { x: [1, 11, 9, 4], f: [3, 2], s: [1, 2], p: 'same', lo: -6, hi: -1 }, // all negative, asymmetric
+  ];
+  for (const c of cases) {
+    it(`matches cpu ${JSON.stringify(c)}`, async () => {
+      const before = tf.memory().numTensors;
+      const [a, b] = await onBoth(() => {
+        const x = ints(c.x, 51, c.lo, c.hi);
+        const y = tf.maxPool(x as tf.Tensor4D, c.f, c.s, c.p);
+        const dy = rand(y.shape, 52);
+        return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, c.f, c.s, c.p), dy)))(x);
+      });
+      expectClose(a, b, 1e-6); // overlapping windows add in a different order
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  it('a NaN anywhere (the running maximum then: NaN wins, also after a finite maximum) and a foreign y', async () => {
+    await tf.setBackend('wasm');
+    const before = tf.memory().numTensors;
+    const attrs = { filterSize: 3, strides: 2, pad: 'valid' } as unknown as tf.NamedAttrMap;
+    // one 3×3 window: 5 first, then NaN later in row-major order → the NaN gets the gradient
+    const x = tf.tensor4d([1, 5, 2, 0, NaN, 3, 5, 1, 0], [1, 3, 3, 1]);
+    const dy = tf.tensor4d([7], [1, 1, 1, 1]);
+    const y = tf.maxPool(x as tf.Tensor4D, 3, 2, 'valid');
+    const g = tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: y }, attrs) as tf.Tensor;
+    expect(Array.from(g.dataSync())).toEqual([0, 0, 0, 0, 7, 0, 0, 0, 0]);
+    const x2 = ints([2, 9, 11, 3], 53, -2, 2);
+    const right = tf.maxPool(x2 as tf.Tensor4D, 3, 2, 'valid');
+    const dy2 = rand(right.shape, 54);
+    const wrong = tf.add(right, 0.5);
+    const g1 = tf.engine().runKernel('MaxPoolGrad', { dy: dy2, input: x2, output: right }, attrs) as tf.Tensor;
+    const g2 = tf.engine().runKernel('MaxPoolGrad', { dy: dy2, input: x2, output: wrong }, attrs) as tf.Tensor;
+    expectIdentical([g1.dataSync() as Float32Array], [g2.dataSync() as Float32Array]);
+    tf.dispose([x, dy, y, g, x2, right, dy2, wrong, g1, g2]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
 describe('gradient-family methods after the per-core work', () => {
   /** MNIST-shaped CNN (conv 5×5 'same' + ReLU + 2×2 pool, twice, dense): reduced widths for test time. */
   function mnistLike(seed: number): tfl.LayersModel {
