@@ -109,7 +109,7 @@ export async function pathGradientSum(
   const groups: tf.Tensor4D[] = [];
   try {
     await mapChunks(classifier, pathChunk, {
-      lanes: plan.lanes,
+      lanes: plan,
       shared: { x, baseline, targets, alphas, weights },
       count: chunkList.length,
       payload: (i) => chunkList[i],

@@ -213,7 +213,7 @@ export async function limeFit(classifier: Classifier, x: tf.Tensor4D, targets: n
   const all = chunks(total, chunkSizeFor(total, batchSize, plan.lanes));
   try {
     await mapChunks(classifier, limeLogits, {
-      lanes: plan.lanes,
+      lanes: plan,
       shared: { x, replacement, labels: segs.map((sg) => sg.labels), counts: segs.map((sg) => sg.count), zs, samples },
       count: all.length,
       payload: (i) => ({ s0: all[i][0], c: all[i][1] }),

@@ -99,7 +99,7 @@ export async function occlusionDrops(
   const plan = await planLanes(classifier, total, 'forward');
   const allChunks = chunks(total, chunkSizeFor(total, batchSizeFor(classifier, 'forward', batchSize), plan.lanes));
   await mapChunks(classifier, occludedScores, {
-    lanes: plan.lanes,
+    lanes: plan,
     shared: { x, targets, positions, win, baseline },
     count: allChunks.length,
     payload: (k) => ({ s: allChunks[k][0], c: allChunks[k][1] }),

@@ -235,7 +235,7 @@ registerMethod<PredictionDifferenceOptions>({
     // Chunks are made in chunk order (the pool calls payload(i) for increasing i), so the random
     // stream is drawn in row order whatever the number of threads.
     await mapChunks(classifier, sampledLogits, {
-      lanes: plan.lanes,
+      lanes: plan,
       shared: { shape: [h, w, ch] },
       count: all.length,
       payload: (ci) => {

@@ -116,7 +116,7 @@ registerMethod<SmoothGradOptions>({
         const maps: tf.Tensor4D[] = [];
         try {
           await mapChunks(classifier, noisyMaps, {
-            lanes: plan.lanes, shared, count: rows.length,
+            lanes: plan, shared, count: rows.length,
             payload: (i) => ({ s0, b0: rows[i][0], bc: rows[i][1] }),
             onResult: (_, m) => maps.push(m),
           });

@@ -145,7 +145,7 @@ registerMethod<ContrastOptions>({
     const keptWeights: number[][] = Array.from({ length: n }, () => []);
     try {
       await mapChunks(classifier, sweepChunk, {
-        lanes: plan.lanes,
+        lanes: plan,
         shared: { x, at: rt.attribution, ap: rp.attribution, trueClass, probe, p0, weights, span },
         count: sweepChunks.length,
         payload: (k) => sweepChunks[k],

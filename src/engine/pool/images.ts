@@ -155,7 +155,7 @@ export async function explainAcrossWorkers(
     for (const key of split.batchOptions) if (perImage(options[key], n)) delete sharedOptions[key];
     try {
       await mapChunks(classifier, imageKernel, {
-        lanes: plan.lanes,
+        lanes: plan,
         shared: { method: def.name, options: sharedOptions },
         count,
         payload: (i) => {

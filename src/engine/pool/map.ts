@@ -17,11 +17,25 @@
  */
 import type { Classifier } from '../../core/classifier.js';
 import type { ChunkKernel } from './kernels.js';
+import type { LanePlan } from './plan.js';
 import { getPool } from './pool.js';
 
+/**
+ * Single-thread speed assumed to turn a plan's MACs into time (wasm SIMD, one thread, this
+ * machine: the MNIST CNN's gradient ran at ~11 GMAC/s, ResNet-18's at ~18).
+ */
+const MACS_PER_MS = 10e6;
+
+/** Longest wait for workers that are still starting (module loading and the wasm backend: ~1 s). */
+const MAX_READY_WAIT_MS = 3000;
+
 export interface MapChunksOptions<S, P, R> {
-  /** From planLanes: 1 runs every chunk in this thread. */
-  lanes: number;
+  /**
+   * From planLanes: 1 runs every chunk in this thread. Given the whole plan, a long call whose
+   * workers are still starting waits for them (up to a quarter of its estimated single-thread time,
+   * at most 3 s) instead of leaving its first chunks to the calling thread alone.
+   */
+  lanes: number | LanePlan;
   /** What every chunk reads (sent once per worker). Its tensors stay the caller's. */
   shared: S;
   count: number;
@@ -36,12 +50,14 @@ export interface MapChunksOptions<S, P, R> {
 }
 
 export async function mapChunks<S, P, R>(classifier: Classifier, kernel: ChunkKernel<S, P, R>, o: MapChunksOptions<S, P, R>): Promise<void> {
-  if (o.lanes <= 1 || o.count <= 1) {
+  const lanes = typeof o.lanes === 'number' ? o.lanes : o.lanes.lanes;
+  if (lanes <= 1 || o.count <= 1) {
     for (let i = 0; i < o.count; i++) {
       o.onResult(i, await kernel.run(classifier, o.shared, o.payload(i)));
       o.progress?.((i + 1) / o.count);
     }
     return;
   }
-  await getPool().run(classifier, { kernel, ...o, lanes: Math.min(o.lanes, o.count) });
+  const readyWaitMs = typeof o.lanes === 'number' ? 0 : Math.min(MAX_READY_WAIT_MS, o.lanes.macs / MACS_PER_MS / 4);
+  await getPool().run(classifier, { kernel, ...o, lanes: Math.min(lanes, o.count), readyWaitMs });
 }

@@ -107,6 +107,8 @@ export interface PoolRunOptions<S, P, R> {
   count: number;
   /** Lanes to use: the caller plus lanes − 1 workers. */
   lanes: number;
+  /** Wait up to this long for workers that are still starting before the caller takes a chunk (default 0). */
+  readyWaitMs?: number;
   /** Chunk i's payload, made when the chunk is handed out (so masks etc. exist only while needed). */
   payload(index: number): P;
   /** Chunk i's result, in chunk order; the result's tensors are the method's. */
@@ -266,6 +268,15 @@ export class WorkerPool {
     const key = modelKey(classifier);
     const budget = getMemoryBudget();
     const workers = this.workers.slice(0, wanted);
+    const starting = workers.filter((w) => !w.ready && !w.dead);
+    if (starting.length && (o.readyWaitMs ?? 0) > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.all(starting.map((w) => new Promise<void>((r) => w.readyWaiters.push(r)))),
+        new Promise<void>((r) => (timer = setTimeout(r, o.readyWaitMs))),
+      ]);
+      clearTimeout(timer);
+    }
     const results = new Map<number, R>();
     let nextIndex = 0;
     let delivered = 0;
