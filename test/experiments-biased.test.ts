@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, getExperiment, hasDefaultModel } from '../src/index.js';
 import { hasDefaultGenerator, loadDefaultGenerator } from '../src/generative/io.js';
-import { squareMassShare, squarePointingHit, pixelMaps } from '../src/experiments/biased-metrics.js';
+import { squareMassShare, squarePointingHit, squarePeaks, pixelMaps } from '../src/experiments/biased-metrics.js';
 import { DataError } from '../src/core/errors.js';
 import '../src/experiments/index.js';
 
@@ -42,6 +42,9 @@ describe('square scores (hand-computed cases)', () => {
     m[at(20, 20)] = 1; // Σ|·| = 1 outside, and the single largest magnitude
     expect(squareMassShare(m, inside)).toBeCloseTo(0.75, 6);
     expect(squarePointingHit(m, inside)).toBe(false);
+    const pk = squarePeaks(m, inside);
+    expect(pk.inside).toBeCloseTo(1 / 12, 6);
+    expect(pk.outside).toBe(1);
   });
 
   it('pixelMaps sums channels per pixel and checks sizes; mismatched mask throws', () => {

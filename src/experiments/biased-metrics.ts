@@ -44,6 +44,19 @@ export function squarePointingHit(map: ArrayLike<number>, inside: ArrayLike<bool
   return best >= 0 && Boolean(inside[best]);
 }
 
+/** Largest |m_p| inside and outside the square: why a pointing game misses when the square is drawn (grey 0.5) but strokes change by more. */
+export function squarePeaks(map: ArrayLike<number>, inside: ArrayLike<boolean | number>): { inside: number; outside: number } {
+  checkSizes(map, inside);
+  let pin = 0;
+  let pout = 0;
+  for (let p = 0; p < map.length; p++) {
+    const v = Math.abs(map[p]);
+    if (inside[p]) pin = Math.max(pin, v);
+    else pout = Math.max(pout, v);
+  }
+  return { inside: pin, outside: pout };
+}
+
 /**
  * Per-image maps [N, H·W] from a flat [N, H, W, C] buffer: channels summed, so a map of any channel
  * count is scored on the same H × W grid as the square.
