@@ -123,6 +123,19 @@ describe('pool: 2 threads give the 1-thread results on the MNIST CNN', () => {
   });
 });
 
+describe('pool: model cache', () => {
+  it('more classifiers than a worker keeps, used in turn: evicted ones are sent again', async () => {
+    const many = Array.from({ length: 6 }, (_, i) => Classifier.fromModel(clf.model!, { name: `copy${i}` }));
+    for (const c of [...many, many[0], many[1]]) {
+      getPool().lastRun = undefined;
+      const e = await explain('gradient', c, xb, { workers: 2 });
+      expect(getPool().lastRun?.inWorkers).toBe(1);
+      e.dispose();
+    }
+    for (const c of many) getPool().forget(c);
+  });
+});
+
 describe('pool: what stays in the calling thread', () => {
   it('a function classifier runs in the caller (a closure cannot be sent to a worker)', async () => {
     const fn = Classifier.fromFunction((x) => clf.logits(x), { inputShape: [28, 28, 1], numClasses: 10, name: 'fn' });
@@ -172,6 +185,29 @@ describe('pool: options and faults', () => {
       if (saved === undefined) delete process.env.GLASSWING_WORKERS;
       else process.env.GLASSWING_WORKERS = saved;
     }
+  });
+
+  it('workers that cannot start (worker script missing): the calls run in the calling thread', async () => {
+    await shutdownPool();
+    const saved = process.env.GLASSWING_POOL_WORKER;
+    process.env.GLASSWING_POOL_WORKER = '/nonexistent/node-worker.js';
+    try {
+      const ref = await explain('gradient', clf, xb, { workers: 1 });
+      for (let i = 0; i < 2; i++) {
+        const e = await explain('gradient', clf, xb, { workers: 2 });
+        expect(relL2(ref.attribution, e.attribution)).toBe(0);
+        e.dispose();
+        await new Promise((r) => setTimeout(r, 300)); // the worker's failure arrives
+      }
+      ref.dispose();
+      expect(getPool().unavailable).toMatch(/worker/);
+      expect((await planLanes(clf, 1000, 'gradient')).reason).toMatch(/no pool workers/);
+    } finally {
+      if (saved === undefined) delete process.env.GLASSWING_POOL_WORKER;
+      else process.env.GLASSWING_POOL_WORKER = saved;
+      await shutdownPool();
+    }
+    await getPool().warm(1, clf);
   });
 
   it('a worker killed mid-call fails that call with WorkerCrashError; the pool heals and the next call works', async () => {

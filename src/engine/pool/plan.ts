@@ -21,6 +21,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { OptionError } from '../../core/errors.js';
 import { wasmKernelsInstalled } from '../wasm-kernels/index.js';
 import { notShippable } from './ship.js';
+import { getPool } from './pool.js';
 import { requestedWorkers, isWorkerThread } from './settings.js';
 
 /** Least work per lane, in multiply-accumulates, for shipping to pay (measured: docs/parallel.md). */
@@ -98,6 +99,8 @@ export async function planLanes(classifier: Classifier, units: number, cost: Uni
   if (requested <= 1) return { lanes: 1, reason: isWorkerThread() ? 'inside a pool worker' : 'workers: 1', requested, macs };
   const why = notShippable(classifier);
   if (why) return { lanes: 1, reason: `classifier "${classifier.name}" runs in the calling thread: ${why}`, requested, macs };
+  const unavailable = getPool().unavailable;
+  if (unavailable) return { lanes: 1, reason: `no pool workers in this process: ${unavailable}`, requested, macs };
   // Workers run wasm with Glasswing's kernels: a caller on another backend (the cpu backend as a
   // numerical reference) or on the stock kernels keeps its numbers by staying in its thread.
   if (tf.getBackend() !== 'wasm' || !wasmKernelsInstalled()) {

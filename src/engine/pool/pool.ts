@@ -22,7 +22,7 @@ import { GlasswingError } from '../../core/errors.js';
 import { getMemoryBudget } from '../memory.js';
 import type { ChunkKernel } from './kernels.js';
 import { inCallerLane } from './settings.js';
-import type { HostMessage, WorkerMessage } from './protocol.js';
+import { MAX_MODELS_PER_WORKER, type HostMessage, type WorkerMessage } from './protocol.js';
 import { modelKey, shipClassifier } from './ship.js';
 import type { TransportFactory, WorkerTransport } from './transport.js';
 import { decode, decodeError, encode, registerWireError } from './wire.js';
@@ -124,6 +124,11 @@ export class WorkerPool {
   private starting: Promise<void> | undefined;
   /** What the last call did (see PoolRunStats). */
   lastRun: PoolRunStats | undefined;
+  /**
+   * Why workers cannot run in this process (no transport, the worker script missing, a worker
+   * that could not start its backend), once that happened: calls then run in the calling thread.
+   */
+  unavailable: string | undefined;
 
   /** Workers started so far (excluding the calling thread). */
   get size(): number {
@@ -184,6 +189,8 @@ export class WorkerPool {
       return;
     }
     if (m.type === 'fatal') {
+      // the same environment would fail the same way: stop starting workers
+      this.unavailable = `a pool worker could not start: ${decodeError(m.error).message.split('\n')[0]}`;
       this.onExit(w, `worker thread ${w.transport.id} could not start: ${decodeError(m.error).message}`);
       void w.transport.terminate();
       return;
@@ -201,8 +208,10 @@ export class WorkerPool {
     } else p.call.fail(decodeError(m.error));
   }
 
-  private onExit(w: PoolWorker, reason: string): void {
+  private onExit(w: PoolWorker, reason: string, killed = false): void {
     if (w.dead) return;
+    // A worker that dies before its backend is up will die again: stop starting workers.
+    if (!w.ready && !killed) this.unavailable ??= reason;
     w.dead = true;
     this.crashes++;
     const i = this.workers.indexOf(w);
@@ -220,7 +229,7 @@ export class WorkerPool {
   async kill(index: number): Promise<void> {
     const w = this.workers[index];
     if (!w) return;
-    this.onExit(w, `worker thread ${w.transport.id} was killed`);
+    this.onExit(w, `worker thread ${w.transport.id} was killed`, true);
     await w.transport.terminate();
   }
 
@@ -247,7 +256,12 @@ export class WorkerPool {
   private readonly activeCalls = new Set<CallState>();
 
   private ensureModel(w: PoolWorker, classifier: Classifier, key: string): void {
-    if (w.models.has(key)) return;
+    if (w.models.has(key)) {
+      // most recently used last, as the worker orders its cache on every task
+      w.models.delete(key);
+      w.models.add(key);
+      return;
+    }
     // Older versions of this classifier (weights changed since) are replaced, not kept beside it.
     const stem = key.slice(0, key.indexOf('.') + 1);
     for (const k of [...w.models]) {
@@ -259,12 +273,20 @@ export class WorkerPool {
     const transfer: Transferable[] = [];
     w.transport.post({ type: 'model', model: shipClassifier(classifier, key, transfer) }, transfer);
     w.models.add(key);
+    // the worker frees its least recently used model past its limit: so does the mirror
+    while (w.models.size > MAX_MODELS_PER_WORKER) w.models.delete(w.models.values().next().value as string);
   }
 
   /** Run `count` chunks over `lanes` lanes (see the module comment); resolves when every result was handed over. */
   async run<S, P, R>(classifier: Classifier, o: PoolRunOptions<S, P, R>): Promise<void> {
-    const wanted = Math.max(0, o.lanes - 1);
-    await this.grow(wanted);
+    let wanted = this.unavailable ? 0 : Math.max(0, o.lanes - 1);
+    try {
+      await this.grow(wanted);
+    } catch (err) {
+      // e.g. the compiled worker script is missing: this call and later ones run in the calling thread
+      this.unavailable = err instanceof Error ? err.message.split('\n')[0] : String(err);
+      wanted = 0;
+    }
     const key = modelKey(classifier);
     const budget = getMemoryBudget();
     const workers = this.workers.slice(0, wanted);

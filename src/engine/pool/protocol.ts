@@ -26,3 +26,9 @@ export type WorkerMessage =
   | { type: 'error'; id: number; error: WireError }
   /** Start-up failed: the worker cannot be used. */
   | { type: 'fatal'; error: WireError };
+
+/**
+ * Classifiers a worker keeps (least recently used freed first). The pool mirrors the same LRU from
+ * the same message order, so it knows which worker still holds which model without asking.
+ */
+export const MAX_MODELS_PER_WORKER = 4;

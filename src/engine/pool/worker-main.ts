@@ -20,7 +20,7 @@ import { getChunkKernel } from './kernels.js';
 import { markWorkerThread } from './settings.js';
 import { receiveClassifier } from './ship.js';
 import { decode, encode, encodeError } from './wire.js';
-import type { HostMessage, WorkerMessage } from './protocol.js';
+import { MAX_MODELS_PER_WORKER as MAX_MODELS, type HostMessage, type WorkerMessage } from './protocol.js';
 import '../../attribution/index.js';
 import '../../counterfactual/index.js';
 import '../../robustness/index.js';
@@ -31,8 +31,6 @@ export interface WorkerEndpoint {
   onMessage(handler: (message: HostMessage) => void): void;
 }
 
-/** Cached classifiers per worker, at most this many (least recently used ones are freed). */
-const MAX_MODELS = 4;
 
 export function serveWorker(endpoint: WorkerEndpoint): void {
   markWorkerThread();
