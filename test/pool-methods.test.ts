@@ -17,6 +17,8 @@ import { exportGraphModel } from '../src/models/graph-model-export.js';
 import { getPool, shutdownPool, WorkerCrashError } from '../src/engine/pool/pool.js';
 import { planLanes } from '../src/engine/pool/plan.js';
 import { requestedWorkers, setWorkers } from '../src/engine/pool/settings.js';
+import { getBenchmark } from '../src/tasks/registry.js';
+import '../bench/parallel.js';
 
 let clf: Classifier;
 let xb: tf.Tensor4D;
@@ -242,5 +244,16 @@ describe('pool: options and faults', () => {
     expect(tf.memory().numTensors).toBe(before);
     await pool.warm(1, clf);
     expect((await compare('integrated-gradients', x1, 'integrated-gradients/path')).rel).toBeLessThanOrEqual(1e-6);
+  });
+});
+
+describe('glasswing bench parallel', () => {
+  it('gives one row per method, batch and thread count, with what the pool did', async () => {
+    const r = await getBenchmark('parallel').run({ quick: true, methods: 'gradient', workers: '1,2', batches: '16', crossover: false });
+    expect(r.rows.map((row) => [row.method, row.batch, row.workers])).toEqual([['gradient', 16, 1], ['gradient', 16, 2]]);
+    expect(r.rows[0].split).toBe('in caller');
+    expect(r.rows[1].split).toBe('1/1 of 2');
+    for (const row of r.rows) expect(Number(row.ms_per_image)).toBeGreaterThan(0);
+    expect(r.jsonLines).toHaveLength(2);
   });
 });
