@@ -15,7 +15,7 @@ import { initBackend } from '../src/engine/backend.js';
 import { explain } from '../src/core/registry.js';
 import type { Classifier } from '../src/core/classifier.js';
 import type { Explanation } from '../src/core/explanation.js';
-import { footprint } from '../src/engine/memory.js';
+import { footprint, batchSizeFor, withMemoryBudget } from '../src/engine/memory.js';
 import { loadDefaultClassifier } from '../src/models/io.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { loadDefaultGenerator } from '../src/generative/io.js';
@@ -175,5 +175,21 @@ describe('latent heads across the worker pool', () => {
     }
     expect(tf.memory().numTensors).toBe(before);
     head.dispose();
+  }, 120_000);
+});
+
+describe('split invariance without the pool', () => {
+  it("PGD's random start and xGEMs with a GAN (Algorithm 2) do not change when the memory budget cuts the batch", async () => {
+    const fp = footprint(classifier);
+    // room for about one image's forward + gradient: explain runs the per-image methods image by image
+    const budget = Math.ceil(fp.gradient * 1.5);
+    expect(await withMemoryBudget(budget, async () => batchSizeFor(classifier, 'gradient', 4))).toBeLessThan(4);
+    for (const [method, options] of [['pgd', { steps: 4 }], ['xgems', { generator: gan, outerSteps: 4, inversionSteps: 40 }]] as const) {
+      const whole = await explain(method, classifier, x, { workers: 1, options });
+      const cut = await explain(method, classifier, x, { workers: 1, options, memoryBudget: budget });
+      expect(summary(cut), method).toEqual(summary(whole));
+      whole.dispose();
+      cut.dispose();
+    }
   }, 120_000);
 });
