@@ -12,8 +12,8 @@
  * - `N ≥ 2`: the threaded build with N XNNPACK threads (needs `crossOriginIsolated`; else a typed
  *   error). The C++ side caps the pool at half of `navigator.hardwareConcurrency`, so that value is
  *   raised to 2·N while the backend starts and restored when it is ready;
- * - `'auto'` (the bundle's default): the configuration measured fastest (docs/browser.md, "Threaded
- *   wasm"): see {@link autoWasmThreads} (today: 1).
+ * - `'auto'` (the bundle's default): the configuration measured fastest (docs/browser.md, "Threads and
+ *   workers in the browser"): see {@link autoWasmThreads} (today: 1, the SIMD build).
  *
  * The threaded build's worker script is not a file: tfjs makes it from a string in the bundle (a
  * blob: URL) and hands the pthread workers the module factory as a Blob, so nothing is fetched but
@@ -49,8 +49,9 @@ function logicalCores(): number {
  * threaded build with 2 XNNPACK threads was 2–30× SLOWER than the SIMD build on every case (MNIST
  * CNN forward/gradient at batch 1 and 32, MobileNetV2 224² forward and gradient): each parallel
  * operator ends in a barrier that waits for the other thread, and a descheduled thread costs a
- * scheduler slice per operator. The threaded build with 1 thread (tfjs' own choice there) was within
- * the noise of the SIMD build. Figures: docs/browser.md, "Threaded wasm". A page that owns its
+ * scheduler slice per operator. The threaded build with 1 thread (tfjs' own choice there) was no
+ * faster than the SIMD build (±20 % at load 5–8, up to 2× slower at load 12–13). Figures:
+ * docs/browser.md, "Threads and workers in the browser". A page that owns its
  * cores can still ask for threads with setWasmThreads(N); the pool's Web Workers
  * (transport-browser) split the work without per-operator barriers.
  */
