@@ -1,8 +1,12 @@
 /**
  * Shipping generative models (the VAE / autoencoder / WGAN decoders that LSE, LAE, CDeepEx and xGEMs
  * take as their `generator` option) to pool workers, cached by model identity like classifiers
- * (ship.ts): the weights are read once per call that needs them and sent to a worker only when that
- * worker does not hold the generator under the same key yet.
+ * (ship.ts): the weights are read once per generator version (and kept packed in the calling thread);
+ * a call sends only the key once this thread has sent the model to some worker, and a worker that
+ * does not hold the key (new, or replaced after a crash) fails with MissingGeneratorError, upon which
+ * the call is sent again with the model. Workers keep the generators they were sent (LRU, 4).
+ * The pool's `shared` value goes to every worker of a call alike, so the model cannot be sent to
+ * just the workers that lack it; a wasted first attempt happens only when a worker is new.
  *
  * What goes: the generator's kind, config, name, info and every parameter (float32), i.e. exactly what
  * `saveGenerator` writes; the worker rebuilds it with `generatorFromParts`, the parser the file and URL
