@@ -193,6 +193,7 @@ registerBenchmark({
       backend,
       load: r3(loadavg()[0]),
       speedup_2_workers_largest_batch: geo(batchRows.map((r) => Number(r.speedup))),
+      cpu_bound_speedup_2_workers_largest_batch: geo(batchRows.map((r) => Number(r.cpu_bound_speedup))),
       rows,
       torch_floor: peer,
     };

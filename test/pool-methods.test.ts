@@ -89,6 +89,20 @@ describe('pool: 2 threads give the 1-thread results on the MNIST CNN', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('the Captum-parity methods in the image-split table (4 images, the work rule off)', async () => {
+    const x4 = tf.slice(xb, 0, 4);
+    process.env.GLASSWING_POOL_MIN_MACS = '0';
+    try {
+      for (const name of ['deeplift-shap', 'layer-integrated-gradients', 'layer-gradient-x-activation', 'neuron-gradient', 'grad-cam-plus-plus', 'layer-cam', 'eigen-cam', 'feature-ablation', 'visual-backprop']) {
+        const { rel } = await compare(name, x4, 'explain/images', name === 'layer-integrated-gradients' ? { steps: 8 } : {});
+        expect(rel, name).toBeLessThanOrEqual(1e-6);
+      }
+    } finally {
+      delete process.env.GLASSWING_POOL_MIN_MACS;
+      x4.dispose();
+    }
+  });
+
   it('integrated gradients at batch 1: steps split, ≤ 1e-6 relative', async () => {
     expect((await compare('integrated-gradients', x1, 'integrated-gradients/path')).rel).toBeLessThanOrEqual(1e-6);
   });
