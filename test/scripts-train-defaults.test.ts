@@ -23,11 +23,15 @@ describe('training scripts (quick)', () => {
     await initBackend();
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-gen-'));
     await runScript('train-generative', out);
-    const shipped = ['mnist-vae-2d', 'mnist-vae-10d', 'mnist-vae-10d-biased', 'mnist-vae-conv-10d', 'mnist-dcgan', 'mnist-gan'];
+    const shipped = [
+      'mnist-vae-2d', 'mnist-vae-10d', 'mnist-vae-10d-biased', 'mnist-vae-conv-10d', 'mnist-vae-conv-10d-biased', 'mnist-dcgan', 'mnist-dcgan-biased', 'mnist-gan',
+    ];
     expect(fs.readdirSync(out).sort()).toEqual([...shipped].sort());
     for (const name of shipped) {
       const g = await loadGenerator(path.join(out, name));
       expect(Number(g.info.testReconstructionMse)).toBeGreaterThan(0);
+      // The *-biased generators see the biased classifier's training images (the square on every 8).
+      expect(String(g.info.dataset).startsWith('biased mnist')).toBe(name.endsWith('-biased'));
       expect(fs.statSync(path.join(out, name, 'samples.png')).size).toBeGreaterThan(100);
       g.dispose();
     }
