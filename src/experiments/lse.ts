@@ -214,7 +214,7 @@ function rowsOf(k: Case): Array<Record<string, string | number>> {
   }));
 }
 
-function claimsOf(cases: Case[], seedImages: number): SeedClaim[] {
+function claimsOf(cases: Case[]): SeedClaim[] {
   const claims: SeedClaim[] = [];
   const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : '—');
   const head = (g: VaeName) => cases.find((k) => k.gname === g && k.slug === 'head');
@@ -263,7 +263,6 @@ function claimsOf(cases: Case[], seedImages: number): SeedClaim[] {
       measured: `${pct(h10.figures.seed.success)} vs ${pct(h2.figures.seed.success)}${h10.figures.seed.success > h2.figures.seed.success ? '' : ' — not reproduced'}`,
     });
   }
-  void seedImages;
   return claims;
 }
 
@@ -307,7 +306,7 @@ registerExperiment({
     train.dispose();
     c.model?.dispose();
     const rows = cases.flatMap(rowsOf);
-    const claims = claimsOf(cases, seedImages);
+    const claims = claimsOf(cases);
     const reasons = cases.filter((k) => k.flow).map((k) => ({
       generator: k.gname, 'seed ‖ε‖ (λ = 0.1, first c(x\') = y)': k.figures.seed.eps, 'default ‖ε‖ (last step bisected)': k.figures.glasswing.eps,
       'near-continuous descent ‖ε‖ (λ = 0.002)': k.flow!.eps, 'its success': pct(k.flow!.success),
