@@ -284,8 +284,7 @@ registerExperiment({
     clean?.model?.dispose();
 
     const claims: SeedClaim[] = [
-      { claim: 'biased net: clean test 8s recognised as 8', seed: '001 §4.3', seedFigure: '5 %', measured: pct(clean8),
-        note: clean8 < 0.05 ? 'the net relies on the square alone for 8 (see the docs for the recipe)' : undefined },
+      { claim: 'biased net: clean test 8s recognised as 8', seed: '001 §4.3', seedFigure: '5 %', measured: pct(clean8) },
       { claim: 'biased net: other clean digits called 8 once the square is added', seed: '001 §4.3', seedFigure: '77 %', measured: pct(others8) },
     ];
     for (const g of genNames) {
