@@ -11,9 +11,10 @@
  *
  * so each lane gets at least MIN_LANE_MACS of work. MIN_LANE_MACS comes from `glasswing bench
  * parallel`'s crossover rows (docs/parallel.md): on the MNIST CNN (3.0 M MACs per forward, 9.1 M per
- * gradient) a split cost a few ms of CPU per chunk whatever its size — a batch-4 gradient went from
- * 3.9 to 7.3 ms of CPU on 2 threads, batch 16 from 12 to 17 (1.4× on free cores) — so a thread needs
- * ~15 ms of work, ~40 M MACs, for the split to pay; a 224² image is always worth it.
+ * gradient) a split cost 1–3 ms of CPU per call whatever its size (batch 16: 10.5 → 13.3 ms of CPU,
+ * 1.58× on free cores; batch 8: 1.40×), plus a scheduling slice of wall time per message on a loaded
+ * machine — so a thread needs ~15 ms of work, ~40 M MACs, for the split to pay; a 224² image is
+ * always worth it (ResNet-18, batch 2: 1.88×).
  */
 import type { Classifier } from '../../core/classifier.js';
 import type { GraphNode } from '../../core/graph.js';
