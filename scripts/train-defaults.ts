@@ -8,9 +8,10 @@
  * reach their accuracy bars) and writes to a temporary folder unless --out is given, so it never
  * replaces the shipped models. Models are trained one after another (the CPU is shared).
  *
- * The four Madry-architecture models (mnist-madry-natural, -fgsm, -pgd, -consistent; issue 13) take
- * ~45 min together on 2 shared cores (PGD training alone ~20 min); --skip-slow (or the environment
- * variable GLASSWING_SKIP_SLOW=1) leaves them out. They are stored with float16 weights when that
+ * The four Madry-architecture models (mnist-madry-natural, -fgsm, -pgd, -consistent; issue 13) are
+ * slow: measured on the 2 shared cores at load 10–19, natural 13 min, FGSM- and consistent-trained
+ * ~47 min each (4 epochs), PGD-trained 19 min per epoch; --skip-slow (or the environment variable
+ * GLASSWING_SKIP_SLOW=1) leaves them out. They are stored with float16 weights when that
  * changes the test accuracy by ≤ 0.1 pt (measured here and kept in each model's metadata), else float32.
  */
 import * as fs from 'node:fs';
