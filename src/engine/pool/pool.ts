@@ -175,9 +175,11 @@ export class WorkerPool {
 
   private attach(transport: WorkerTransport): PoolWorker {
     const w = new PoolWorker(transport);
-    transport.setRef(false);
     transport.onMessage((m) => this.onMessage(w, m));
     transport.onExit((reason) => this.onExit(w, reason));
+    // After the listeners: in Node, adding a 'message' listener refs the worker's port again, and a
+    // worker that never got a task (still starting when the call ended) would keep the process alive.
+    transport.setRef(false);
     return w;
   }
 
