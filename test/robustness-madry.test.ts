@@ -20,6 +20,7 @@ import { saveModel, loadModel } from '../src/models/io.js';
 import { countParams } from '../src/models/architectures.js';
 import { loadMnist } from '../src/data/index.js';
 import { toyData, trainToy } from './support/geometry-fixtures.js';
+import { runNode } from './support/run-node.js';
 
 beforeAll(async () => {
   await initBackend();
@@ -170,4 +171,26 @@ describe('experiment madry-accuracy (quick: tiny models trained in-process)', ()
     expect(fs.existsSync(madryModelDir('pgd', path.join(out, 'models')))).toBe(true);
     fs.rmSync(out, { recursive: true, force: true });
   }, 180_000);
+});
+
+describe('train-defaults --quick for the Madry models', () => {
+  it('trains natural then warm-starts pgd from it, and keeps float16 only within 0.1 pt', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-madry-train-'));
+    const script = path.resolve(__dirname, '..', 'dist', 'scripts', 'train-defaults.js');
+    const r = await runNode([script, '--quick', '--only', 'mnist-madry-natural,mnist-madry-pgd', '--out', out], { timeout: 240_000 });
+    expect(r.status, r.stderr.slice(-2000)).toBe(0);
+    for (const v of ['natural', 'pgd'] as const) {
+      const json = JSON.parse(fs.readFileSync(path.join(madryModelDir(v, out), 'model.json'), 'utf8'));
+      const meta = json.userDefinedMetadata;
+      const f16 = json.weightsManifest[0].weights.every((w: { quantization?: { dtype: string } }) => w.quantization?.dtype === 'float16');
+      // The stored form follows the measured difference, and the metadata says which it is.
+      expect(meta.weightDtype).toBe(Math.abs(meta.float16.clean - meta.float32.clean) <= 0.001 + 1e-9 ? 'float16' : 'float32');
+      expect(f16).toBe(meta.weightDtype === 'float16');
+      expect(meta.recipe.warmStart).toBe(v === 'natural' ? null : 'mnist-madry-natural');
+      const c = await loadMadryClassifier(v, out);
+      expect(c.numClasses).toBe(10);
+      c.model?.dispose();
+    }
+    fs.rmSync(out, { recursive: true, force: true });
+  }, 300_000);
 });
