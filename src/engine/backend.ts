@@ -9,6 +9,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { installWasmKernels, stockKernelsRequested } from './wasm-kernels/index.js';
 import { requestedWasmThreads } from './wasm-threads.js';
 import { installAllocationTracker } from './memory.js';
+import { installReadYield } from './event-loop.js';
 
 export type BackendName = 'node' | 'wasm' | 'cpu';
 
@@ -110,6 +111,9 @@ export async function runBackendReadyHooks(name: BackendName): Promise<void> {
 
 // Byte counts and live buffers of every backend (memory budget, recovery); first, so later hooks' buffers count.
 postInitHooks.unshift(() => installAllocationTracker(tf.backend()));
+
+// Awaited reads give the event loop a turn during long runs (event-loop.ts says why).
+onBackendReady(() => installReadYield(tf.backend() as unknown as { read?: (dataId: object) => Promise<unknown> }));
 
 // Replacement wasm kernels (missing, wrong or slow gradients in stock tfjs 4.22); GLASSWING_STOCK_KERNELS=1 skips them.
 onBackendReady((name) => {
