@@ -169,7 +169,15 @@ export class WorkerPool {
   async warm(n: number, classifier?: Classifier): Promise<void> {
     await this.grow(n);
     const ws = this.workers.slice(0, n);
-    await Promise.all(ws.map((w) => (w.ready ? undefined : new Promise<void>((r) => w.readyWaiters.push(r)))));
+    // An idle worker is unref'd; one being waited for must keep the process alive until it is up
+    // (else a program whose next line awaits warm() ends with an unsettled await).
+    await Promise.all(ws.map((w) => {
+      if (w.ready) return undefined;
+      w.transport.setRef(true);
+      return new Promise<void>((r) => w.readyWaiters.push(r)).then(() => {
+        if (!w.dead) w.transport.setRef(w.pending.size > 0);
+      });
+    }));
     if (classifier) for (const w of ws) this.ensureModel(w, classifier, modelKey(classifier));
   }
 
