@@ -14,6 +14,11 @@ import '../robustness/index.js';
 // another worker when the lock expires, and a half-done shard here is never committed.
 process.on('disconnect', () => process.exit(1));
 
+// In queue mode the processes are the parallelism (`--concurrency N` forks N of these children, and
+// more machines add more): a thread pool per child would start N × cores threads on one machine.
+// GLASSWING_WORKERS set by the operator still wins.
+if (process.env.GLASSWING_WORKERS == null || process.env.GLASSWING_WORKERS === '') process.env.GLASSWING_WORKERS = '1';
+
 let backend: Promise<unknown> | undefined;
 
 export default async function processShard(job: { data: ShardJobData }): Promise<ShardJobResult> {
