@@ -1,6 +1,9 @@
 /**
  * `glasswing bench parallel`: ms/image of the methods with 1, 2 and 4 threads (the worker pool,
- * docs/parallel.md) at batch 1 and 32 on the MNIST CNN (models/mnist-cnn), plus the crossover rows
+ * docs/parallel.md) at batch 1 and 32 on the MNIST CNN of the peer's shape (conv 32/64 5×5, dense 128:
+ * torch_floor.py's mnist_cnn and the shape Captum's figures were taken on; random weights, as the
+ * peer's — timing does not depend on training; `--model shipped` uses models/mnist-cnn, which is
+ * half as wide, 16/32), plus the crossover rows
  * that set the pool's shipping rule (a gradient at batch 2–16 on the MNIST CNN and at batch 2 on
  * ResNet-18 224², with the rule switched off so the split always happens).
  *
@@ -30,6 +33,7 @@ import { Classifier } from '../src/core/classifier.js';
 import { explain } from '../src/core/registry.js';
 import { OptionError } from '../src/core/errors.js';
 import { loadDefaultClassifier } from '../src/models/io.js';
+import { buildConformanceCnn } from '../src/models/architectures.js';
 import { buildResNet18 } from '../src/models/resnet.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { getPool, shutdownPool } from '../src/engine/pool/pool.js';
@@ -119,7 +123,10 @@ registerBenchmark({
     const batches = list(o.batches, quick ? [1, 8] : [1, 32], 'batches');
     const only = typeof o.methods === 'string' ? new Set(o.methods.split(',')) : undefined;
     const cases = CASES.filter((c) => (only ? only.has(c.method) : !quick || QUICK.has(c.method)));
-    const clf = await loadDefaultClassifier('mnist-cnn');
+    if (o.model !== undefined && o.model !== 'peer' && o.model !== 'shipped') throw new OptionError(`expected --model peer or shipped; got "${String(o.model)}"`);
+    const shippedModel = o.model === 'shipped';
+    const clf = shippedModel ? await loadDefaultClassifier('mnist-cnn') : Classifier.fromModel(buildConformanceCnn({ seed: 1 }), { name: 'mnist-cnn 32/64 (peer shape)' });
+    const modelName = shippedModel ? 'mnist-cnn' : 'mnist-cnn-32-64';
     const data = await loadMnist({ split: 'test', limit: Math.max(...batches, 16) });
     const rows: Row[] = [];
     const pool = getPool();
@@ -139,7 +146,7 @@ registerBenchmark({
             const lanes = getPool().lastRun ? Math.min(w, getPool().lastRun!.chunks) : 1;
             const captum = batch === 1 ? c.captum : batch === 32 ? c.captum32 : undefined;
             rows.push({
-              model: 'mnist-cnn', method: c.label, batch, workers: w, backend, ms_per_image: r3(per), speedup: w === 1 ? 1 : r3(base / per),
+              model: modelName, method: c.label, batch, workers: w, backend, ms_per_image: r3(per), speedup: w === 1 ? 1 : r3(base / per),
               cpu_ms_per_image: r3(cpuPer), cpu_bound_speedup: w === 1 ? 1 : r3((Math.min(lanes, 2) * baseCpu) / cpuPer), split,
               captum_ms: captum ?? '', ratio: captum ? r3(per / captum) : '', rss_mb: Math.round(process.memoryUsage().rss / 2 ** 20), load: r3(loadavg()[0]),
             });
@@ -153,7 +160,7 @@ registerBenchmark({
         process.env.GLASSWING_POOL_MIN_MACS = '0';
         try {
           const xr: Array<[string, Classifier, tf.Tensor4D, boolean]> = [];
-          for (const b of quick ? [2, 8] : [2, 4, 8, 16]) xr.push([`mnist-cnn (${r3((forwardMacs(clf) * 3 * b) / 2e6)} M MACs per lane)`, clf, tf.slice(data.images, 0, b), false]);
+          for (const b of quick ? [2, 8] : [2, 4, 8, 16]) xr.push([`${modelName} (${r3((forwardMacs(clf) * 3 * b) / 2e6)} M MACs per lane)`, clf, tf.slice(data.images, 0, b), false]);
           let resnet: Classifier | undefined;
           if (!quick && o.resnet !== false && o.resnet !== 'false') {
             resnet = Classifier.fromModel(buildResNet18({ inputShape: [224, 224, 3], numClasses: 1000, seed: 0 }), { name: 'resnet18' });
@@ -184,6 +191,7 @@ registerBenchmark({
       }
     } finally {
       data.images.dispose();
+      if (!shippedModel) clf.model?.dispose();
       await shutdownPool();
     }
     const peer = o.peer === true || o.peer === 'true' ? torchFloor(resolve(String(o.peerScript ?? '../shared/peer/torch_floor.py'))) : [];
