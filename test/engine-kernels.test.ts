@@ -3,50 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers the gradient functions
 import { initBackend } from '../src/engine/backend.js';
 import { wasmKernelsInstalled } from '../src/engine/wasm-kernels/index.js';
-
-/** Seeded normal values (fixed across backends). */
-function values(n: number, seed: number, offset = 0): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    const u1 = (s + 1) / 4294967297;
-    s = (s * 1664525 + 1013904223) >>> 0;
-    const u2 = s / 4294967296;
-    out[i] = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2) + offset;
-  }
-  return out;
-}
-function rand(shape: number[], seed: number, offset = 0): tf.Tensor {
-  return tf.tensor(values(shape.reduce((a, b) => a * b, 1), seed, offset), shape);
-}
-
-/** Run f on cpu and on wasm; return both results as flat arrays. */
-async function onBoth(f: () => tf.Tensor | tf.Tensor[]): Promise<[Float32Array[], Float32Array[]]> {
-  const out: Float32Array[][] = [];
-  for (const b of ['cpu', 'wasm']) {
-    await tf.setBackend(b);
-    const r = tf.tidy(f);
-    const list = Array.isArray(r) ? r : [r];
-    out.push(list.map((t) => t.dataSync() as Float32Array));
-    tf.dispose(list);
-  }
-  return [out[0], out[1]];
-}
-
-function expectClose(a: Float32Array[], b: Float32Array[], tol = 1e-5): void {
-  expect(a.length).toBe(b.length);
-  for (let k = 0; k < a.length; k++) {
-    expect(b[k].length).toBe(a[k].length);
-    let scale = 0;
-    let err = 0;
-    for (let i = 0; i < a[k].length; i++) {
-      scale = Math.max(scale, Math.abs(a[k][i]));
-      err = Math.max(err, Math.abs(a[k][i] - b[k][i]));
-    }
-    expect(err / Math.max(scale, 1e-12)).toBeLessThanOrEqual(tol);
-  }
-}
+import { expectRelClose, onCpuAndWasm, seededNormals, seededTensor } from './support/backend-compare.js';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -80,15 +37,15 @@ describe('wasm conv2d gradients match cpu', () => {
   for (const c of convCases) {
     it(`filter and input gradient ${JSON.stringify(c)}`, async () => {
       const before = tf.memory().numTensors;
-      const [a, b] = await onBoth(() => {
-        const x = rand(c.x, 1) as tf.Tensor4D;
-        const w = rand(c.f, 2) as tf.Tensor4D;
+      const [a, b] = await onCpuAndWasm(() => {
+        const x = seededTensor(c.x, 1) as tf.Tensor4D;
+        const w = seededTensor(c.f, 2) as tf.Tensor4D;
         const y = tf.conv2d(x, w, c.s, c.p);
-        const dy = rand(y.shape, 3);
+        const dy = seededTensor(y.shape, 3);
         const g = tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, c.s, c.p), dy)));
         return g([x, w]);
       });
-      expectClose(a, b);
+      expectRelClose(a, b);
       expect(tf.memory().numTensors).toBe(before);
     });
   }
@@ -107,7 +64,7 @@ describe('training on wasm', () => {
       tfl.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tfl.initializers.glorotUniform({ seed: 3 }) }),
     ] });
     model.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
-    const x = rand([16, 12, 12, 1], 7);
+    const x = seededTensor([16, 12, 12, 1], 7);
     const labels = tf.oneHot(tf.tensor1d(Array.from({ length: 16 }, (_, i) => i % 3), 'int32'), 3);
     const losses: number[] = [];
     for (let i = 0; i < 15; i++) {
@@ -140,7 +97,7 @@ describe('Identity shares buffers', () => {
 
 /** Small integers in [lo, hi]: many ties. */
 function ints(shape: number[], seed: number, lo: number, hi: number): tf.Tensor {
-  const v = values(shape.reduce((a, b) => a * b, 1), seed);
+  const v = seededNormals(shape.reduce((a, b) => a * b, 1), seed);
   return tf.tensor(Array.from(v, (z) => Math.min(hi, Math.max(lo, Math.round(z * (hi - lo) / 3 + (lo + hi) / 2)))), shape);
 }
 
@@ -157,13 +114,13 @@ describe('wasm MaxPoolGrad: first maximum in row-major window order, any sign', 
   for (const c of cases) {
     it(`matches cpu ${JSON.stringify(c)}`, async () => {
       const before = tf.memory().numTensors;
-      const [a, b] = await onBoth(() => {
+      const [a, b] = await onCpuAndWasm(() => {
         const x = ints(c.x, 11, c.lo, c.hi);
         const y = tf.maxPool(x as tf.Tensor4D, c.f, c.s, c.p);
-        const dy = rand(y.shape, 12);
+        const dy = seededTensor(y.shape, 12);
         return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, c.f, c.s, c.p), dy)))(x);
       });
-      expectClose(a, b, 1e-6); // overlapping windows sum in a different order
+      expectRelClose(a, b, 1e-6); // overlapping windows sum in a different order
       expect(tf.memory().numTensors).toBe(before);
     });
   }
@@ -187,14 +144,14 @@ describe('wasm depthwise conv gradients match cpu', () => {
   for (const c of cases) {
     it(`input and filter gradient ${JSON.stringify(c)}`, async () => {
       const before = tf.memory().numTensors;
-      const [a, b] = await onBoth(() => {
-        const x = rand(c.x, 21) as tf.Tensor4D;
-        const w = rand(c.f, 22) as tf.Tensor4D;
+      const [a, b] = await onCpuAndWasm(() => {
+        const x = seededTensor(c.x, 21) as tf.Tensor4D;
+        const w = seededTensor(c.f, 22) as tf.Tensor4D;
         const f = (xx: tf.Tensor, ww: tf.Tensor) => tf.depthwiseConv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, c.s, c.p, 'NHWC', c.d);
-        const dy = rand(f(x, w).shape, 23);
+        const dy = seededTensor(f(x, w).shape, 23);
         return tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(f(xx, ww), dy)))([x, w]);
       });
-      expectClose(a, b);
+      expectRelClose(a, b);
       expect(tf.memory().numTensors).toBe(before);
     });
   }
@@ -203,9 +160,9 @@ describe('wasm depthwise conv gradients match cpu', () => {
 describe('depthwise kernels with dilation (tfjs has no gradient for it; kernels called directly)', () => {
   it('dilation 2 equals dilation 1 with the zero-expanded filter (cpu reference)', async () => {
     // a dilated filter [3,2] with dilation 2 is the filter [5,3] with zeros between the taps
-    const x = values(1 * 11 * 10 * 2, 24);
-    const w = values(3 * 2 * 2 * 2, 25);
-    const dy = values(1 * 7 * 8 * 4, 26);
+    const x = seededNormals(1 * 11 * 10 * 2, 24);
+    const w = seededNormals(3 * 2 * 2 * 2, 25);
+    const dy = seededNormals(1 * 7 * 8 * 4, 26);
     const wide = new Float32Array(5 * 3 * 2 * 2);
     for (let i = 0; i < 3; i++) for (let j = 0; j < 2; j++) for (let k = 0; k < 4; k++) wide[((2 * i) * 3 + 2 * j) * 4 + k] = w[(i * 2 + j) * 4 + k];
     await tf.setBackend('cpu');
@@ -225,22 +182,22 @@ describe('depthwise kernels with dilation (tfjs has no gradient for it; kernels 
         eng.runKernel('DepthwiseConv2dNativeBackpropFilter', { x: tf.tensor(x, [1, 11, 10, 2]), dy: dyT }, { ...attrs, filterShape: [3, 2, 2, 2] } as never) as tf.Tensor,
       ];
     });
-    expectClose([refX, refW], out.map((t) => t.dataSync() as Float32Array));
+    expectRelClose([refX, refW], out.map((t) => t.dataSync() as Float32Array));
     tf.dispose(out);
   });
 });
 
 describe('other replaced wasm kernels match cpu', () => {
   it('gather gradient (UnsortedSegmentSum), repeated and unused indices', async () => {
-    const [a, b] = await onBoth(() => {
-      const x = rand([5, 3], 31);
+    const [a, b] = await onCpuAndWasm(() => {
+      const x = seededTensor([5, 3], 31);
       const idx = tf.tensor1d([4, 0, 4, 2, 4], 'int32');
-      const dy = rand([5, 3], 32);
+      const dy = seededTensor([5, 3], 32);
       return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.gather(v, idx), dy)))(x);
     });
-    expectClose(a, b);
-    const [c, d] = await onBoth(() => tf.unsortedSegmentSum(rand([6, 2, 3], 33), tf.tensor1d([1, 1, 0, 3, 3, 3], 'int32'), 4));
-    expectClose(c, d);
+    expectRelClose(a, b);
+    const [c, d] = await onCpuAndWasm(() => tf.unsortedSegmentSum(seededTensor([6, 2, 3], 33), tf.tensor1d([1, 1, 0, 3, 3, 3], 'int32'), 4));
+    expectRelClose(c, d);
   });
 
   it('matMul with transposeA/transposeB, batched and broadcast, and the Dense backward', async () => {
@@ -255,72 +212,72 @@ describe('other replaced wasm kernels match cpu', () => {
       [[6, 1], [6, 4], true, false],
     ];
     for (const [sa, sb, ta, tb] of shapes) {
-      const [a, b] = await onBoth(() => tf.matMul(rand(sa, 41), rand(sb, 42), ta, tb));
-      expectClose(a, b);
+      const [a, b] = await onCpuAndWasm(() => tf.matMul(seededTensor(sa, 41), seededTensor(sb, 42), ta, tb));
+      expectRelClose(a, b);
     }
     // the same weight twice (cached transpose), then a new weight of the same shape
-    const [c, d] = await onBoth(() => {
-      const w = rand([6, 4], 43);
-      const w2 = rand([6, 4], 44);
-      const dy = rand([3, 4], 45);
+    const [c, d] = await onCpuAndWasm(() => {
+      const w = seededTensor([6, 4], 43);
+      const w2 = seededTensor([6, 4], 44);
+      const dy = seededTensor([3, 4], 45);
       return [tf.matMul(dy, w, false, true), tf.matMul(dy, w, false, true), tf.matMul(dy, w2, false, true)];
     });
-    expectClose(c, d);
+    expectRelClose(c, d);
     // A one-unit Dense layer: its [16, 1] weight is B of the forward, then Wᵀ of the backward. XNNPACK
     // keeps B's packing per buffer, so a reshaped view of the same buffer as [1, 16] gave NaN.
-    const [e, f] = await onBoth(() => {
-      const w = rand([16, 1], 46);
-      const x = rand([64, 16], 47);
+    const [e, f] = await onCpuAndWasm(() => {
+      const w = seededTensor([16, 1], 46);
+      const x = seededTensor([64, 16], 47);
       const y = tf.matMul(x, w);
-      return [y, tf.matMul(tf.onesLike(y), w, false, true), tf.matMul(rand([64, 1], 48), w, false, true)];
+      return [y, tf.matMul(tf.onesLike(y), w, false, true), tf.matMul(seededTensor([64, 1], 48), w, false, true)];
     });
-    expectClose(e, f);
+    expectRelClose(e, f);
   });
 
   it('slice (any rank, contiguous and strided runs) and the ZeroPadding gradient', async () => {
-    const [a, b] = await onBoth(() => [
-      tf.slice(rand([1, 9, 9, 3], 71), [0, 2, 1, 0], [1, 5, 6, 3]),
-      tf.slice(rand([2, 5, 4, 3], 72), [1, 0, 0, 0], [1, 5, 4, 3]),
-      tf.slice(rand([3, 4, 5], 73), [1, 1, 2], [2, 3, 2]),
-      tf.slice(rand([7], 74), [2], [4]),
-      tf.slice(rand([2, 3, 4, 5, 6], 75), [0, 1, 0, 2, 1], [2, 2, 4, 3, 5]),
-      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.pad(v, [[0, 0], [3, 2], [1, 3], [0, 0]]), rand([2, 10, 9, 2], 76))))(rand([2, 5, 5, 2], 77)),
+    const [a, b] = await onCpuAndWasm(() => [
+      tf.slice(seededTensor([1, 9, 9, 3], 71), [0, 2, 1, 0], [1, 5, 6, 3]),
+      tf.slice(seededTensor([2, 5, 4, 3], 72), [1, 0, 0, 0], [1, 5, 4, 3]),
+      tf.slice(seededTensor([3, 4, 5], 73), [1, 1, 2], [2, 3, 2]),
+      tf.slice(seededTensor([7], 74), [2], [4]),
+      tf.slice(seededTensor([2, 3, 4, 5, 6], 75), [0, 1, 0, 2, 1], [2, 2, 4, 3, 5]),
+      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.pad(v, [[0, 0], [3, 2], [1, 3], [0, 0]]), seededTensor([2, 10, 9, 2], 76))))(seededTensor([2, 5, 5, 2], 77)),
     ]);
-    expectClose(a, b, 0);
+    expectRelClose(a, b, 0);
   });
 
   it('sum over leading axes (bias gradients) and other reductions', async () => {
-    const [a, b] = await onBoth(() => [
-      tf.sum(rand([4, 5, 6, 3], 81), [0, 1, 2]),
-      tf.sum(rand([4, 5, 6, 3], 82), [1, 0]),
-      tf.sum(rand([4, 5, 6, 3], 83), [0, 1, 2], true),
-      tf.sum(rand([4, 5, 6, 3], 84), [0]),
-      tf.sum(rand([4, 5, 6, 3], 85), [1, 3]),
-      tf.sum(rand([4, 5], 86)),
-      tf.sum(rand([4, 5], 87), -1),
+    const [a, b] = await onCpuAndWasm(() => [
+      tf.sum(seededTensor([4, 5, 6, 3], 81), [0, 1, 2]),
+      tf.sum(seededTensor([4, 5, 6, 3], 82), [1, 0]),
+      tf.sum(seededTensor([4, 5, 6, 3], 83), [0, 1, 2], true),
+      tf.sum(seededTensor([4, 5, 6, 3], 84), [0]),
+      tf.sum(seededTensor([4, 5, 6, 3], 85), [1, 3]),
+      tf.sum(seededTensor([4, 5], 86)),
+      tf.sum(seededTensor([4, 5], 87), -1),
     ]);
-    expectClose(a, b);
-    const [c, d] = await onBoth(() => [tf.sum(tf.tensor2d([[1, 2], [3, 4]], undefined, 'int32'), 0)]);
+    expectRelClose(a, b);
+    const [c, d] = await onCpuAndWasm(() => [tf.sum(tf.tensor2d([[1, 2], [3, 4]], undefined, 'int32'), 0)]);
     expect(Array.from(d[0])).toEqual(Array.from(c[0]));
   });
 
   it('tile, and the BatchNorm gradient that uses it', async () => {
-    const [a, b] = await onBoth(() => [
-      tf.tile(rand([1, 1, 1, 3], 51), [2, 3, 4, 1]),
-      tf.tile(rand([2, 3], 52), [3, 2]),
-      tf.tile(rand([4], 53), [3]),
+    const [a, b] = await onCpuAndWasm(() => [
+      tf.tile(seededTensor([1, 1, 1, 3], 51), [2, 3, 4, 1]),
+      tf.tile(seededTensor([2, 3], 52), [3, 2]),
+      tf.tile(seededTensor([4], 53), [3]),
     ]);
-    expectClose(a, b, 0);
-    const [c, d] = await onBoth(() => {
-      const x = rand([2, 5, 4, 3], 54);
-      const mean = rand([3], 55);
-      const variance = tf.abs(rand([3], 56));
-      const gamma = rand([3], 57);
-      const beta = rand([3], 58);
-      const dy = rand([2, 5, 4, 3], 59);
+    expectRelClose(a, b, 0);
+    const [c, d] = await onCpuAndWasm(() => {
+      const x = seededTensor([2, 5, 4, 3], 54);
+      const mean = seededTensor([3], 55);
+      const variance = tf.abs(seededTensor([3], 56));
+      const gamma = seededTensor([3], 57);
+      const beta = seededTensor([3], 58);
+      const dy = seededTensor([2, 5, 4, 3], 59);
       return tf.grads((xx: tf.Tensor, g: tf.Tensor) => tf.sum(tf.mul(tf.batchNorm(xx, mean, variance, beta, g, 1e-3), dy)))([x, gamma]);
     });
-    expectClose(c, d);
+    expectRelClose(c, d);
   });
 });
 
@@ -329,11 +286,11 @@ describe('derived-buffer caches', () => {
     await tf.setBackend('wasm');
     const { derivedCacheSize } = await import('../src/engine/wasm-kernels/common.js');
     const start = derivedCacheSize();
-    const w = tf.tidy(() => tf.variable(rand([3, 3, 2, 4], 61) as tf.Tensor4D));
-    const m = tf.tidy(() => tf.variable(rand([5, 4], 62)));
-    const x = rand([1, 6, 6, 2], 63) as tf.Tensor4D;
+    const w = tf.tidy(() => tf.variable(seededTensor([3, 3, 2, 4], 61) as tf.Tensor4D));
+    const m = tf.tidy(() => tf.variable(seededTensor([5, 4], 62)));
+    const x = seededTensor([1, 6, 6, 2], 63) as tf.Tensor4D;
     const g1 = tf.grad((v: tf.Tensor) => tf.sum(tf.conv2d(v as tf.Tensor4D, w, 1, 'same')))(x);
-    const v2 = rand([2, 5], 64);
+    const v2 = seededTensor([2, 5], 64);
     const g2 = tf.grad((v: tf.Tensor) => tf.sum(tf.matMul(v, m)))(v2);
     expect(derivedCacheSize()).toBe(start + 2);
     tf.dispose([g1, g2, x, v2]);
@@ -361,25 +318,25 @@ describe('wasm depthwise input gradient through XNNPACK (multiplier 1: MobileNet
   for (const c of cases) {
     it(`matches cpu ${JSON.stringify(c)}`, async () => {
       const before = tf.memory().numTensors;
-      const [a, b] = await onBoth(() => {
-        const x0 = rand(c.x, 91) as tf.Tensor4D;
-        const w = rand(c.f, 92) as tf.Tensor4D;
+      const [a, b] = await onCpuAndWasm(() => {
+        const x0 = seededTensor(c.x, 91) as tf.Tensor4D;
+        const w = seededTensor(c.f, 92) as tf.Tensor4D;
         const f = (xx: tf.Tensor) => {
           const xp = c.pad ? tf.pad(xx, [[0, 0], c.pad[0], c.pad[1], [0, 0]]) : xx;
           return tf.depthwiseConv2d(xp as tf.Tensor4D, w, c.s, c.p as 'same');
         };
-        const dy = rand(f(x0).shape, 93);
+        const dy = seededTensor(f(x0).shape, 93);
         return tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(f(xx), dy)))(x0);
       });
-      expectClose(a, b, 1e-6);
+      expectRelClose(a, b, 1e-6);
       expect(tf.memory().numTensors).toBe(before);
     });
   }
 
   it('dilation 2 at stride 1 (kernel called directly; tfjs has no gradient for it) equals the cpu gradient of the zero-expanded filter', async () => {
-    const x = values(2 * 11 * 10 * 3, 94);
-    const w = values(3 * 3 * 3, 95);
-    const dy = values(2 * 7 * 6 * 3, 96);
+    const x = seededNormals(2 * 11 * 10 * 3, 94);
+    const w = seededNormals(3 * 3 * 3, 95);
+    const dy = seededNormals(2 * 7 * 6 * 3, 96);
     const wide = new Float32Array(5 * 5 * 3);
     for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 3; k++) wide[((2 * i) * 5 + 2 * j) * 3 + k] = w[(i * 3 + j) * 3 + k];
     await tf.setBackend('cpu');
@@ -389,7 +346,7 @@ describe('wasm depthwise input gradient through XNNPACK (multiplier 1: MobileNet
     await tf.setBackend('wasm');
     const out = tf.tidy(() => tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', { dy: tf.tensor(dy, [2, 7, 6, 3]), filter: tf.tensor(w, [3, 3, 3, 1]) },
       { strides: [1, 1], dilations: [2, 2], pad: 'valid', dimRoundingMode: undefined, inputShape: [2, 11, 10, 3] } as never) as tf.Tensor);
-    expectClose([refX], [out.dataSync() as Float32Array], 1e-6);
+    expectRelClose([refX], [out.dataSync() as Float32Array], 1e-6);
     out.dispose();
   });
 });
@@ -397,32 +354,32 @@ describe('wasm depthwise input gradient through XNNPACK (multiplier 1: MobileNet
 describe('wasm FusedBatchNorm (x·a + b on XNNPACK) matches cpu', () => {
   it('per-channel parameters, with and without scale/offset, and its gradient', async () => {
     const before = tf.memory().numTensors;
-    const [a, b] = await onBoth(() => {
-      const x = rand([2, 7, 5, 6], 101);
-      const mean = rand([6], 102);
-      const variance = tf.add(tf.abs(rand([6], 103)), 0.1);
-      const gamma = rand([6], 104);
-      const beta = rand([6], 105);
-      const dy = rand([2, 7, 5, 6], 106);
+    const [a, b] = await onCpuAndWasm(() => {
+      const x = seededTensor([2, 7, 5, 6], 101);
+      const mean = seededTensor([6], 102);
+      const variance = tf.add(tf.abs(seededTensor([6], 103)), 0.1);
+      const gamma = seededTensor([6], 104);
+      const beta = seededTensor([6], 105);
+      const dy = seededTensor([2, 7, 5, 6], 106);
       return [
         tf.batchNorm(x, mean, variance, beta, gamma, 1e-3),
         tf.batchNorm(x, mean, variance, undefined, undefined, 1e-5),
-        tf.batchNorm(rand([3, 11], 107), rand([11], 108), tf.add(tf.abs(rand([11], 109)), 0.5), rand([11], 110), rand([11], 111), 1e-3),
-        tf.batchNorm(rand([1, 4, 4, 1], 112), tf.scalar(0.3), tf.scalar(2), tf.scalar(-1), tf.scalar(0.5), 1e-3),
+        tf.batchNorm(seededTensor([3, 11], 107), seededTensor([11], 108), tf.add(tf.abs(seededTensor([11], 109)), 0.5), seededTensor([11], 110), seededTensor([11], 111), 1e-3),
+        tf.batchNorm(seededTensor([1, 4, 4, 1], 112), tf.scalar(0.3), tf.scalar(2), tf.scalar(-1), tf.scalar(0.5), 1e-3),
         tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(tf.batchNorm(xx, mean, variance, beta, gamma, 1e-3), dy)))(x),
       ];
     });
-    expectClose(a, b, 1e-6);
+    expectRelClose(a, b, 1e-6);
     expect(tf.memory().numTensors).toBe(before);
   });
 
   it('activations far from the normalised range (mean 50, std 0.5) keep float32 accuracy', async () => {
-    const [a, b] = await onBoth(() => {
-      const x = tf.add(tf.mul(rand([1, 6, 6, 4], 113), 0.5), 50);
+    const [a, b] = await onCpuAndWasm(() => {
+      const x = tf.add(tf.mul(seededTensor([1, 6, 6, 4], 113), 0.5), 50);
       return tf.batchNorm(x, tf.fill([4], 50), tf.fill([4], 0.25), tf.zeros([4]), tf.ones([4]), 1e-3);
     });
     // outputs are O(1); float32 x near 50 has a resolution of 3.8e-6, so 1e-5 of the range is float32's floor here
-    expectClose(a, b, 1e-5);
+    expectRelClose(a, b, 1e-5);
   });
 });
 
@@ -446,15 +403,15 @@ describe('leaner Relu6 and BatchNorm gradients (against the stock tfjs gradients
   it('relu6: values at and around 0 and 6, negative, above 6, and a second-order gradient', async () => {
     const before = tf.memory().numTensors;
     const [a, b] = await stockCpuThenWasm(() => {
-      const x = tf.reshape(tf.concat([tf.tensor1d([-1, 0, 1e-7, 3, 6, 6.0000005, 7, -0]), tf.reshape(tf.mul(rand([2, 5, 4, 3], 121), 5), [-1])]), [1, 8, 4, 4]);
-      const dy = rand([1, 8, 4, 4], 122);
+      const x = tf.reshape(tf.concat([tf.tensor1d([-1, 0, 1e-7, 3, 6, 6.0000005, 7, -0]), tf.reshape(tf.mul(seededTensor([2, 5, 4, 3], 121), 5), [-1])]), [1, 8, 4, 4]);
+      const dy = seededTensor([1, 8, 4, 4], 122);
       const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu6(v), dy)))(x);
       // d/dw of Σ relu6'(x)·w·dy is the mask times dy: exercises the gradient of the gradient kernel
       const w = tf.onesLike(x);
       const gg = tf.grad((ww: tf.Tensor) => tf.sum(tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu6(v), tf.mul(ww, dy))))(x)))(w);
       return [g, gg];
     });
-    expectClose(a, b, 0);
+    expectRelClose(a, b, 0);
     expect(tf.memory().numTensors).toBe(before);
   });
 
@@ -468,19 +425,19 @@ describe('leaner Relu6 and BatchNorm gradients (against the stock tfjs gradients
   it('batchNorm: gradients of x, mean, variance, scale and offset, per channel and full rank', async () => {
     const before = tf.memory().numTensors;
     const [a, b] = await stockCpuThenWasm(() => {
-      const x = rand([2, 5, 4, 3], 131);
-      const mean = rand([3], 132);
-      const variance = tf.add(tf.abs(rand([3], 133)), 0.2);
-      const gamma = rand([3], 134);
-      const beta = rand([3], 135);
-      const dy = rand([2, 5, 4, 3], 136);
+      const x = seededTensor([2, 5, 4, 3], 131);
+      const mean = seededTensor([3], 132);
+      const variance = tf.add(tf.abs(seededTensor([3], 133)), 0.2);
+      const gamma = seededTensor([3], 134);
+      const beta = seededTensor([3], 135);
+      const dy = seededTensor([2, 5, 4, 3], 136);
       const f = (xx: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, o: tf.Tensor) => tf.sum(tf.mul(tf.batchNorm(xx, m, v, o, g, 1e-3), dy));
       const perChannel = tf.grads(f)([x, mean, variance, gamma, beta]);
-      const full = [rand([2, 5, 4, 3], 137), rand([2, 5, 4, 3], 138), tf.add(tf.abs(rand([2, 5, 4, 3], 139)), 0.2), rand([2, 5, 4, 3], 140), rand([2, 5, 4, 3], 141)];
+      const full = [seededTensor([2, 5, 4, 3], 137), seededTensor([2, 5, 4, 3], 138), tf.add(tf.abs(seededTensor([2, 5, 4, 3], 139)), 0.2), seededTensor([2, 5, 4, 3], 140), seededTensor([2, 5, 4, 3], 141)];
       const fullRank = tf.grads(f)(full);
       return [...perChannel, ...fullRank];
     });
-    expectClose(a, b, 1e-6);
+    expectRelClose(a, b, 1e-6);
     expect(tf.memory().numTensors).toBe(before);
   });
 });
@@ -498,11 +455,11 @@ describe('wasm comparisons, logical ops, Select and bool casts (heap loops) equa
   it('every comparison: equal shapes, a scalar on either side, int32, NaN, and a broadcast the stock kernel keeps', async () => {
     const before = tf.memory().numTensors;
     const ops = [tf.greater, tf.greaterEqual, tf.less, tf.lessEqual, tf.equal, tf.notEqual];
-    const [a, b] = await onBoth(() => {
-      const x = tf.concat([special(), tf.round(tf.mul(rand([50], 141), 2))]);
-      const y = tf.concat([tf.tensor1d([NaN, -0, 0, 1, 2, Infinity, 0, 6, 6, 0]), tf.round(tf.mul(rand([50], 142), 2))]);
-      const xi = tf.cast(tf.round(tf.mul(rand([3, 4], 143), 3)), 'int32');
-      const m = rand([2, 3, 4], 144);
+    const [a, b] = await onCpuAndWasm(() => {
+      const x = tf.concat([special(), tf.round(tf.mul(seededTensor([50], 141), 2))]);
+      const y = tf.concat([tf.tensor1d([NaN, -0, 0, 1, 2, Infinity, 0, 6, 6, 0]), tf.round(tf.mul(seededTensor([50], 142), 2))]);
+      const xi = tf.cast(tf.round(tf.mul(seededTensor([3, 4], 143), 3)), 'int32');
+      const m = seededTensor([2, 3, 4], 144);
       return ops.flatMap((op) => [
         op(x, y), op(x, 0), op(x, 6), op(tf.scalar(0.5), x), op(xi, tf.scalar(1, 'int32')), op(xi, xi),
         op(m, tf.tensor1d([0, 0.5, -0.5, 1])), op(x, NaN),
@@ -514,12 +471,12 @@ describe('wasm comparisons, logical ops, Select and bool casts (heap loops) equa
 
   it('logicalAnd / logicalOr: equal shapes and a scalar; where with NaN, ±0 and ±∞ in the branches; casts both ways', async () => {
     const before = tf.memory().numTensors;
-    const [a, b] = await onBoth(() => {
-      const x = rand([4, 5, 3], 151);
+    const [a, b] = await onCpuAndWasm(() => {
+      const x = seededTensor([4, 5, 3], 151);
       const p = tf.greater(x, 0);
       const q = tf.less(x, 0.7);
-      const v = tf.concat([special(), rand([50], 152)]);
-      const w = tf.concat([tf.tensor1d([1, NaN, Infinity, -0, 0, 2, 3, -Infinity, 0, 5]), rand([50], 153)]);
+      const v = tf.concat([special(), seededTensor([50], 152)]);
+      const w = tf.concat([tf.tensor1d([1, NaN, Infinity, -0, 0, 2, 3, -Infinity, 0, 5]), seededTensor([50], 153)]);
       return [
         tf.logicalAnd(p, q), tf.logicalOr(p, q), tf.logicalAnd(p, tf.scalar(true, 'bool')), tf.logicalOr(tf.scalar(false, 'bool'), q),
         tf.where(tf.greaterEqual(v, 0), v, w), tf.where(tf.less(w, v), w, v),
@@ -532,13 +489,13 @@ describe('wasm comparisons, logical ops, Select and bool casts (heap loops) equa
 
   it('maximum / minimum (equal shapes, a scalar either side, 0 on the bits, NaN, ±0, ±∞) and gather on any axis', async () => {
     const before = tf.memory().numTensors;
-    const [a, b] = await onBoth(() => {
-      const v = tf.concat([special(), rand([50], 161)]);
-      const w = tf.concat([tf.tensor1d([1, -0, 0, NaN, -2, 3, Infinity, 7, 6, -1e-30]), rand([50], 162)]);
-      const img = rand([5, 4, 3, 6], 163);
+    const [a, b] = await onCpuAndWasm(() => {
+      const v = tf.concat([special(), seededTensor([50], 161)]);
+      const w = tf.concat([tf.tensor1d([1, -0, 0, NaN, -2, 3, Infinity, 7, 6, -1e-30]), seededTensor([50], 162)]);
+      const img = seededTensor([5, 4, 3, 6], 163);
       const out = [
         tf.maximum(v, 0), tf.minimum(v, 0), tf.maximum(0, v), tf.minimum(tf.scalar(0), v), tf.maximum(v, 0.5), tf.minimum(v, -0.25),
-        tf.maximum(v, w), tf.minimum(v, w), tf.maximum(tf.reshape(v, [6, 10]), tf.reshape(rand([10], 164), [10])),
+        tf.maximum(v, w), tf.minimum(v, w), tf.maximum(tf.reshape(v, [6, 10]), tf.reshape(seededTensor([10], 164), [10])),
         tf.gather(img, tf.tensor1d([4, 0, 0, 2], 'int32')), tf.gather(img, tf.tensor1d([2, 1], 'int32'), 1),
         tf.gather(img, tf.tensor1d([5, 0, 3], 'int32'), 3), tf.gather(img, tf.tensor2d([[1, 0], [0, 2]], [2, 2], 'int32'), 2),
         tf.cast(tf.gather(tf.cast(tf.round(img), 'int32'), tf.tensor1d([3, 3], 'int32')), 'float32'),

@@ -9,52 +9,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '../src/engine/backend.js';
 import { Classifier, explain } from '../src/index.js';
 import { wasmKernelsInstalled } from '../src/engine/wasm-kernels/index.js';
-
-/** Seeded normal values (fixed across backends). */
-function values(n: number, seed: number, offset = 0): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    const u1 = (s + 1) / 4294967297;
-    s = (s * 1664525 + 1013904223) >>> 0;
-    const u2 = s / 4294967296;
-    out[i] = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2) + offset;
-  }
-  return out;
-}
-function rand(shape: number[], seed: number, offset = 0): tf.Tensor {
-  return tf.tensor(values(shape.reduce((a, b) => a * b, 1), seed, offset), shape);
-}
-
-/** Run f on cpu and on wasm; return both results as flat arrays. */
-async function onBoth(f: () => tf.Tensor | tf.Tensor[]): Promise<[Float32Array[], Float32Array[]]> {
-  const out: Float32Array[][] = [];
-  for (const b of ['cpu', 'wasm']) {
-    await tf.setBackend(b);
-    const r = tf.tidy(f);
-    const list = Array.isArray(r) ? r : [r];
-    out.push(list.map((t) => t.dataSync() as Float32Array));
-    tf.dispose(list);
-  }
-  await tf.setBackend('wasm');
-  return [out[0], out[1]];
-}
-
-/** Max-abs error relative to the reference's max-abs value, per output. */
-function expectClose(a: Float32Array[], b: Float32Array[], tol = 1e-5): void {
-  expect(b.length).toBe(a.length);
-  for (let k = 0; k < a.length; k++) {
-    expect(b[k].length).toBe(a[k].length);
-    let scale = 0;
-    let err = 0;
-    for (let i = 0; i < a[k].length; i++) {
-      scale = Math.max(scale, Math.abs(a[k][i]));
-      err = Math.max(err, Math.abs(a[k][i] - b[k][i]));
-    }
-    expect(err / Math.max(scale, 1e-12)).toBeLessThanOrEqual(tol);
-  }
-}
+import { expectRelClose, onCpuAndWasm, seededNormals, seededTensor } from './support/backend-compare.js';
 
 function expectIdentical(a: Float32Array[], b: Float32Array[]): void {
   expect(b.length).toBe(a.length);
@@ -93,8 +48,8 @@ describe('Cast: same dtype shares the buffer, bool → number by TypedArray.set'
 
   it('bool → float32 / int32 and back equal cpu exactly (the ReLU gradient of tfjs casts its step mask)', async () => {
     const before = tf.memory().numTensors;
-    const [a, b] = await onBoth(() => {
-      const v = tf.concat([tf.tensor1d([NaN, 0, -0, 1, -1, Infinity, -Infinity, 0.5, 256, -1e-30]), rand([1001], 3)]);
+    const [a, b] = await onCpuAndWasm(() => {
+      const v = tf.concat([tf.tensor1d([NaN, 0, -0, 1, -1, Infinity, -Infinity, 0.5, 256, -1e-30]), seededTensor([1001], 3)]);
       const m = tf.greater(v, 0);
       return [tf.cast(m, 'float32'), tf.cast(tf.cast(m, 'int32'), 'float32'), tf.cast(tf.cast(v, 'bool'), 'float32'), tf.cast(tf.cast(tf.cast(m, 'float32'), 'bool'), 'float32')];
     });
@@ -104,9 +59,9 @@ describe('Cast: same dtype shares the buffer, bool → number by TypedArray.set'
 
   it('the ReLU gradient (tfjs: dy · cast(step(x))) equals cpu, NaN and ±∞ included', async () => {
     const before = tf.memory().numTensors;
-    const [a, b] = await onBoth(() => {
-      const x = tf.reshape(tf.concat([tf.tensor1d([NaN, 0, -0, 1, -1, Infinity, -Infinity, 1e-30]), rand([3 * 29 * 31 * 5 - 8], 4)]), [3, 29, 31, 5]);
-      const dy = rand([3, 29, 31, 5], 5);
+    const [a, b] = await onCpuAndWasm(() => {
+      const x = tf.reshape(tf.concat([tf.tensor1d([NaN, 0, -0, 1, -1, Infinity, -Infinity, 1e-30]), seededTensor([3 * 29 * 31 * 5 - 8], 4)]), [3, 29, 31, 5]);
+      const dy = seededTensor([3, 29, 31, 5], 5);
       return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu(v), dy)))(x);
     });
     expectIdentical(a, b);
@@ -116,7 +71,7 @@ describe('Cast: same dtype shares the buffer, bool → number by TypedArray.set'
 
 /** Small integers in [lo, hi]: many ties. */
 function ints(shape: number[], seed: number, lo: number, hi: number): tf.Tensor {
-  const v = values(shape.reduce((a, b) => a * b, 1), seed);
+  const v = seededNormals(shape.reduce((a, b) => a * b, 1), seed);
   return tf.tensor(Array.from(v, (z) => Math.min(hi, Math.max(lo, Math.round(z * (hi - lo) / 3 + (lo + hi) / 2)))), shape);
 }
 
@@ -131,10 +86,10 @@ describe('MaxPoolGrad 2×2 stride 2 by the first tap equal to the forward output
   for (const c of cases) {
     it(`matches cpu ${JSON.stringify(c)}`, async () => {
       const before = tf.memory().numTensors;
-      const [a, b] = await onBoth(() => {
+      const [a, b] = await onCpuAndWasm(() => {
         const x = ints(c.x, 41, c.lo, c.hi);
         const y = tf.maxPool(x as tf.Tensor4D, 2, 2, c.p);
-        const dy = rand(y.shape, 42);
+        const dy = seededTensor(y.shape, 42);
         return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, 2, 2, c.p), dy)))(x);
       });
       expectIdentical(a, b); // one winner per window: no sums, exact
@@ -154,7 +109,7 @@ describe('MaxPoolGrad 2×2 stride 2 by the first tap equal to the forward output
     expect(Array.from(g.dataSync())).toEqual([0, 10, 0, 0, 0, 0, 20, 0, 30, 0, 0, 0, 0, 0, 40, 0]);
     // an output that is not this input's maximum: the running maximum decides
     const x2 = ints([2, 6, 8, 3], 43, -2, 2);
-    const dy2 = rand([2, 3, 4, 3], 44);
+    const dy2 = seededTensor([2, 3, 4, 3], 44);
     const right = tf.maxPool(x2 as tf.Tensor4D, 2, 2, 'valid');
     const wrong = tf.add(right, 0.5);
     const g1 = tf.engine().runKernel('MaxPoolGrad', { dy: dy2, input: x2, output: right }, attrs) as tf.Tensor;
@@ -175,13 +130,13 @@ describe('MaxPoolGrad, overlapping and padded windows, by the first tap equal to
   for (const c of cases) {
     it(`matches cpu ${JSON.stringify(c)}`, async () => {
       const before = tf.memory().numTensors;
-      const [a, b] = await onBoth(() => {
+      const [a, b] = await onCpuAndWasm(() => {
         const x = ints(c.x, 51, c.lo, c.hi);
         const y = tf.maxPool(x as tf.Tensor4D, c.f, c.s, c.p);
-        const dy = rand(y.shape, 52);
+        const dy = seededTensor(y.shape, 52);
         return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, c.f, c.s, c.p), dy)))(x);
       });
-      expectClose(a, b, 1e-6); // overlapping windows add in a different order
+      expectRelClose(a, b, 1e-6); // overlapping windows add in a different order
       expect(tf.memory().numTensors).toBe(before);
     });
   }
@@ -198,7 +153,7 @@ describe('MaxPoolGrad, overlapping and padded windows, by the first tap equal to
     expect(Array.from(g.dataSync())).toEqual([0, 0, 0, 0, 7, 0, 0, 0, 0]);
     const x2 = ints([2, 9, 11, 3], 53, -2, 2);
     const right = tf.maxPool(x2 as tf.Tensor4D, 3, 2, 'valid');
-    const dy2 = rand(right.shape, 54);
+    const dy2 = seededTensor(right.shape, 54);
     const wrong = tf.add(right, 0.5);
     const g1 = tf.engine().runKernel('MaxPoolGrad', { dy: dy2, input: x2, output: right }, attrs) as tf.Tensor;
     const g2 = tf.engine().runKernel('MaxPoolGrad', { dy: dy2, input: x2, output: wrong }, attrs) as tf.Tensor;
@@ -258,7 +213,7 @@ describe('gradient-family methods after the per-core work', () => {
         product.data(), gg.attribution.data(), (gc.extras.raw as tf.Tensor).data(), (gg.extras.raw as tf.Tensor).data(),
       ]);
       product.dispose();
-      expectClose([want as Float32Array, rawWant as Float32Array], [got as Float32Array, rawGot as Float32Array], 1e-6);
+      expectRelClose([want as Float32Array, rawWant as Float32Array], [got as Float32Array, rawGot as Float32Array], 1e-6);
       let nonZero = 0;
       for (const v of got) if (v !== 0) nonZero++;
       expect(nonZero).toBeGreaterThan(10);
@@ -300,7 +255,7 @@ describe('gradient-family methods after the per-core work', () => {
         x.dispose();
       }
       await tf.setBackend('wasm');
-      expectClose([results[0]], [results[1]], 1e-5);
+      expectRelClose([results[0]], [results[1]], 1e-5);
       model.dispose();
     }
   });
