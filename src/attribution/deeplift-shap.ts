@@ -34,6 +34,7 @@ registerMethod<DeepLiftShapOptions>({
   defaults: { baselines: 'uniform', numBaselines: 8, seed: 0, rule: 'rescale', maxPoolRule: 'rescale', eps: 1e-10, batchSize: 64 },
   requires: needsGraph,
   perImageExtras: ['completenessError', 'scoreDifference'],
+  parallel: 'images',
   async run(classifier, x, targets, options, context) {
     const run = deepLiftRunOptions(options);
     const dist = baselineDistribution(classifier, options.baselines, options.numBaselines, options.seed);

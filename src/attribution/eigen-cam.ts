@@ -70,6 +70,7 @@ registerMethod<EigenCamOptions>({
   signed: true,
   memory: 'forward',
   perImageExtras: ['raw'],
+  parallel: 'images',
   defaults: { layer: null, upsample: 'bilinear', batchSize: 64 },
   requires: needsConvGraph,
   run(classifier, x, targets, options) {

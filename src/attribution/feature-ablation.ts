@@ -25,6 +25,7 @@ registerMethod<FeatureAblationOptions>({
   signed: true,
   memory: 'forward',
   perImageExtras: ['featureCount'],
+  parallel: 'images',
   defaults: { featureMask: 'patches', ...FEATURE_MASK_DEFAULTS, baseline: 'zeros', baselineValue: 0, blurSigma: 5, batchSize: 256 },
   async run(classifier, x, targets, options, context) {
     const batchSize = positiveInt('batchSize', options.batchSize);

@@ -25,6 +25,7 @@ registerMethod<GradCamPlusPlusOptions>({
   description: 'Grad-CAM++: positive gradients weighted by second/third-order terms (tf-keras-vis GradcamPlusPlus)',
   signed: true,
   perImageExtras: ['raw'],
+  parallel: 'images',
   defaults: { layer: null, upsample: 'bilinear', batchSize: 64 },
   requires: needsConvGraph,
   run(classifier, x, targets, options) {

@@ -20,6 +20,7 @@ registerMethod<LayerCamOptions>({
   description: 'Layer-CAM: activations weighted by their own positive gradients, any conv layer (Jiang et al. 2021)',
   signed: true,
   perImageExtras: ['raw'],
+  parallel: 'images',
   defaults: { layer: null, upsample: 'bilinear', batchSize: 64 },
   requires: needsConvGraph,
   run(classifier, x, targets, options) {

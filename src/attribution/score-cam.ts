@@ -49,6 +49,7 @@ registerMethod<ScoreCamOptions>({
   signed: true,
   memory: 'forward',
   perImageExtras: ['raw', 'channels', 'channelWeights'],
+  parallel: 'images',
   defaults: { layer: null, score: 'probability', maxChannels: null, channelSoftmax: false, upsample: 'bilinear', batchSize: 128 },
   requires: needsConvGraph,
   async run(classifier, x, targets, options, context) {

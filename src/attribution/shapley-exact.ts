@@ -63,6 +63,7 @@ registerMethod<ShapleyExactOptions>({
   signed: true,
   memory: 'forward',
   perImageExtras: ['completenessError', 'scoreDifference', 'featureCount'],
+  parallel: 'images',
   defaults: { featureMask: 'grid', ...FEATURE_MASK_DEFAULTS, baseline: 'zeros', baselineValue: 0, blurSigma: 5, batchSize: 256 },
   async run(classifier, x, targets, options, context) {
     const batchSize = positiveInt('batchSize', options.batchSize);

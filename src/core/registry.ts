@@ -55,7 +55,7 @@ export interface MethodDefinition<O extends object = Record<string, unknown>> {
    * concatenates them (per-image extras as in perImageExtras). Only for deterministic methods, or
    * seeded ones whose draws do not depend on the image's place in the batch. 'chunks': the method
    * splits its own sampling loop with mapChunks (engine/pool/map.ts); `explain` leaves the batch
-   * whole. Unset: the table in engine/pool/images.ts (gradient family, LRP, DeepLIFT), else the
+   * whole. Unset: the table in engine/pool/images.ts (gradient family, Grad-CAM, DeepLIFT), else the
    * method runs in the calling thread.
    */
   parallel?: 'images' | 'chunks';

@@ -30,6 +30,8 @@ registerMethod<LayerConductanceOptions>({
   description: 'conductance of a layer\'s units along the input path (Captum LayerConductance)',
   signed: true,
   perImageExtras: [],
+  parallel: 'images',
+  perImageOptions: ['baseline'],
   defaults: { layer: null, baseline: 'zeros', baselineValue: 0, blurSigma: 5, steps: 50, rule: 'gauss-legendre', internalBatchSize: 128 },
   requires: needsGraph,
   async run(classifier, x, targets, options, context) {

@@ -22,6 +22,7 @@ registerMethod<LayerGradientXActivationOptions>({
   description: 'activation × gradient of the target logit at a layer, in the layer\'s layout (Captum LayerGradientXActivation)',
   signed: true,
   perImageExtras: [],
+  parallel: 'images',
   defaults: { layer: null, batchSize: 64 },
   requires: needsGraph,
   run(classifier, x, targets, options) {

@@ -32,6 +32,8 @@ registerMethod<LayerIntegratedGradientsOptions>({
   description: 'integrated gradients along the straight path in a layer\'s activation space (Captum LayerIntegratedGradients)',
   signed: true,
   perImageExtras: ['completenessError'],
+  parallel: 'images',
+  perImageOptions: ['baseline'],
   defaults: { layer: null, baseline: 'zeros', baselineValue: 0, blurSigma: 5, steps: 50, rule: 'gauss-legendre', internalBatchSize: 128 },
   requires: needsGraph,
   async run(classifier, x, targets, options, context) {

@@ -22,6 +22,7 @@ registerMethod<NeuronGradientOptions>({
   description: 'input gradient of one unit of a layer (Captum NeuronGradient)',
   signed: true,
   perImageExtras: ['neuron'],
+  parallel: 'images',
   defaults: { layer: null, neuron: 'max', batchSize: 64 },
   requires: needsGraph,
   async run(classifier, x, _targets, options) {

@@ -29,6 +29,8 @@ registerMethod<NeuronIntegratedGradientsOptions>({
   description: 'integrated gradients of one unit of a layer w.r.t. the input (Captum NeuronIntegratedGradients)',
   signed: true,
   perImageExtras: ['neuron', 'completenessError'],
+  parallel: 'images',
+  perImageOptions: ['baseline'],
   defaults: { layer: null, neuron: 'max', baseline: 'zeros', baselineValue: 0, blurSigma: 5, steps: 50, rule: 'gauss-legendre', internalBatchSize: 128 },
   requires: needsGraph,
   async run(classifier, x, _targets, options, context) {

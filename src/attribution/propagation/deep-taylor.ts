@@ -33,6 +33,7 @@ registerMethod<DeepTaylorOptions>({
   defaults: { ...COMMON_DEFAULTS, bias: false, firstRule: 'zb' },
   requires: requiresGraph,
   perImageExtras: ['conservationError', 'relevanceSum', 'outputRelevance'],
+  parallel: 'images',
   run(classifier, x, targets, options) {
     if (!['zb', 'w2', 'zplus', 'flat'].includes(options.firstRule)) {
       throw new OptionError(`expected option firstRule zb, w2, zplus or flat; got "${options.firstRule}"`);

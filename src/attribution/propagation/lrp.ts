@@ -27,6 +27,7 @@ registerMethod<LrpOptions>({
   defaults: { ...COMMON_DEFAULTS, rule: undefined, composite: 'epsilon-plus-flat' },
   requires: requiresGraph,
   perImageExtras: ['conservationError', 'relevanceSum', 'outputRelevance'],
+  parallel: 'images',
   run(classifier, x, targets, options) {
     const composite = resolveComposite(options.composite, options.rule, options);
     const r = propagate(classifier, x, targets, propagationConfig(composite, options));

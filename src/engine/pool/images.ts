@@ -8,7 +8,8 @@
  * Which methods: MethodDefinition.parallel === 'images' (with perImageExtras and perImageOptions),
  * else the table below. Only deterministic methods, or seeded ones whose draws do not depend on an
  * image's place in the batch: gradient-shap, kernel-shap and shapley-sampling draw over the whole
- * batch and would change with the split (found by the Captum-parity test), so they stay whole.
+ * batch and would change with the split (found by the Captum-parity test), and feature-permutation
+ * permutes features across the batch's images, so they stay whole.
  * Options holding one entry per image (a baseline tensor [N,H,W,C]) are sliced with the batch.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -23,7 +24,11 @@ import { chunkSizeFor, forwardMacs, planLanes } from './plan.js';
 import { holdsFunction } from './wire.js';
 import { decodeGenerators, shipGeneratorOptions, withoutGenerators } from './ship-generator.js';
 
-/** Methods split by images whose files predate the pool, with their per-image extras and options. */
+/**
+ * Methods split by images whose definitions declare no perImageExtras (so `explain` does not chunk
+ * them by the memory budget on its own), with the extras and options to split. Methods that do
+ * declare them say `parallel: 'images'` in their own registration.
+ */
 const IMAGE_SPLIT: Record<string, { extras?: string[]; batchOptions?: string[] }> = {
   gradient: {},
   'gradient-x-input': {},
@@ -33,23 +38,7 @@ const IMAGE_SPLIT: Record<string, { extras?: string[]; batchOptions?: string[] }
   deconvnet: {},
   'grad-cam': { extras: ['raw'] },
   'guided-grad-cam': { extras: ['raw'] },
-  lrp: { extras: ['conservationError', 'relevanceSum', 'outputRelevance'] },
-  'deep-taylor': { extras: ['conservationError', 'relevanceSum', 'outputRelevance'] },
   deeplift: { extras: ['completenessError', 'scoreDifference'], batchOptions: ['baseline'] },
-  // Captum-parity methods, each checked identical with 1 and 2 threads on 16 MNIST digits (rule off);
-  // not feature-permutation (it permutes features across the batch's images)
-  'deeplift-shap': { extras: ['completenessError', 'scoreDifference'] },
-  'layer-integrated-gradients': { extras: ['completenessError'], batchOptions: ['baseline'] },
-  'layer-conductance': { batchOptions: ['baseline'] },
-  'layer-gradient-x-activation': {},
-  'neuron-gradient': { extras: ['neuron'] },
-  'neuron-integrated-gradients': { extras: ['neuron', 'completenessError'], batchOptions: ['baseline'] },
-  'grad-cam-plus-plus': { extras: ['raw'] },
-  'score-cam': { extras: ['raw', 'channels', 'channelWeights'] },
-  'eigen-cam': { extras: ['raw'] },
-  'layer-cam': { extras: ['raw'] },
-  'feature-ablation': { extras: ['featureCount'] },
-  'shapley-exact': { extras: ['completenessError', 'scoreDifference', 'featureCount'] },
   'visual-backprop': { extras: ['conservationError', 'relevanceSum'] },
 };
 
