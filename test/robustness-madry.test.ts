@@ -19,21 +19,12 @@ import { float16Bits, toFloat16, convertFolderToFloat16 } from '../src/models/ma
 import { saveModel, loadModel } from '../src/models/io.js';
 import { countParams } from '../src/models/architectures.js';
 import { loadMnist } from '../src/data/index.js';
-import { toyData, trainToy } from './support/geometry-fixtures.js';
+import { toyData, trainToy, toyMlpModel } from './support/geometry-fixtures.js';
 import { runNode } from './support/run-node.js';
 
 beforeAll(async () => {
   await initBackend();
 });
-
-function mlpModel(seed: number): tfl.LayersModel {
-  return tfl.sequential({ layers: [
-    tfl.layers.flatten({ inputShape: [8, 8, 1] }),
-    tfl.layers.dense({ units: 32, activation: 'relu', name: 'h1', kernelInitializer: tfl.initializers.glorotUniform({ seed }) }),
-    tfl.layers.dense({ units: 16, activation: 'relu', name: 'h2', kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }) }),
-    tfl.layers.dense({ units: 3, name: 'out', kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 2 }) }),
-  ] });
-}
 
 describe('Madry MNIST network', () => {
   it('has Madry\'s layers: conv 32 5×5 → pool → conv 64 5×5 → pool → fc 1024 → fc 10', () => {
@@ -53,8 +44,8 @@ describe('Madry MNIST network', () => {
 describe('PGD adversarial training (Madry)', () => {
   it('with ε = 0 it is natural training: the same weights as the FGSM scheme with α = 0, ε = 0', async () => {
     const d = toyData(60, 4);
-    const a = mlpModel(7);
-    const b = mlpModel(7);
+    const a = toyMlpModel(7);
+    const b = toyMlpModel(7);
     await adversarialTrain(a, { images: d.x, labels: d.y }, { scheme: 'pgd', epsilon: 0, pgdSteps: 2, pgdStepSize: 0.1, epochs: 1, batchSize: 20, learningRate: 0.01, seed: 3 });
     await adversarialTrain(b, { images: d.x, labels: d.y }, { scheme: 'fgsm', epsilon: 0, alpha: 0, epochs: 1, batchSize: 20, learningRate: 0.01, seed: 3 });
     const wa = a.getWeights().map((w) => Array.from(w.dataSync()));
@@ -68,10 +59,10 @@ describe('PGD adversarial training (Madry)', () => {
     const test = toyData(90, 12);
     const yt = Array.from(test.y);
     const pgd = attacks.pgd({ epsilon: 0.3, stepSize: 0.05, steps: 10, seed: 0 });
-    const standard = mlpModel(20);
+    const standard = toyMlpModel(20);
     await trainToy(standard, 30, 11);
     const before = await runAttack(Classifier.fromModel(standard), test.x, yt, pgd);
-    const m = mlpModel(20);
+    const m = toyMlpModel(20);
     await trainToy(m, 10, 11);
     const n0 = tf.memory().numTensors;
     const r = await adversarialTrain(m, { images: train.x, labels: train.y }, {

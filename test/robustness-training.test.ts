@@ -5,24 +5,15 @@ import { initBackend, Classifier } from '../src/index.js';
 import { adversarialTrain, consistentLoss, defaultFeatureLayer } from '../src/robustness/adversarial-training.js';
 import { fgsm } from '../src/robustness/fgsm.js';
 import { runAttack, attacks } from '../src/robustness/attack-runner.js';
-import { toyData, trainToy, toyCnn } from './support/geometry-fixtures.js';
+import { toyData, trainToy, toyCnn, toyMlpModel } from './support/geometry-fixtures.js';
 
 beforeAll(async () => {
   await initBackend();
 });
 
-function mlpModel(seed: number): tfl.LayersModel {
-  return tfl.sequential({ layers: [
-    tfl.layers.flatten({ inputShape: [8, 8, 1] }),
-    tfl.layers.dense({ units: 32, activation: 'relu', name: 'h1', kernelInitializer: tfl.initializers.glorotUniform({ seed }) }),
-    tfl.layers.dense({ units: 16, activation: 'relu', name: 'h2', kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }) }),
-    tfl.layers.dense({ units: 3, name: 'out', kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 2 }) }),
-  ] });
-}
-
 describe('adversarial training', () => {
   it('the consistent loss: α, β terms match hand computations', () => {
-    const c = Classifier.fromModel(mlpModel(1));
+    const c = Classifier.fromModel(toyMlpModel(1));
     expect(defaultFeatureLayer(c)).toBe('h2');
     expect(defaultFeatureLayer(toyCnn(1))).toBe('c1');
     const { x, y } = toyData(6, 5);
@@ -45,13 +36,13 @@ describe('adversarial training', () => {
     const test = toyData(90, 12);
     const yt = Array.from(test.y);
     const eps = 0.3;
-    const standard = mlpModel(20);
+    const standard = toyMlpModel(20);
     await trainToy(standard, 30, 11);
     const cs = Classifier.fromModel(standard);
     const before = await runAttack(cs, test.x, yt, attacks.fgsm({ epsilon: eps }));
     const results: Record<string, number> = {};
     for (const scheme of ['fgsm', 'ensemble', 'consistent'] as const) {
-      const m = mlpModel(20);
+      const m = toyMlpModel(20);
       await trainToy(m, 10, 11); // a short clean warm-up, then adversarial fine-tuning
       const loss = await adversarialTrain(m, { images: train.x, labels: train.y }, {
         scheme, epsilon: eps, epochs: 12, batchSize: 60, learningRate: 0.01, seed: 1, staticModels: [cs],
@@ -80,7 +71,7 @@ describe('adversarial training', () => {
   });
 
   it('rejects bad options and leaks nothing', async () => {
-    const m = mlpModel(2);
+    const m = toyMlpModel(2);
     const d = toyData(30, 3);
     await expect(adversarialTrain(m, { images: d.x, labels: d.y }, { scheme: 'ensemble' })).rejects.toThrow(/staticModels/);
     await expect(adversarialTrain(m, { images: d.x, labels: d.y }, { scheme: 'nope' as never })).rejects.toThrow(/scheme/);

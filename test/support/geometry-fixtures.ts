@@ -102,13 +102,19 @@ export async function trainToy(model: tfl.LayersModel, epochs = 30, seed = 1): P
   tf.dispose([x, yOh]);
 }
 
-export async function toyMlp(seed = 1): Promise<Classifier> {
-  const m = tfl.sequential({ layers: [
+/** The toy MLP (8×8×1 → 32 → 16 → 3, ReLU), seeded and untrained. */
+export function toyMlpModel(seed = 1): tfl.LayersModel {
+  return tfl.sequential({ layers: [
     tfl.layers.flatten({ inputShape: [8, 8, 1] }),
     tfl.layers.dense({ units: 32, activation: 'relu', name: 'h1', kernelInitializer: tfl.initializers.glorotUniform({ seed }) }),
     tfl.layers.dense({ units: 16, activation: 'relu', name: 'h2', kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }) }),
     tfl.layers.dense({ units: 3, name: 'out', kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 2 }) }),
   ] });
+}
+
+/** The toy MLP trained on toyData. */
+export async function toyMlp(seed = 1): Promise<Classifier> {
+  const m = toyMlpModel(seed);
   await trainToy(m, 30, seed);
   return Classifier.fromModel(m, { name: 'toy-mlp' });
 }
