@@ -18,6 +18,7 @@ import { getPool, shutdownPool, WorkerCrashError } from '../src/engine/pool/pool
 import { planLanes } from '../src/engine/pool/plan.js';
 import { requestedWorkers, setWorkers } from '../src/engine/pool/settings.js';
 import { getBenchmark } from '../src/tasks/registry.js';
+import { buildMobileNetV2Shaped } from '../src/models/imagenet-shapes.js';
 import '../bench/parallel.js';
 
 let clf: Classifier;
@@ -120,6 +121,21 @@ describe('pool: 2 threads give the 1-thread results on the MNIST CNN', () => {
     expect((await compare('prediction-difference', x1, 'prediction-difference/logits', { stride: 3, samples: 4 })).maxAbs).toBe(0);
     expect((await compare('contrast', x1, 'contrast/sweep', { weightStep: 0.05 })).rel).toBeLessThanOrEqual(1e-6);
   });
+
+  it('real size: a 224×224×3 MobileNetV2-shaped model (reduced width), batch 2 split by images, IG at batch 1 by steps', async () => {
+    const mob = Classifier.fromModel(buildMobileNetV2Shaped({ alpha: 0.35, depth: 1, lastFilters: 64, numClasses: 10, seed: 3 }));
+    const x2 = tf.tidy(() => tf.randomUniform([2, 224, 224, 3], 0, 1, 'float32', 5) as tf.Tensor4D);
+    const x1m = tf.slice(x2, 0, 1);
+    try {
+      await getPool().warm(1, mob);
+      expect((await compare('gradient', x2, 'explain/images', {}, mob)).rel).toBeLessThanOrEqual(1e-6);
+      expect((await compare('lrp', x2, 'explain/images', {}, mob)).rel).toBeLessThanOrEqual(1e-6);
+      expect((await compare('integrated-gradients', x1m, 'integrated-gradients/path', { steps: 8, internalBatchSize: 4 }, mob)).rel).toBeLessThanOrEqual(1e-6);
+    } finally {
+      tf.dispose([x2, x1m]);
+      mob.model?.dispose();
+    }
+  }, 180_000);
 
   it('a graph model goes through the pool', async () => {
     const art = exportGraphModel(clf.model!);
